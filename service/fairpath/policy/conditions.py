@@ -1,0 +1,442 @@
+"""The condition language of policy files: parsing, meaning and explanation.
+
+A condition is one line an HR or clinical-governance author can read aloud::
+
+    intent_to_harm is YES
+    professional_group in [DOCTOR, DENTIST] and exclusion_under_consideration is YES
+    harm_severity in [MODERATE, SEVERE, FATAL] or prolonged_psychological_harm is YES
+    investigation_stage is not CONCLUDED or investigation_stage is unanswered
+    not (years_qualified >= 2)
+    always
+
+Meaning, in one sentence per construct:
+
+* ``fact is V`` / ``fact is not V`` / ``fact in [..]`` / ``fact not in [..]`` and
+  ``fact < n`` (``<= > >= = !=``) are **false when the fact is unanswered**,
+  whichever way round they are written: nothing is concluded from a missing answer.
+* ``fact is answered`` / ``fact is unanswered`` test whether a value was given.
+* ``not`` applies to the comparisons inside it (it is pushed down with De
+  Morgan's laws), so ``not (x is YES)`` means ``x is not YES`` and is false when
+  ``x`` is unanswered.
+* ``and`` binds tighter than ``or``; parentheses group.
+
+The parser is a small recursive-descent parser over a fixed token set: no
+``eval``, no attribute access, no calls. Conditions are compiled to
+durable_rules patterns by :mod:`fairpath.engine.compiler`; :func:`holds` is the
+same meaning in Python, used to explain why a rule did *not* fire (durable_rules
+has no hook for that) and proven to agree with the engine by property tests.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeAlias
+
+Value: TypeAlias = str | bool | float
+
+KEYWORDS = frozenset({"and", "or", "not", "is", "in", "answered", "unanswered", "always", "true", "false"})
+ORDER_OPS = ("<", "<=", ">", ">=")
+_NEGATED = {"is": "is not", "is not": "is", "<": ">=", ">=": "<", ">": "<=", "<=": ">", "=": "!=", "!=": "="}
+
+
+class ConditionSyntaxError(ValueError):
+    """A condition does not parse; ``column`` is 1-based within the condition text."""
+
+    def __init__(self, message: str, column: int) -> None:
+        self.message = message
+        self.column = column
+        super().__init__(f"{message} (column {column})")
+
+
+# --- the tree -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Always:
+    """The condition that always holds."""
+
+
+@dataclass(frozen=True)
+class Compare:
+    """``fact <op> value`` where op is ``is``, ``is not``, ``=``, ``!=``, ``<``, ``<=``, ``>``, ``>=``."""
+
+    fact: str
+    op: str
+    value: Value
+
+
+@dataclass(frozen=True)
+class Member:
+    """``fact in [values]`` or, negated, ``fact not in [values]``."""
+
+    fact: str
+    values: tuple[Value, ...]
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class Answered:
+    """``fact is answered`` or, negated, ``fact is unanswered``."""
+
+    fact: str
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class Not:
+    """Negation; removed by :func:`to_nnf` before compiling or evaluating."""
+
+    item: Condition
+
+
+@dataclass(frozen=True)
+class All:
+    """Conjunction."""
+
+    items: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class Any_:
+    """Disjunction (named with a trailing underscore to keep ``typing.Any`` usable)."""
+
+    items: tuple[Condition, ...]
+
+
+Condition: TypeAlias = Always | Compare | Member | Answered | Not | All | Any_
+Atom: TypeAlias = Compare | Member | Answered
+
+
+# --- parsing ------------------------------------------------------------------
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<num>-?\d+(?:\.\d+)?)
+      | (?P<str>"[^"\\]*"|'[^'\\]*')
+      | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+      | (?P<op><=|>=|!=|<|>|=)
+      | (?P<punct>[()\[\],])
+    )""",
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str  # num | str | name | op | punct | end
+    text: str
+    column: int
+
+
+def _tokenize(text: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    pos = 0
+    while pos < len(text):
+        if text[pos:].strip() == "":
+            break
+        match = _TOKEN.match(text, pos)
+        if match is None or match.lastgroup is None:
+            column = pos + 1 + (len(text[pos:]) - len(text[pos:].lstrip()))
+            raise ConditionSyntaxError(f"unexpected character {text[column - 1]!r}", column)
+        kind = match.lastgroup
+        tokens.append(_Token(kind, match.group(kind), match.start(kind) + 1))
+        pos = match.end()
+    tokens.append(_Token("end", "", len(text) + 1))
+    return tokens
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.tokens = _tokenize(text)
+        self.pos = 0
+
+    @property
+    def token(self) -> _Token:
+        return self.tokens[self.pos]
+
+    def take(self) -> _Token:
+        token = self.tokens[self.pos]
+        self.pos += 1
+        return token
+
+    def accept(self, text: str) -> bool:
+        if self.token.text == text and self.token.kind in ("name", "op", "punct"):
+            self.pos += 1
+            return True
+        return False
+
+    def expect(self, text: str, what: str) -> None:
+        if not self.accept(text):
+            self.fail(f"expected {what}")
+
+    def fail(self, message: str) -> None:
+        token = self.token
+        found = "end of condition" if token.kind == "end" else repr(token.text)
+        raise ConditionSyntaxError(f"{message}, found {found}", token.column)
+
+    def parse(self) -> Condition:
+        if self.token.kind == "end":
+            self.fail("expected a condition")
+        condition = self.disjunction()
+        if self.token.kind != "end":
+            self.fail("expected 'and', 'or' or the end of the condition")
+        return condition
+
+    def disjunction(self) -> Condition:
+        items = [self.conjunction()]
+        while self.accept("or"):
+            items.append(self.conjunction())
+        return items[0] if len(items) == 1 else Any_(tuple(items))
+
+    def conjunction(self) -> Condition:
+        items = [self.unary()]
+        while self.accept("and"):
+            items.append(self.unary())
+        return items[0] if len(items) == 1 else All(tuple(items))
+
+    def unary(self) -> Condition:
+        if self.accept("not"):
+            return Not(self.unary())
+        if self.accept("("):
+            inner = self.disjunction()
+            self.expect(")", "')'")
+            return inner
+        if self.accept("always"):
+            return Always()
+        return self.comparison()
+
+    def comparison(self) -> Condition:
+        token = self.token
+        if token.kind != "name" or token.text in KEYWORDS:
+            self.fail("expected a fact name")
+        fact = self.take().text
+        if self.accept("is"):
+            negated = self.accept("not")
+            if self.accept("answered"):
+                return Answered(fact, negated=negated)
+            if self.accept("unanswered"):
+                return Answered(fact, negated=not negated)
+            return Compare(fact, "is not" if negated else "is", self.value())
+        if self.accept("not"):
+            self.expect("in", "'in' after 'not'")
+            return Member(fact, self.value_list(), negated=True)
+        if self.accept("in"):
+            return Member(fact, self.value_list())
+        if self.token.kind == "op":
+            op = self.take().text
+            return Compare(fact, op, self.value())
+        self.fail(f"expected 'is', 'in', 'not in' or a comparison after {fact!r}")
+        raise AssertionError("unreachable")  # pragma: no cover - fail() always raises
+
+    def value_list(self) -> tuple[Value, ...]:
+        self.expect("[", "'['")
+        values = [self.value()]
+        while self.accept(","):
+            values.append(self.value())
+        self.expect("]", "']'")
+        return tuple(values)
+
+    def value(self) -> Value:
+        token = self.token
+        if token.kind == "num":
+            self.take()
+            return float(token.text)
+        if token.kind == "str":
+            self.take()
+            return token.text[1:-1]
+        if token.kind == "name" and token.text in ("true", "false"):
+            self.take()
+            return token.text == "true"
+        if token.kind == "name" and token.text not in KEYWORDS:
+            self.take()
+            return token.text
+        self.fail("expected a value (a CODE, a number, true/false or a quoted string)")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def parse(text: str) -> Condition:
+    """Parse a condition; raises :class:`ConditionSyntaxError` with a column."""
+    if not isinstance(text, str):
+        raise ConditionSyntaxError("a condition must be text", 1)
+    return _Parser(text).parse()
+
+
+# --- meaning ------------------------------------------------------------------
+
+
+def to_nnf(condition: Condition, negate: bool = False) -> Condition:
+    """Push every ``not`` down to the comparisons (negation normal form)."""
+    if isinstance(condition, Not):
+        return to_nnf(condition.item, not negate)
+    if isinstance(condition, All | Any_):
+        items = tuple(to_nnf(item, negate) for item in condition.items)
+        flip = negate
+        return (Any_(items) if flip else All(items)) if isinstance(condition, All) else (
+            All(items) if flip else Any_(items)
+        )
+    if not negate:
+        return condition
+    if isinstance(condition, Always):
+        return Any_(())  # the empty disjunction: never holds
+    if isinstance(condition, Compare):
+        return Compare(condition.fact, _NEGATED[condition.op], condition.value)
+    if isinstance(condition, Member):
+        return Member(condition.fact, condition.values, negated=not condition.negated)
+    return Answered(condition.fact, negated=not condition.negated)
+
+
+def holds(condition: Condition, facts: Mapping[str, Value]) -> bool:
+    """Whether ``condition`` holds for ``facts`` (absent keys are unanswered).
+
+    ``facts`` must already be normalised (numbers as float, answers without UNKNOWN).
+    """
+    return _holds(to_nnf(condition), facts)
+
+
+def _holds(condition: Condition, facts: Mapping[str, Value]) -> bool:
+    if isinstance(condition, Always):
+        return True
+    if isinstance(condition, All):
+        return all(_holds(item, facts) for item in condition.items)
+    if isinstance(condition, Any_):
+        return any(_holds(item, facts) for item in condition.items)
+    if isinstance(condition, Answered):
+        return (condition.fact in facts) != condition.negated
+    if isinstance(condition, Not):  # pragma: no cover - removed by to_nnf
+        raise TypeError("holds() needs a condition in negation normal form")
+    if condition.fact not in facts:
+        return False
+    value = facts[condition.fact]
+    if isinstance(condition, Member):
+        return (value in condition.values) != condition.negated
+    return _compare(value, condition.op, condition.value)
+
+
+def _compare(value: Value, op: str, literal: Value) -> bool:
+    if op in ("is", "="):
+        return value == literal and type(value) is type(literal)
+    if op in ("is not", "!="):
+        return not (value == literal and type(value) is type(literal))
+    if not isinstance(value, float) or not isinstance(literal, float):
+        return False
+    return {"<": value < literal, "<=": value <= literal, ">": value > literal, ">=": value >= literal}[op]
+
+
+def atoms(condition: Condition) -> Iterator[Atom]:
+    """Every comparison in the condition, left to right."""
+    if isinstance(condition, All | Any_):
+        for item in condition.items:
+            yield from atoms(item)
+    elif isinstance(condition, Not):
+        yield from atoms(condition.item)
+    elif not isinstance(condition, Always):
+        yield condition
+
+
+def facts_read(condition: Condition) -> tuple[str, ...]:
+    """The fact names the condition reads, in order of first appearance."""
+    return tuple(dict.fromkeys(atom.fact for atom in atoms(condition)))
+
+
+def required_facts(condition: Condition) -> tuple[str, ...]:
+    """Facts that must be answered before a walk step can decide (``is answered`` tests excluded)."""
+    return tuple(dict.fromkeys(a.fact for a in atoms(condition) if not isinstance(a, Answered)))
+
+
+def implied_facts(condition: Condition) -> frozenset[str]:
+    """Facts that are necessarily answered whenever the NNF ``condition`` holds."""
+    if isinstance(condition, All):
+        found: frozenset[str] = frozenset()
+        for item in condition.items:
+            found |= implied_facts(item)
+        return found
+    if isinstance(condition, Any_):
+        if not condition.items:
+            return frozenset()
+        common = implied_facts(condition.items[0])
+        for item in condition.items[1:]:
+            common &= implied_facts(item)
+        return common
+    if isinstance(condition, Answered):
+        return frozenset() if condition.negated else frozenset({condition.fact})
+    if isinstance(condition, Compare | Member):
+        return frozenset({condition.fact})
+    return frozenset()
+
+
+def specialise(condition: Condition, known: Mapping[str, Value]) -> Condition | bool:
+    """Partially evaluate a NNF condition: comparisons on ``known`` names become constants.
+
+    Returns ``True``/``False`` when the whole condition is decided by ``known``,
+    otherwise the simplified residual condition over the other names.
+    """
+    if isinstance(condition, Always):
+        return True
+    if isinstance(condition, All | Any_):
+        is_all = isinstance(condition, All)
+        residual: list[Condition] = []
+        for item in condition.items:
+            value = specialise(item, known)
+            if value is True or value is False:
+                if value is not is_all:  # False in an All, True in an Any_: decided
+                    return value
+                continue
+            residual.append(value)
+        if not residual:
+            return is_all
+        return residual[0] if len(residual) == 1 else (All(tuple(residual)) if is_all else Any_(tuple(residual)))
+    if isinstance(condition, Not):  # pragma: no cover - removed by to_nnf
+        raise TypeError("specialise() needs a condition in negation normal form")
+    if condition.fact in known:
+        return _holds(condition, known)
+    return condition
+
+
+# --- text ---------------------------------------------------------------------
+
+
+def format_value(value: object) -> str:
+    """A value as an author would write it in a condition."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value)
+
+
+def to_text(condition: Condition) -> str:
+    """Render a condition back into the language (used for compiler output and tests)."""
+    if isinstance(condition, Always):
+        return "always"
+    if isinstance(condition, Compare):
+        return f"{condition.fact} {condition.op} {_literal(condition.value)}"
+    if isinstance(condition, Member):
+        values = ", ".join(_literal(v) for v in condition.values)
+        return f"{condition.fact} {'not in' if condition.negated else 'in'} [{values}]"
+    if isinstance(condition, Answered):
+        return f"{condition.fact} is {'unanswered' if condition.negated else 'answered'}"
+    if isinstance(condition, Not):
+        return f"not ({to_text(condition.item)})"
+    joiner = " and " if isinstance(condition, All) else " or "
+    if not condition.items:
+        return "always" if isinstance(condition, All) else "not (always)"
+    return joiner.join(_group(item) for item in condition.items)
+
+
+def _group(condition: Condition) -> str:
+    text = to_text(condition)
+    return f"({text})" if isinstance(condition, All | Any_) and len(condition.items) > 1 else text
+
+
+def _literal(value: Value) -> str:
+    if isinstance(value, str) and (not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value) or value in KEYWORDS):
+        return f'"{value}"'
+    return format_value(value)
+
+
+def describe_facts(names: Sequence[str], facts: Mapping[str, Value]) -> str:
+    """``a = YES, b unanswered`` for the reason text of a trace entry."""
+    parts = [f"{n} = {format_value(facts[n])}" if n in facts else f"{n} unanswered" for n in names]
+    return ", ".join(parts) if parts else "no facts read"

@@ -1,0 +1,140 @@
+"""A loaded policy version, as plain immutable values.
+
+Built by :mod:`fairpath.policy.loader` from a YAML file; read by the compiler,
+the decision builder and the gRPC API. Nothing here knows about durable_rules
+or protobuf.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from fairpath.policy.conditions import Condition
+
+# Names an advice rule may read besides the policy's facts: the walk's outcome.
+DECISION_FIELDS = ("pathway", "individual_directed", "status")
+
+
+class FactType(enum.Enum):
+    """How a fact's value is written in a request."""
+
+    ANSWER = "answer"  # "YES" | "NO" | "UNKNOWN" (UNKNOWN = unanswered)
+    ENUM = "enum"  # one of the declared codes
+    BOOL = "bool"
+    NUMBER = "number"
+    STRING = "string"
+
+
+ANSWER_VALUES = ("YES", "NO", "UNKNOWN")
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    """A fact the policy reads: its type, allowed values and the question that asks for it."""
+
+    name: str
+    type: FactType
+    question: str
+    values: tuple[str, ...] = ()
+    description: str = ""
+    sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a walk rule leads: the next rule, or a pathway (with an optional sub-reason)."""
+
+    rule: str = ""
+    pathway: str = ""
+    sub_reason: str = ""
+
+    def __str__(self) -> str:
+        if self.rule:
+            return f"rule {self.rule}"
+        return f"pathway {self.pathway}" + (f" ({self.sub_reason})" if self.sub_reason else "")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One step of the ordered walk: a question (or gate) and where each answer leads."""
+
+    id: str
+    title: str
+    question: str
+    condition: Condition
+    condition_text: str
+    then: Target
+    otherwise: Target
+    source: str = ""
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Pathway:
+    """A recommended response, in the policy's own words."""
+
+    code: str
+    title: str
+    recommendation: str
+    individual_directed: bool
+    category: str = ""
+
+
+@dataclass(frozen=True)
+class AdviceRule:
+    """An overlay added to the result when its condition holds (may read the walk's outcome)."""
+
+    id: str
+    code: str
+    title: str
+    text: str
+    condition: Condition
+    condition_text: str
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class CheckRule:
+    """A consistency check over the facts; when it holds, the decision carries a warning."""
+
+    id: str
+    title: str
+    text: str
+    condition: Condition
+    condition_text: str
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One version of one policy file, validated."""
+
+    name: str
+    version: str
+    title: str
+    status: str
+    effective_from: str
+    source: str
+    description: str
+    facts: dict[str, FactSpec]
+    rules: tuple[Rule, ...]
+    pathways: dict[str, Pathway]
+    advice: tuple[AdviceRule, ...]
+    checks: tuple[CheckRule, ...]
+    digest: str
+    path: str = ""
+    rules_by_id: dict[str, Rule] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rules_by_id", {rule.id: rule for rule in self.rules})
+
+    @property
+    def key(self) -> str:
+        """``name@version``: how logs and errors name this version."""
+        return f"{self.name}@{self.version}"
+
+    @property
+    def start(self) -> Rule:
+        """The walk starts at the first rule in the file."""
+        return self.rules[0]

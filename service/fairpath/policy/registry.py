@@ -1,0 +1,87 @@
+"""The policy versions a server can evaluate, and which one is current.
+
+Files live at ``policies/<name>/<version>.yaml`` (test cases beside them as
+``<version>.tests.yaml``). The current version of a policy is, by an explicit
+rule and never by file order: the highest semver among versions whose status
+is ``active`` and whose ``effective_from`` date (if any) is not in the future.
+Draft and retired versions are evaluable when a request pins them, never current.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from pathlib import Path
+
+from fairpath.errors import PolicyFileError, PolicyNotFoundError
+from fairpath.policy.loader import load_file
+from fairpath.policy.model import Policy
+
+TESTS_SUFFIX = ".tests.yaml"
+
+
+def semver_key(version: str) -> tuple[int, ...]:
+    """Sort key for MAJOR.MINOR.PATCH versions."""
+    return tuple(int(part) for part in version.split("."))
+
+
+def policy_files(root: str | Path) -> list[Path]:
+    """Every policy file under ``root`` (test-case files excluded), sorted."""
+    return sorted(p for p in Path(root).rglob("*.yaml") if not p.name.endswith(TESTS_SUFFIX))
+
+
+class PolicyRegistry:
+    """An immutable set of loaded policy versions."""
+
+    def __init__(self, policies: Iterable[Policy], today: date | None = None) -> None:
+        self._today = (today or date.today()).isoformat()
+        self._versions: dict[str, dict[str, Policy]] = {}
+        for policy in policies:
+            versions = self._versions.setdefault(policy.name, {})
+            if policy.version in versions:
+                raise PolicyFileError(
+                    f"{policy.key} is also defined in {versions[policy.version].path}", path=policy.path
+                )
+            versions[policy.version] = policy
+        self._current = {name: self._choose_current(versions) for name, versions in self._versions.items()}
+
+    @classmethod
+    def from_directory(cls, root: str | Path, today: date | None = None) -> PolicyRegistry:
+        """Load every policy file under ``root``; the first broken file raises :class:`PolicyFileError`."""
+        if not Path(root).is_dir():
+            raise PolicyFileError("policy directory does not exist", path=str(root))
+        return cls((load_file(path) for path in policy_files(root)), today=today)
+
+    def _choose_current(self, versions: dict[str, Policy]) -> Policy | None:
+        live = [
+            p for p in versions.values()
+            if p.status == "active" and (not p.effective_from or p.effective_from <= self._today)
+        ]
+        return max(live, key=lambda p: semver_key(p.version), default=None)
+
+    def get(self, name: str, version: str = "") -> Policy:
+        """The pinned version, or the current one when ``version`` is empty."""
+        versions = self._versions.get(name)
+        if versions is None:
+            raise PolicyNotFoundError(name, version)
+        if not version:
+            current = self._current[name]
+            if current is None:
+                raise PolicyNotFoundError(name, "(no current version: pin one)")
+            return current
+        try:
+            return versions[version]
+        except KeyError:
+            raise PolicyNotFoundError(name, version) from None
+
+    def is_current(self, policy: Policy) -> bool:
+        """Whether ``policy`` is what an unpinned request gets."""
+        return self._current.get(policy.name) is policy
+
+    def all(self) -> list[Policy]:
+        """Every loaded version, by name then semver."""
+        return [
+            policy
+            for name in sorted(self._versions)
+            for policy in sorted(self._versions[name].values(), key=lambda p: semver_key(p.version))
+        ]
