@@ -1,0 +1,94 @@
+"""Typed Python client for the fairpath gRPC service.
+
+Callers get frozen dataclasses (:class:`Decision`, :class:`PolicySummary`,
+:class:`PolicyDetail` …) rather than protobuf messages, and typed exceptions
+(:class:`FairpathClientError` and its subclasses) rather than
+:class:`grpc.RpcError`::
+
+    from fairpath_client import FairpathClient, InvalidFactsError
+
+    with FairpathClient("127.0.0.1:50051", timeout=5.0) as client:
+        try:
+            decision = client.evaluate("nhs-just-culture-guide", {"intent_to_harm": "NO"})
+        except InvalidFactsError as error:
+            for violation in error.violations:
+                print(violation.field, violation.description)
+
+The command line lives in :mod:`fairpath_client.cli` (``python -m fairpath_client``).
+"""
+
+from fairpath_client._client import DEFAULT_TARGET, DEFAULT_TIMEOUT, FairpathClient
+from fairpath_client._errors import (
+    DeadlineExceededError,
+    FairpathClientError,
+    FieldViolation,
+    InvalidFactsError,
+    PermissionDeniedError,
+    PolicyNotFoundError,
+    ServerError,
+    ServiceBusyError,
+    ServiceUnavailableError,
+    UnauthenticatedError,
+    from_rpc_error,
+)
+from fairpath_client._models import (
+    Advice,
+    AdviceSpec,
+    Decision,
+    DecisionStatus,
+    DecisionWarning,
+    FactSpec,
+    FactType,
+    FactValue,
+    MissingFact,
+    Pathway,
+    PathwaySpec,
+    PolicyDetail,
+    PolicyRef,
+    PolicySummary,
+    RuleKind,
+    RuleResult,
+    RuleSpec,
+    Subject,
+    TraceEntry,
+)
+from fairpath_client._render import render_decision, render_policies, render_walk
+
+__all__ = [
+    "DEFAULT_TARGET",
+    "DEFAULT_TIMEOUT",
+    "Advice",
+    "AdviceSpec",
+    "DeadlineExceededError",
+    "Decision",
+    "DecisionStatus",
+    "DecisionWarning",
+    "FactSpec",
+    "FactType",
+    "FactValue",
+    "FairpathClient",
+    "FairpathClientError",
+    "FieldViolation",
+    "InvalidFactsError",
+    "MissingFact",
+    "Pathway",
+    "PathwaySpec",
+    "PermissionDeniedError",
+    "PolicyDetail",
+    "PolicyNotFoundError",
+    "PolicyRef",
+    "PolicySummary",
+    "RuleKind",
+    "RuleResult",
+    "RuleSpec",
+    "ServerError",
+    "ServiceBusyError",
+    "ServiceUnavailableError",
+    "Subject",
+    "TraceEntry",
+    "UnauthenticatedError",
+    "from_rpc_error",
+    "render_decision",
+    "render_policies",
+    "render_walk",
+]

@@ -1,0 +1,1 @@
+"""The gRPC layer: servicers, conversions, error statuses, interceptors and the server."""

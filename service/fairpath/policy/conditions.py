@@ -366,19 +366,28 @@ def implied_facts(condition: Condition) -> frozenset[str]:
     return frozenset()
 
 
-def specialise(condition: Condition, known: Mapping[str, Value]) -> Condition | bool:
-    """Partially evaluate a NNF condition: comparisons on ``known`` names become constants.
+def specialise(
+    condition: Condition, known: Mapping[str, Value], decided: frozenset[str] | None = None
+) -> Condition | bool:
+    """Partially evaluate a NNF condition over the names whose values are settled.
 
-    Returns ``True``/``False`` when the whole condition is decided by ``known``,
-    otherwise the simplified residual condition over the other names.
+    ``decided`` names the settled names (default: the keys of ``known``); a
+    settled name missing from ``known`` is unanswered. Comparisons on settled
+    names become constants. Returns ``True``/``False`` when that decides the
+    whole condition, otherwise the simplified residual over the other names.
     """
+    settled = frozenset(known) if decided is None else decided
+    return _specialise(condition, known, settled)
+
+
+def _specialise(condition: Condition, known: Mapping[str, Value], settled: frozenset[str]) -> Condition | bool:
     if isinstance(condition, Always):
         return True
     if isinstance(condition, All | Any_):
         is_all = isinstance(condition, All)
         residual: list[Condition] = []
         for item in condition.items:
-            value = specialise(item, known)
+            value = _specialise(item, known, settled)
             if value is True or value is False:
                 if value is not is_all:  # False in an All, True in an Any_: decided
                     return value
@@ -389,7 +398,7 @@ def specialise(condition: Condition, known: Mapping[str, Value]) -> Condition | 
         return residual[0] if len(residual) == 1 else (All(tuple(residual)) if is_all else Any_(tuple(residual)))
     if isinstance(condition, Not):  # pragma: no cover - removed by to_nnf
         raise TypeError("specialise() needs a condition in negation normal form")
-    if condition.fact in known:
+    if condition.fact in settled:
         return _holds(condition, known)
     return condition
 

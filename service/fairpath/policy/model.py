@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from functools import cached_property
 
-from fairpath.policy.conditions import Condition
+from fairpath.policy.conditions import Condition, facts_read, required_facts
 
 # Names an advice rule may read besides the policy's facts: the walk's outcome.
 DECISION_FIELDS = ("pathway", "individual_directed", "status")
@@ -69,6 +70,16 @@ class Rule:
     source: str = ""
     line: int | None = None
 
+    @cached_property
+    def reads(self) -> tuple[str, ...]:
+        """The facts the condition reads, in order."""
+        return facts_read(self.condition)
+
+    @cached_property
+    def needs(self) -> tuple[str, ...]:
+        """The facts that must be answered for this step to decide."""
+        return required_facts(self.condition)
+
 
 @dataclass(frozen=True)
 class Pathway:
@@ -93,6 +104,11 @@ class AdviceRule:
     condition_text: str
     line: int | None = None
 
+    @cached_property
+    def reads(self) -> tuple[str, ...]:
+        """The facts (and outcome fields) the condition reads, in order."""
+        return facts_read(self.condition)
+
 
 @dataclass(frozen=True)
 class CheckRule:
@@ -104,6 +120,11 @@ class CheckRule:
     condition: Condition
     condition_text: str
     line: int | None = None
+
+    @cached_property
+    def reads(self) -> tuple[str, ...]:
+        """The facts the condition reads, in order."""
+        return facts_read(self.condition)
 
 
 @dataclass(frozen=True)

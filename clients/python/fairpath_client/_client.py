@@ -1,0 +1,245 @@
+"""The synchronous client for the fairpath gRPC service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Self, TypeVar
+
+import grpc
+from fairpath.v1 import (
+    evaluation_service_pb2,
+    evaluation_service_pb2_grpc,
+    policy_service_pb2,
+    policy_service_pb2_grpc,
+)
+from google.protobuf import struct_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from fairpath_client._errors import (
+    FieldViolation,
+    InvalidFactsError,
+    PolicyNotFoundError,
+    from_rpc_error,
+)
+from fairpath_client._models import Decision, PolicyDetail, PolicySummary, Subject
+
+#: Where ``fairpath serve`` listens by default.
+DEFAULT_TARGET = "127.0.0.1:50051"
+
+#: Seconds every call may take unless the caller says otherwise.
+DEFAULT_TIMEOUT = 5.0
+
+_T = TypeVar("_T")
+
+
+class FairpathClient:
+    """Evaluate facts against fairpath policies and describe the policies loaded.
+
+    Every call carries a deadline (``timeout`` seconds) and every failure is
+    raised as a :class:`~fairpath_client.FairpathClientError` subclass, never
+    as :class:`grpc.RpcError`.
+
+    Example::
+
+        with FairpathClient("127.0.0.1:50051") as client:
+            decision = client.evaluate("nhs-just-culture-guide", {"intent_to_harm": "NO"})
+            print(decision.status, decision.pathway)
+
+    Args:
+        target: ``host:port`` of the service; used only when ``channel`` is None.
+        timeout: Deadline of every call, in seconds.
+        channel: An existing channel to use (e.g. a secure one). The client
+            does not close a channel it was given; the caller owns it.
+
+    """
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        channel: grpc.Channel | None = None,
+    ) -> None:
+        if timeout <= 0:
+            msg = f"timeout must be positive, got {timeout!r}"
+            raise ValueError(msg)
+        self._target = target
+        self._timeout = timeout
+        self._owns_channel = channel is None
+        self._channel = channel if channel is not None else grpc.insecure_channel(target)
+        self._evaluation = evaluation_service_pb2_grpc.EvaluationServiceStub(self._channel)
+        self._policies = policy_service_pb2_grpc.PolicyServiceStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+
+    @property
+    def timeout(self) -> float:
+        """The deadline of every call, in seconds."""
+        return self._timeout
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"FairpathClient({self._target!r}, timeout={self._timeout!r})"
+
+    def close(self) -> None:
+        """Close the channel if the client opened it; safe to call twice."""
+        if self._owns_channel:
+            self._channel.close()
+
+    def evaluate(
+        self,
+        policy: str,
+        facts: Mapping[str, object],
+        version: str | None = None,
+        subject: Subject | Mapping[str, str] | None = None,
+        request_id: str | None = None,
+    ) -> Decision:
+        """Evaluate one staff member's action against a policy.
+
+        Args:
+            policy: Policy name, e.g. ``"nhs-just-culture-guide"``.
+            facts: Fact name to value. Yes/no questions take ``"YES"``, ``"NO"``
+                or ``"UNKNOWN"``; enums take their code; numbers, booleans and
+                strings as declared; an absent fact or ``None`` is unanswered.
+            version: The policy version; None for the current one.
+            subject: Pseudonymous ``incident_ref``/``staff_ref``/``action_ref``.
+            request_id: Correlation id; sent in the request and as ``x-request-id``.
+
+        Returns:
+            The decision, ``"DECIDED"`` or ``"NEEDS_INFORMATION"``; both are
+            successful answers.
+
+        Raises:
+            PolicyNotFoundError: The policy or version is not loaded.
+            InvalidFactsError: The service rejected the facts, or a value cannot
+                be sent at all (e.g. a date); see ``.violations``.
+            FairpathClientError: Any other failure (see the subclasses).
+            TypeError: ``subject`` has keys other than the three refs.
+
+        """
+        if isinstance(subject, Mapping):
+            subject = Subject(**subject)
+        request = evaluation_service_pb2.EvaluateRequest(
+            policy=policy,
+            version=version or "",
+            facts=_facts_struct(facts, request_id),
+            subject=subject.to_proto() if subject is not None else None,
+            request_id=request_id or "",
+        )
+        metadata = (("x-request-id", request_id),) if request_id else None
+        response = self._call(
+            lambda: self._evaluation.Evaluate(request, timeout=self._timeout, metadata=metadata),
+            request_id,
+        )
+        return Decision.from_proto(response.decision)
+
+    def list_policies(self) -> list[PolicySummary]:
+        """List every policy version the service has loaded.
+
+        Returns:
+            One summary per loaded version, in the service's order.
+
+        Raises:
+            FairpathClientError: The call failed (see the subclasses).
+
+        """
+        request = policy_service_pb2.ListPoliciesRequest()
+        response = self._call(lambda: self._policies.ListPolicies(request, timeout=self._timeout))
+        return [PolicySummary.from_proto(item) for item in response.policies]
+
+    def get_policy(self, name: str, version: str | None = None) -> PolicyDetail:
+        """Describe one policy version: its facts, pathways, advice and rules.
+
+        Args:
+            name: Policy name.
+            version: The version; None for the current one.
+
+        Returns:
+            The policy's declarations.
+
+        Raises:
+            PolicyNotFoundError: The policy or version is not loaded.
+            FairpathClientError: Any other failure (see the subclasses).
+
+        """
+        request = policy_service_pb2.GetPolicyRequest(name=name, version=version or "")
+        response = self._call(lambda: self._policies.GetPolicy(request, timeout=self._timeout))
+        return PolicyDetail.from_proto(response.policy)
+
+    def health(self, service: str = "") -> str:
+        """Ask the standard ``grpc.health.v1`` service how the server is.
+
+        Args:
+            service: The service name to ask about; "" for the whole server.
+
+        Returns:
+            ``"SERVING"``, ``"NOT_SERVING"``, ``"UNKNOWN"``, or
+            ``"SERVICE_UNKNOWN"`` if the server does not know ``service``.
+
+        Raises:
+            FairpathClientError: The call failed, e.g. ``ServiceUnavailableError``
+                when nothing listens at the target.
+
+        """
+        request = health_pb2.HealthCheckRequest(service=service)
+        try:
+            response = self._call(lambda: self._health.Check(request, timeout=self._timeout))
+        except PolicyNotFoundError:
+            # The health service answers NOT_FOUND for a service it does not
+            # know; that is a health status here, not a missing policy.
+            return "SERVICE_UNKNOWN"
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
+
+    def _call(self, rpc: Callable[[], _T], request_id: str | None = None) -> _T:
+        """Run one RPC, translating gRPC failures into the client's exceptions."""
+        try:
+            return rpc()
+        except grpc.RpcError as error:
+            raise from_rpc_error(error, request_id=request_id) from error
+
+
+def _facts_struct(facts: Mapping[str, object], request_id: str | None) -> struct_pb2.Struct:
+    """Pack facts into a ``google.protobuf.Struct``, rejecting values JSON cannot carry.
+
+    Raises:
+        InvalidFactsError: A key is not a string or a value is not JSON-like;
+            raised before sending, in the same shape the service would use.
+
+    """
+    struct = struct_pb2.Struct()
+    violations: list[FieldViolation] = []
+    for key, value in facts.items():
+        if not isinstance(key, str):
+            violations.append(FieldViolation(f"facts.{key}", f"fact names must be strings, got {key!r}"))
+            continue
+        try:
+            # Caller input is arbitrary (a YAML date, a set): let Struct decide what
+            # it can encode and turn its refusal into a violation.
+            struct.update({key: value})  # type: ignore[dict-item]
+        except (TypeError, ValueError):
+            violations.append(
+                FieldViolation(
+                    f"facts.{key}",
+                    f"a {type(value).__name__} cannot be sent; use a string, number, boolean or null",
+                )
+            )
+    if violations:
+        raise InvalidFactsError(
+            "INVALID_ARGUMENT",
+            f"{len(violations)} fact(s) cannot be encoded",
+            violations=violations,
+            request_id=request_id,
+            reason="UNENCODABLE_FACTS",
+        )
+    return struct
+

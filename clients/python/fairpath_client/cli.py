@@ -1,0 +1,268 @@
+"""Command-line commands talking to a fairpath service: ``evaluate`` and ``policies``.
+
+Run them as ``python -m fairpath_client COMMAND``, or as part of the top-level
+``fairpath`` command, which registers them next to ``serve`` with
+:func:`add_commands`.
+
+Exit codes (:data:`EXIT_OK` and friends):
+
+* 0 -- a decision was returned (``DECIDED`` or ``NEEDS_INFORMATION``), or the
+  policies were listed;
+* 1 -- any other failure: service unreachable, timeout, server error;
+* 2 -- invalid facts (each violation printed as ``field: description``), an
+  unreadable facts file, or a command-line usage error (argparse's own code);
+* 3 -- the policy or version is not loaded.
+
+Errors go to stderr as one line each, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fairpath_client._client import DEFAULT_TARGET, DEFAULT_TIMEOUT, FairpathClient
+from fairpath_client._errors import (
+    FairpathClientError,
+    InvalidFactsError,
+    PolicyNotFoundError,
+    ServiceUnavailableError,
+)
+from fairpath_client._models import Subject
+from fairpath_client._render import render_decision, render_policies
+
+#: Exit code: the command did what was asked.
+EXIT_OK = 0
+#: Exit code: the service could not be reached or failed.
+EXIT_ERROR = 1
+#: Exit code: the facts were rejected or the facts file could not be read.
+EXIT_INVALID_FACTS = 2
+#: Exit code: no such policy or version is loaded.
+EXIT_POLICY_NOT_FOUND = 3
+
+#: Environment variable naming the service's ``host:port``.
+TARGET_ENV = "FAIRPATH_TARGET"
+
+_FACTS_HELP = """\
+The facts file is a YAML or JSON mapping of fact name to value ("-" reads
+stdin). Quote yes/no answers in YAML: YAML reads unquoted yes, no, on, off,
+true and false as booleans, and a boolean sent for a YES/NO question is
+rejected by the service. For example:
+
+  patient_safety_incident: "YES"
+  intent_to_harm: "NO"
+  hours_on_shift: 13
+"""
+
+
+class _FactsFileError(Exception):
+    """The facts file cannot be read or does not hold a mapping."""
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the ``evaluate`` and ``policies`` commands on a parser's subcommands.
+
+    Each command stores its handler as ``func`` in the parsed namespace; the
+    handler returns the exit code and never raises for service errors::
+
+        args = parser.parse_args(argv)
+        return args.func(args)
+
+    Args:
+        subparsers: What ``parser.add_subparsers()`` returned.
+
+    """
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--target",
+        metavar="HOST:PORT",
+        help=f"the service to call (default: ${TARGET_ENV}, else {DEFAULT_TARGET})",
+    )
+    common.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"deadline of the call (default: {DEFAULT_TIMEOUT:g})",
+    )
+    common.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        parents=[common],
+        help="evaluate facts against a policy and print the decision",
+        description="Evaluate one staff member's action against a policy and print the decision.",
+        epilog=_FACTS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    evaluate.add_argument("--policy", required=True, metavar="NAME", help="policy name")
+    evaluate.add_argument("--version", metavar="V", help="policy version (default: the current one)")
+    evaluate.add_argument("--facts", required=True, metavar="FILE", help="YAML or JSON facts file, or -")
+    evaluate.add_argument("--incident-ref", metavar="R", help="pseudonymous incident reference")
+    evaluate.add_argument("--staff-ref", metavar="S", help="pseudonymous staff reference")
+    evaluate.add_argument("--action-ref", metavar="A", help="pseudonymous action reference")
+    evaluate.add_argument("--request-id", metavar="ID", help="correlation id, sent as x-request-id")
+    evaluate.set_defaults(func=_run_evaluate)
+
+    policies = subparsers.add_parser(
+        "policies",
+        parents=[common],
+        help="list the policy versions the service has loaded",
+        description="List the policy versions the service has loaded.",
+    )
+    policies.set_defaults(func=_run_policies)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line, run the command and return its exit code.
+
+    Args:
+        argv: Arguments without the program name; None reads ``sys.argv``.
+
+    Returns:
+        The exit code (see the module docstring).
+
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m fairpath_client",
+        description="Talk to a fairpath service.",
+    )
+    add_commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        # 128 + SIGINT, as shells report it; a traceback helps nobody here.
+        return 130
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    """Run the ``evaluate`` command and return its exit code."""
+    try:
+        facts = _load_facts(args.facts)
+    except _FactsFileError as error:
+        _error(f"error: {error}")
+        return EXIT_INVALID_FACTS
+    refs = {"incident_ref": args.incident_ref, "staff_ref": args.staff_ref, "action_ref": args.action_ref}
+    subject = Subject(**{k: v for k, v in refs.items() if v}) if any(refs.values()) else None
+    try:
+        with _connect(args) as client:
+            decision = client.evaluate(
+                args.policy, facts, version=args.version, subject=subject, request_id=args.request_id
+            )
+    except FairpathClientError as error:
+        return _report(error, args, facts)
+    _print(json.dumps(decision.to_dict(), indent=2) + "\n" if args.json else render_decision(decision))
+    return EXIT_OK
+
+
+def _run_policies(args: argparse.Namespace) -> int:
+    """Run the ``policies`` command and return its exit code."""
+    try:
+        with _connect(args) as client:
+            policies = client.list_policies()
+    except FairpathClientError as error:
+        return _report(error, args)
+    if args.json:
+        _print(json.dumps([p.to_dict() for p in policies], indent=2) + "\n")
+    else:
+        _print(render_policies(policies))
+    return EXIT_OK
+
+
+def _connect(args: argparse.Namespace) -> FairpathClient:
+    """Open a client for the target named on the command line, in the environment, or the default."""
+    target = args.target or os.environ.get(TARGET_ENV) or DEFAULT_TARGET
+    return FairpathClient(target, timeout=args.timeout)
+
+
+def _load_facts(path: str) -> dict[str, Any]:
+    """Read a YAML or JSON facts file ("-" for stdin) holding one mapping.
+
+    YAML values are sent as parsed, booleans included: the service, not the
+    CLI, decides whether a value fits the fact, and says so per field.
+    """
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        msg = f"cannot read facts file {path}: {error}"
+        raise _FactsFileError(msg) from error
+    try:
+        # JSON is parsed as JSON so its errors name JSON positions; anything
+        # else is YAML, which also accepts JSON piped in on stdin.
+        data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        msg = f"cannot parse facts file {path}: {_parse_problem(error)}"
+        raise _FactsFileError(msg) from error
+    if data is None:
+        return {}  # an empty file: nothing answered yet
+    if not isinstance(data, dict):
+        msg = f"facts file {path} must hold a mapping of fact name to value, not a {type(data).__name__}"
+        raise _FactsFileError(msg)
+    return data
+
+
+def _parse_problem(error: json.JSONDecodeError | yaml.YAMLError) -> str:
+    """Describe a parse error on one line; PyYAML's own text spans several."""
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        return f"line {mark.line + 1}, column {mark.column + 1}: {error.problem}"
+    return str(error).replace("\n", " ")
+
+
+def _report(
+    error: FairpathClientError, args: argparse.Namespace, facts: Mapping[str, Any] | None = None
+) -> int:
+    """Print a failed call on stderr and return its exit code."""
+    if isinstance(error, InvalidFactsError):
+        if not error.violations:
+            _error(f"error: {error}")
+        for violation in error.violations:
+            _error(f"{violation.field}: {violation.description}")
+        if facts is not None and _bool_answers(error, facts):
+            _error('hint: YAML reads unquoted yes/no as booleans; quote answers, e.g. intent_to_harm: "NO"')
+        return EXIT_INVALID_FACTS
+    _error(f"error: {error}")
+    if isinstance(error, PolicyNotFoundError):
+        return EXIT_POLICY_NOT_FOUND
+    if isinstance(error, ServiceUnavailableError):
+        target = args.target or os.environ.get(TARGET_ENV) or DEFAULT_TARGET
+        _error(f"hint: is fairpath serving at {target}? Set --target or ${TARGET_ENV}.")
+    return EXIT_ERROR
+
+
+def _bool_answers(error: InvalidFactsError, facts: Mapping[str, Any]) -> bool:
+    """Whether a rejected fact was a boolean, the usual sign of an unquoted YAML yes/no."""
+    rejected = {v.field.removeprefix("facts.") for v in error.violations}
+    return any(isinstance(facts.get(name), bool) for name in rejected)
+
+
+def _positive_seconds(text: str) -> float:
+    """Parse ``--timeout``: a positive number of seconds."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not (seconds > 0 and math.isfinite(seconds)):
+        msg = f"must be a positive number of seconds, not {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return seconds
+
+
+def _print(text: str) -> None:
+    """Write command output to stdout as given."""
+    sys.stdout.write(text)
+
+
+def _error(line: str) -> None:
+    """Write one line of diagnostics to stderr."""
+    sys.stderr.write(line + "\n")

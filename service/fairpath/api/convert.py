@@ -1,0 +1,187 @@
+"""Translations between domain values and ``fairpath.v1`` protobuf messages.
+
+Pure functions, no gRPC: domain → proto for decisions and policies, proto →
+domain for what a request carries. Enum mappings are written out rather than
+derived from names so renaming a domain member cannot silently change the wire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
+from fairpath import decisions
+from fairpath.policy.conditions import Value
+from fairpath.policy.model import FactType, Policy
+from fairpath.v1 import decision_pb2 as pb
+
+_STATUS = {
+    decisions.Status.DECIDED: pb.DECIDED,
+    decisions.Status.NEEDS_INFORMATION: pb.NEEDS_INFORMATION,
+}
+_RESULT = {
+    decisions.RuleResult.FIRED: pb.FIRED,
+    decisions.RuleResult.NOT_FIRED: pb.NOT_FIRED,
+    decisions.RuleResult.NOT_REACHED: pb.NOT_REACHED,
+    decisions.RuleResult.UNANSWERED: pb.UNANSWERED,
+}
+_KIND = {
+    decisions.RuleKind.QUESTION: pb.QUESTION,
+    decisions.RuleKind.ADVICE: pb.ADVICE,
+    decisions.RuleKind.CHECK: pb.CHECK,
+}
+_FACT_TYPE = {
+    FactType.ANSWER: pb.ANSWER,
+    FactType.ENUM: pb.ENUM,
+    FactType.BOOL: pb.BOOL,
+    FactType.NUMBER: pb.NUMBER,
+    FactType.STRING: pb.STRING,
+}
+
+
+# --- requests: proto → domain ------------------------------------------------------
+
+
+def facts_from_proto(facts: struct_pb2.Struct) -> dict[str, Any]:
+    """Return request facts as a JSON-like dict (numbers are floats; the evaluator validates them)."""
+    return json_format.MessageToDict(facts)
+
+
+def subject_from_proto(subject: pb.Subject) -> decisions.Subject:
+    """Return the domain subject of a request."""
+    return decisions.Subject(
+        incident_ref=subject.incident_ref, staff_ref=subject.staff_ref, action_ref=subject.action_ref
+    )
+
+
+# --- decisions: domain → proto -----------------------------------------------------
+
+
+def decision_to_proto(decision: decisions.Decision) -> pb.Decision:
+    """Return the wire form of a decision, trace included."""
+    evaluated_at = timestamp_pb2.Timestamp()
+    evaluated_at.FromDatetime(decision.evaluated_at)
+    message = pb.Decision(
+        decision_id=decision.decision_id,
+        policy=pb.PolicyRef(
+            name=decision.policy.name, version=decision.policy.version, digest=decision.policy.digest
+        ),
+        status=_STATUS[decision.status],
+        missing_facts=[
+            pb.MissingFact(fact=m.fact, question=m.question, rule_id=m.rule_id)
+            for m in decision.missing_facts
+        ],
+        advice=[pb.Advice(code=a.code, text=a.text, rule_id=a.rule_id) for a in decision.advice],
+        trace=[_trace_entry(entry) for entry in decision.trace],
+        warnings=[pb.Warning(code=w.code, text=w.text, facts=w.facts) for w in decision.warnings],
+        evaluated_at=evaluated_at,
+        engine=pb.Engine(name=decision.engine_name, version=decision.engine_version),
+        subject=pb.Subject(
+            incident_ref=decision.subject.incident_ref,
+            staff_ref=decision.subject.staff_ref,
+            action_ref=decision.subject.action_ref,
+        ),
+        request_id=decision.request_id,
+    )
+    if decision.pathway is not None:
+        p = decision.pathway
+        message.pathway.CopyFrom(
+            pb.Pathway(
+                code=p.code, title=p.title, recommendation=p.recommendation,
+                individual_directed=p.individual_directed, sub_reason=p.sub_reason, category=p.category,
+            )
+        )
+    return message
+
+
+def _trace_entry(entry: decisions.TraceEntry) -> pb.TraceEntry:
+    return pb.TraceEntry(
+        rule_id=entry.rule_id,
+        title=entry.title,
+        condition=entry.condition,
+        facts_seen=value_map(entry.facts_seen),
+        result=_RESULT[entry.result],
+        reason=entry.reason,
+        kind=_KIND[entry.kind],
+        question=entry.question,
+        leads_to=entry.leads_to,
+    )
+
+
+def value_map(values: Mapping[str, Value]) -> dict[str, struct_pb2.Value]:
+    """Return fact values as ``google.protobuf.Value`` messages, keeping booleans boolean."""
+    converted: dict[str, struct_pb2.Value] = {}
+    for name, value in values.items():
+        # bool before number: bool is an int subclass and would otherwise become 1.0.
+        if isinstance(value, bool):
+            converted[name] = struct_pb2.Value(bool_value=value)
+        elif isinstance(value, int | float):
+            converted[name] = struct_pb2.Value(number_value=value)
+        else:
+            converted[name] = struct_pb2.Value(string_value=str(value))
+    return converted
+
+
+# --- policies: domain → proto ------------------------------------------------------
+
+
+def policy_summary(policy: Policy, *, current: bool) -> pb.PolicySummary:
+    """Return the one-line description of a policy version.
+
+    Args:
+        policy: The loaded version.
+        current: Whether an unpinned request gets this version
+            (:meth:`fairpath.policy.registry.PolicyRegistry.is_current`).
+
+    """
+    return pb.PolicySummary(
+        name=policy.name,
+        version=policy.version,
+        title=policy.title,
+        digest=policy.digest,
+        status=policy.status,
+        current=current,
+        source=policy.source,
+        effective_from=policy.effective_from,
+    )
+
+
+def policy_detail(policy: Policy, *, current: bool) -> pb.PolicyDetail:
+    """Return everything a policy version declares: facts, walk rules and checks, pathways, advice."""
+    return pb.PolicyDetail(
+        summary=policy_summary(policy, current=current),
+        description=policy.description,
+        facts=[
+            pb.FactSpec(
+                name=f.name, type=_FACT_TYPE[f.type], allowed_values=f.values,
+                question=f.question, description=f.description, sensitive=f.sensitive,
+            )
+            for f in policy.facts.values()
+        ],
+        pathways=[
+            pb.PathwaySpec(
+                code=p.code, title=p.title, recommendation=p.recommendation,
+                individual_directed=p.individual_directed, category=p.category,
+            )
+            for p in policy.pathways.values()
+        ],
+        advice=[
+            pb.AdviceSpec(rule_id=a.id, code=a.code, text=a.text, condition=a.condition_text)
+            for a in policy.advice
+        ],
+        rules=[
+            *(
+                pb.RuleSpec(
+                    rule_id=r.id, title=r.title, question=r.question, condition=r.condition_text,
+                    then_target=str(r.then), else_target=str(r.otherwise), kind=pb.QUESTION,
+                )
+                for r in policy.rules
+            ),
+            *(
+                pb.RuleSpec(rule_id=c.id, title=c.title, condition=c.condition_text, kind=pb.CHECK)
+                for c in policy.checks
+            ),
+        ],
+    )

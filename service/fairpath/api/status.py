@@ -1,0 +1,109 @@
+"""The one place where exceptions become gRPC statuses.
+
+Handlers raise the domain errors of :mod:`fairpath.errors`; :class:`StatusInterceptor`
+turns whatever escapes a handler into a rich ``google.rpc.Status`` sent in the
+``grpc-status-details-bin`` trailer (grpcio-status):
+
+=========================  ===================  =================  ===========================
+exception                  gRPC code            ErrorInfo.reason   other details
+=========================  ===================  =================  ===========================
+``PolicyNotFoundError``    NOT_FOUND            POLICY_NOT_FOUND   metadata policy, version
+``InvalidFactsError``      INVALID_ARGUMENT     INVALID_FACTS      BadRequest, one violation
+                                                                   per bad fact
+``EngineBusyError``        RESOURCE_EXHAUSTED   ENGINE_BUSY
+anything else              INTERNAL             INTERNAL           message names only the
+                                                                   request id; logged here
+=========================  ===================  =================  ===========================
+
+Every ``ErrorInfo`` has ``domain="fairpath"`` and ``metadata["request_id"]``.
+Internal errors are logged with their traceback, which never reaches the client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+import structlog
+from google.protobuf import any_pb2
+
+# googleapis-common-protos ships .pyi files but no py.typed marker, so mypy will not read them.
+from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
+from grpc_status import rpc_status
+
+from fairpath.api.interceptors import Handler, code_of, current_request_id, wrap_handler
+from fairpath.errors import EngineBusyError, InvalidFactsError, PolicyNotFoundError
+
+DOMAIN = "fairpath"
+
+_log = structlog.get_logger(__name__)
+
+
+def rich_status(error: BaseException, request_id: str) -> Any:
+    """Build the ``google.rpc.Status`` (code, message and packed details) that reports ``error``.
+
+    Args:
+        error: What the handler raised.
+        request_id: Put in ``ErrorInfo.metadata`` (and in the message of internal errors).
+
+    Returns:
+        A ``google.rpc.status_pb2.Status``.
+
+    """
+    metadata = {"request_id": request_id}
+    details: list[Any] = []
+    if isinstance(error, PolicyNotFoundError):
+        code, reason, message = grpc.StatusCode.NOT_FOUND, "POLICY_NOT_FOUND", str(error)
+        metadata.update(policy=error.name, version=error.version)
+    elif isinstance(error, InvalidFactsError):
+        code, reason, message = grpc.StatusCode.INVALID_ARGUMENT, "INVALID_FACTS", str(error)
+        details.append(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                    for v in error.violations
+                ]
+            )
+        )
+    elif isinstance(error, EngineBusyError):
+        code, reason, message = grpc.StatusCode.RESOURCE_EXHAUSTED, "ENGINE_BUSY", str(error) or "engine busy"
+    else:
+        code, reason = grpc.StatusCode.INTERNAL, "INTERNAL"
+        message = f"internal error (request id {request_id})"
+    details.insert(0, error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata))
+    status = status_pb2.Status(code=code.value[0], message=message)
+    for detail in details:
+        packed = any_pb2.Any()
+        packed.Pack(detail)
+        status.details.append(packed)
+    return status
+
+
+class StatusInterceptor(grpc.ServerInterceptor):
+    """Aborts with :func:`rich_status` when a handler raises; install it after the access log."""
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Handler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        """Wrap the handler found by ``continuation`` so exceptions leave it as statuses."""
+        handler = continuation(handler_call_details)
+        return None if handler is None else wrap_handler(handler, _translate_errors)
+
+
+@contextlib.contextmanager
+def _translate_errors(_: Any, context: grpc.ServicerContext) -> Iterator[None]:
+    try:
+        yield
+    except Exception as error:
+        # A handler that already chose its status (context.abort, set_code) keeps it.
+        if code_of(context) is not None:
+            raise
+        request_id = current_request_id()
+        status = rich_status(error, request_id)
+        if status.code == grpc.StatusCode.INTERNAL.value[0]:
+            _log.error("internal_error", error_type=type(error).__name__, exc_info=error)
+        context.abort_with_status(rpc_status.to_status(status))

@@ -1,0 +1,58 @@
+"""The ``fairpath`` command: ``serve`` runs the service, ``evaluate`` and ``policies`` call one.
+
+The client commands belong to :mod:`fairpath_client.cli`; this module only
+mounts them next to ``serve``, so one executable covers both sides. Every
+command stores its handler as ``func`` in the parsed namespace and the handler
+returns the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from fairpath_client import cli as client_cli
+
+from fairpath import __version__
+from fairpath.config import Config, ConfigError, add_arguments
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``fairpath`` command line and return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return int(args.func(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser with every subcommand mounted."""
+    parser = argparse.ArgumentParser(prog="fairpath", description="Triage and just-culture policies as code.")
+    parser.add_argument("--version", action="version", version=f"fairpath {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    serve = subparsers.add_parser(
+        "serve",
+        help="run the gRPC service",
+        description="Run the gRPC service until SIGTERM or SIGINT. "
+        "Each flag can also be set by the environment variable named in its help.",
+    )
+    add_arguments(serve)
+    serve.set_defaults(func=_serve)
+    client_cli.add_commands(subparsers)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        config = Config.from_namespace(args, os.environ)
+    except ConfigError as error:
+        sys.stderr.write(f"fairpath serve: error: {error}\n")
+        return 2
+    # Imported here so the client commands do not pay for loading the server and the rules engine.
+    from fairpath.api.server import serve  # noqa: PLC0415
+
+    return serve(config)

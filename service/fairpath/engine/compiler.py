@@ -1,0 +1,253 @@
+"""Compile a policy into one durable_rules ruleset.
+
+The walk of a policy is a finite, forward-only graph, so every way it can end
+is a *path*: a sequence of rules with the answer each gave, ending at a pathway
+or at a rule whose facts are unanswered. Each path becomes one durable_rules
+rule whose pattern is the conjunction of its steps (flat rules: one action per
+walk, the fastest shape durable_rules has). Exactly one of them matches any set
+of facts, because each step splits the facts three ways: a fact it needs is
+unanswered, the condition holds, or it does not.
+
+Advice rules and checks (together: *overlays*) are compiled with the walk's
+outcome known per path. An overlay whose condition is decided by the outcome
+alone (``always``, ``individual_directed is true``) is bound to the paths where
+it holds; one that reads only facts becomes its own rule on the case fact; one
+that reads both is specialised per path, and the path's rule is split into
+variants, one per combination of those residual conditions holding or not
+(each variant names the overlays it implies). Either way durable_rules matches
+every condition that depends on the facts, and a walk costs one action.
+
+The compiler returns data only: a ruleset definition and, for each durable rule
+name, an :class:`Action` from a closed set. :mod:`fairpath.engine.durable` binds
+those to closures; nothing in a policy file can name code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from fairpath.errors import PolicyFileError
+from fairpath.policy import conditions as cond
+from fairpath.policy.model import DECISION_FIELDS, Policy, Target
+
+CASE = "case"
+MAX_RULES = 400  # durable_rules misbehaves from roughly 480 rules per ruleset (error 303)
+MAX_SPLIT = 4  # outcome-and-fact overlays per path: a path's rule splits into 2**n variants
+
+
+@dataclass(frozen=True)
+class Step:
+    """One decided step of a walk: the rule and whether its condition held."""
+
+    rule_id: str
+    held: bool
+
+
+@dataclass(frozen=True)
+class Terminal:
+    """One way the walk can end, with what is known about the outcome there."""
+
+    index: int
+    steps: tuple[Step, ...]
+    target: Target | None  # the pathway reached; None when the walk stopped on unanswered facts
+    unanswered_rule: str = ""
+    always_on: tuple[str, ...] = ()  # overlays whose condition holds whatever the facts, on this path
+
+
+@dataclass(frozen=True)
+class Action:
+    """What a durable rule does when it fires; the only actions there are."""
+
+    kind: Literal["terminal", "overlay"]
+    terminal: int = -1
+    overlays: tuple[str, ...] = ()  # overlays whose condition this rule's pattern includes (and so held)
+
+
+@dataclass(frozen=True)
+class CompiledPolicy:
+    """A policy ready to register: durable rules (without ``run``) and their actions."""
+
+    policy: Policy
+    ruleset: str
+    rules: Mapping[str, Mapping[str, Any]]
+    actions: Mapping[str, Action]
+    terminals: tuple[Terminal, ...]
+    overlay_ids: tuple[str, ...]
+
+
+def ruleset_name(policy: Policy) -> str:
+    """Unique per file content: a changed file never collides with the ruleset it replaces."""
+    return f"{policy.key}#{policy.digest[:16]}"
+
+
+def compile_policy(policy: Policy) -> CompiledPolicy:
+    """Compile ``policy``; raises :class:`PolicyFileError` if it is too large for the engine."""
+    return _Compiler(policy).run()
+
+
+# --- durable_rules patterns -----------------------------------------------------
+
+
+def pattern(condition: cond.Condition) -> list[dict[str, Any]]:
+    """The durable_rules expressions for a condition in negation normal form (to be ANDed)."""
+    if isinstance(condition, cond.Always):
+        return []
+    if isinstance(condition, cond.All):
+        return [expr for item in condition.items for expr in pattern(item)]
+    if isinstance(condition, cond.Any_):
+        branches = [_single(pattern(item)) for item in condition.items]
+        return [{"$or": branches}] if len(branches) != 1 else [branches[0]]
+    if isinstance(condition, cond.Answered):
+        return [{"$nex" if condition.negated else "$ex": {condition.fact: 1}}]
+    if isinstance(condition, cond.Member):
+        if condition.negated:
+            return [{"$neq": {condition.fact: v}} for v in condition.values]
+        equals = [{condition.fact: v} for v in condition.values]
+        return [equals[0]] if len(equals) == 1 else [{"$or": equals}]
+    if isinstance(condition, cond.Compare):
+        operator = {
+            "is": None, "=": None, "is not": "$neq", "!=": "$neq",
+            "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte",
+        }[condition.op]
+        leaf = {condition.fact: condition.value}
+        return [leaf if operator is None else {operator: leaf}]
+    raise TypeError(f"not in negation normal form: {condition!r}")
+
+
+def complement(condition: cond.Condition) -> cond.Condition:
+    """The exact negation of ``holds`` for a NNF condition, unanswered facts included.
+
+    Plain NNF negation is not enough: ``x is YES`` and ``x is not YES`` are both
+    false when ``x`` is unanswered, so the complement of a comparison is "its
+    negation, or the fact is unanswered".
+    """
+    if isinstance(condition, cond.Always):
+        return cond.Any_(())
+    if isinstance(condition, cond.All):
+        return cond.Any_(tuple(complement(item) for item in condition.items))
+    if isinstance(condition, cond.Any_):
+        return cond.All(tuple(complement(item) for item in condition.items))
+    if isinstance(condition, cond.Answered):
+        return cond.Answered(condition.fact, negated=not condition.negated)
+    negated = cond.to_nnf(condition, negate=True)
+    return cond.Any_((cond.Answered(condition.fact, negated=True), negated))
+
+
+def _single(expressions: list[dict[str, Any]]) -> dict[str, Any]:
+    if not expressions:
+        # An empty conjunction always holds; {"$ex": {"type": 1}} is true of every case/decided fact.
+        return {"$ex": {"type": 1}}
+    return expressions[0] if len(expressions) == 1 else {"$and": expressions}
+
+
+def _rule(kind: str, expressions: list[dict[str, Any]]) -> dict[str, Any]:
+    # Every pattern starts with a positive discriminator, so no rule can match the
+    # session state fact and loop (durable_rules re-matches state after each action).
+    return {"all": [{"m": {"$and": [{"type": kind}, *expressions]}}]}
+
+
+# --- the compiler ---------------------------------------------------------------
+
+
+class _Compiler:
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.rules: dict[str, dict[str, Any]] = {}
+        self.actions: dict[str, Action] = {}
+        self.terminals: list[Terminal] = []
+        self.overlays = [(a.id, cond.to_nnf(a.condition)) for a in policy.advice] + [
+            (c.id, cond.to_nnf(c.condition)) for c in policy.checks
+        ]
+
+    def error(self, message: str, rule_id: str = "") -> PolicyFileError:
+        return PolicyFileError(message, path=self.policy.path, rule_id=rule_id)
+
+    def run(self) -> CompiledPolicy:
+        self.walk(self.policy.start.id, [], [])
+        self.fact_overlays()
+        if len(self.rules) > MAX_RULES:
+            raise self.error(f"the policy compiles to {len(self.rules)} engine rules (at most {MAX_RULES}); split it")
+        return CompiledPolicy(
+            policy=self.policy,
+            ruleset=ruleset_name(self.policy),
+            rules=self.rules,
+            actions=self.actions,
+            terminals=tuple(self.terminals),
+            overlay_ids=tuple(overlay_id for overlay_id, _ in self.overlays),
+        )
+
+    def walk(self, rule_id: str, steps: list[Step], expressions: list[dict[str, Any]]) -> None:
+        rule = self.policy.rules_by_id[rule_id]
+        required = cond.required_facts(rule.condition)
+        if required:
+            missing = [{"$nex": {fact: 1}} for fact in required]
+            self.terminal(steps, [*expressions, missing[0] if len(missing) == 1 else {"$or": missing}],
+                          None, unanswered=rule.id)
+        for held, target in ((True, rule.then), (False, rule.otherwise)):
+            branch = cond.to_nnf(rule.condition, negate=not held)
+            constant = cond.specialise(branch, {}, frozenset())
+            if constant is False:
+                continue  # e.g. the 'else' of `always`: no facts take it
+            present = [{"$ex": {f: 1}} for f in required if f not in cond.implied_facts(branch)]
+            next_expressions = [*expressions, *present, *pattern(branch)]
+            next_steps = [*steps, Step(rule.id, held)]
+            if target.rule:
+                self.walk(target.rule, next_steps, next_expressions)
+            else:
+                self.terminal(next_steps, next_expressions, target)
+
+    def terminal(
+        self, steps: list[Step], expressions: list[dict[str, Any]], target: Target | None, unanswered: str = ""
+    ) -> None:
+        index = len(self.terminals)
+        always_on: list[str] = []
+        split: list[tuple[str, cond.Condition]] = []
+        known, decided = self.outcome(target)
+        for overlay_id, condition in self.overlays:
+            residual = cond.specialise(condition, known, decided)
+            if residual is True:
+                always_on.append(overlay_id)
+            elif residual is not False and _reads_outcome(condition):
+                split.append((overlay_id, residual))
+            # otherwise: never on this path, or fact-only (matched once, on the case fact)
+        if len(split) > MAX_SPLIT:
+            raise self.error(
+                f"{len(split)} advice rules read both the outcome and facts on one path (at most {MAX_SPLIT})",
+                steps[-1].rule_id if steps else unanswered,
+            )
+        for mask in range(2 ** len(split)):
+            chosen = tuple(overlay_id for bit, (overlay_id, _) in enumerate(split) if mask >> bit & 1)
+            variant = [
+                expr
+                for bit, (_, residual) in enumerate(split)
+                for expr in pattern(residual if mask >> bit & 1 else complement(residual))
+            ]
+            name = f"path-{index}" + (f".{mask}" if split else "")
+            self.rules[name] = _rule(CASE, [*expressions, *variant])
+            self.actions[name] = Action("terminal", terminal=index, overlays=chosen)
+        self.terminals.append(Terminal(index, tuple(steps), target, unanswered, tuple(always_on)))
+
+    def outcome(self, target: Target | None) -> tuple[dict[str, cond.Value], frozenset[str]]:
+        if target is None:
+            return {"individual_directed": False, "status": "NEEDS_INFORMATION"}, frozenset(DECISION_FIELDS)
+        pathway = self.policy.pathways[target.pathway]
+        known: dict[str, cond.Value] = {
+            "pathway": pathway.code,
+            "individual_directed": pathway.individual_directed,
+            "status": "DECIDED",
+        }
+        return known, frozenset(DECISION_FIELDS)
+
+    def fact_overlays(self) -> None:
+        for overlay_id, condition in self.overlays:
+            if _reads_outcome(condition) or isinstance(cond.specialise(condition, {}, frozenset()), bool):
+                continue  # outcome overlays are per path; constant ones are bound to every path
+            name = f"overlay-{overlay_id}"
+            self.rules[name] = _rule(CASE, pattern(condition))
+            self.actions[name] = Action("overlay", overlays=(overlay_id,))
+
+
+def _reads_outcome(condition: cond.Condition) -> bool:
+    return any(name in DECISION_FIELDS for name in cond.facts_read(condition))

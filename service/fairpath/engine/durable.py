@@ -1,0 +1,199 @@
+"""durable_rules behind one small interface: register a compiled policy, evaluate facts.
+
+durable_rules 2.0.28 is unmaintained and has traps (measured in
+``shared/guides/durable-rules.md``). Each is handled here, and only here:
+
+* its stock ``Host`` runs background dispatcher threads that race request
+  threads and crash the process → :class:`_SyncHost` disables them; every action
+  runs inside the caller's ``assert_fact`` call;
+* sessions are found by a 32-bit hash and at most 1,024 live per ruleset →
+  ids come from a :class:`~fairpath.engine.sessions.SessionPool`, and every
+  session's state is deleted in ``finally``;
+* a rule matching the session state loops forever → every compiled pattern has
+  a ``type`` discriminator, and a step budget aborts a runaway evaluation by
+  making the state unserialisable (the one error durable_rules propagates);
+* a fact matching no rule raises, and deleting that session afterwards
+  crashes the process (found here: a segfault in ``delete_state``) → compiled
+  walks are exhaustive; if one is not, that is an
+  :class:`~fairpath.errors.EngineError`, the session is left alone and its id
+  retired, and a ruleset that does this repeatedly is refused;
+* exceptions inside actions are swallowed into the state → checked after
+  every evaluation;
+* it mutates the definition it is given → it only ever gets a deep copy;
+* a ruleset cannot be replaced → names carry the file's digest, and a name is
+  registered at most once;
+* actions are looked up by name → ``get_action`` refuses every name; actions
+  are closures bound at registration from the compiler's closed set.
+
+The GIL is held throughout durable_rules' C calls, so evaluations interleave
+only between calls; with distinct session ids that is safe (tested with many
+threads). For more throughput, run more processes.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+from durable import engine as durable_engine
+
+from fairpath.engine.compiler import CASE, Action, CompiledPolicy, Terminal
+from fairpath.engine.sessions import SessionPool
+from fairpath.errors import EngineError
+from fairpath.policy.conditions import Value
+
+ENGINE_NAME = "durable_rules"
+ENGINE_VERSION = metadata.version("durable-rules")
+_SESSION_NOT_FOUND = "error code: 309"
+_BUDGET_PER_RULE = 64
+_ABANDONED_LIMIT = 64  # sessions a ruleset may strand (unmatched facts) before it is refused
+
+
+class _SyncHost(durable_engine.Host):  # type: ignore[misc]
+    """A durable_rules host with no background threads and no actions by name."""
+
+    def _run(self) -> None:
+        """Start nothing: the stock dispatcher threads crash the process under load."""
+
+    def get_action(self, action_name: str) -> Any:
+        """Refuse: actions are bound as closures, never looked up by a name from a file."""
+        raise LookupError(f"actions are not looked up by name ({action_name!r})")
+
+
+@dataclass
+class _Run:
+    """What the actions of one evaluation reported (kept outside durable's state JSON)."""
+
+    terminals: set[int] = field(default_factory=set)
+    overlays: set[str] = field(default_factory=set)
+    steps: int = 0
+
+
+@dataclass(frozen=True)
+class EngineOutcome:
+    """What durable_rules decided for one set of facts."""
+
+    terminal: Terminal
+    overlays: frozenset[str]  # overlay ids whose condition held (advice and checks)
+
+
+class _Unserialisable:
+    """Put into the session state to abort a runaway evaluation (json.dumps fails)."""
+
+
+class DurableEngine:
+    """Evaluates compiled policies with durable_rules; safe to share between threads."""
+
+    def __init__(self, sessions: int = 256, acquire_timeout: float = 5.0) -> None:
+        self._host = _SyncHost()
+        self._pool = SessionPool(sessions)
+        self._acquire_timeout = acquire_timeout
+        self._runs: dict[str, _Run] = {}
+        self._compiled: dict[str, CompiledPolicy] = {}
+        self._abandoned: dict[str, int] = {}  # ruleset -> sessions stranded by unmatched facts
+        self._register_lock = threading.Lock()
+
+    @property
+    def sessions(self) -> SessionPool:
+        """The session-id pool (exposed for tests and status)."""
+        return self._pool
+
+    def register(self, compiled: CompiledPolicy) -> None:
+        """Register a compiled policy's ruleset once; registering the same content again is a no-op."""
+        with self._register_lock:
+            if compiled.ruleset in self._compiled:
+                return
+            definition: dict[str, Any] = {}
+            for name, rule in compiled.rules.items():
+                body = copy.deepcopy(dict(rule))  # durable_rules deletes keys from what it is given
+                body["run"] = self._bind(compiled, compiled.actions[name])
+                definition[name] = body
+            try:
+                self._host.register_rulesets({compiled.ruleset: definition})
+            except Exception as error:  # durable_rules raises bare Exception with a numeric code
+                raise EngineError(f"durable_rules refused {compiled.ruleset}: {error}") from error
+            self._compiled[compiled.ruleset] = compiled
+
+    def _bind(self, compiled: CompiledPolicy, action: Action) -> Callable[[Any], None]:
+        # A rule fires once per disjunct of an `$or` that holds, so a rule may fire
+        # more than once; a loop fires without end. The budget tells them apart.
+        budget = _BUDGET_PER_RULE * len(compiled.actions)
+
+        def run_for(closure: Any) -> _Run:
+            run = self._runs[closure.s["sid"]]
+            run.steps += 1
+            if run.steps > budget:
+                # Raising here would be swallowed; an unserialisable state is not.
+                closure.s["abort"] = _Unserialisable()
+            return run
+
+        terminal, overlays = action.terminal, action.overlays
+
+        def on_fire(closure: Any) -> None:
+            run = run_for(closure)
+            if terminal >= 0:
+                run.terminals.add(terminal)
+            run.overlays.update(overlays)
+
+        return on_fire
+
+    def evaluate(self, compiled: CompiledPolicy, facts: Mapping[str, Value]) -> EngineOutcome:
+        """Evaluate validated, normalised facts (no ``None``, answers without UNKNOWN)."""
+        if compiled.ruleset not in self._compiled:
+            raise EngineError(f"{compiled.ruleset} is not registered")
+        if self._abandoned.get(compiled.ruleset, 0) >= _ABANDONED_LIMIT:
+            raise EngineError(f"{compiled.ruleset} is disabled: it left facts unmatched {_ABANDONED_LIMIT} times")
+        sid = self._pool.acquire(self._acquire_timeout)
+        run = _Run()
+        self._runs[sid] = run
+        message: dict[str, Any] = dict(facts)
+        message.update(type=CASE, sid=sid)
+        unmatched = False
+        try:
+            state = self._host.assert_fact(compiled.ruleset, message)
+            return self._outcome(compiled, run, state)
+        except durable_engine.MessageNotHandledException as error:
+            unmatched = True
+            raise EngineError(f"{compiled.ruleset}: no compiled path matched; the walk is not exhaustive") from error
+        except TypeError as error:
+            if run.steps > _BUDGET_PER_RULE * len(compiled.actions):
+                raise EngineError(f"{compiled.ruleset}: runaway rules aborted after {run.steps} actions") from error
+            raise EngineError(f"{compiled.ruleset}: durable_rules failed: {type(error).__name__}") from error
+        except EngineError:
+            raise
+        except Exception as error:
+            # Never echo durable's message: it quotes the facts.
+            raise EngineError(f"{compiled.ruleset}: durable_rules failed: {type(error).__name__}") from error
+        finally:
+            del self._runs[sid]
+            if unmatched:
+                # delete_state on this session segfaults: strand it and retire its id.
+                self._abandoned[compiled.ruleset] = self._abandoned.get(compiled.ruleset, 0) + 1
+                self._pool.quarantine(sid)
+            else:
+                self._discard(compiled.ruleset, sid)
+
+    def _outcome(self, compiled: CompiledPolicy, run: _Run, state: Mapping[str, Any] | None) -> EngineOutcome:
+        if state is None:
+            raise EngineError(f"{compiled.ruleset}: durable_rules returned no state (an action was lost)")
+        if "exception" in state:
+            raise EngineError(f"{compiled.ruleset}: an action failed inside durable_rules")
+        if len(run.terminals) != 1:
+            raise EngineError(f"{compiled.ruleset}: {len(run.terminals)} paths matched; expected exactly one")
+        terminal = compiled.terminals[next(iter(run.terminals))]
+        return EngineOutcome(terminal, frozenset(run.overlays) | frozenset(terminal.always_on))
+
+    def _discard(self, ruleset: str, sid: str) -> None:
+        try:
+            self._host.delete_state(ruleset, sid)
+        except Exception as error:  # noqa: BLE001 - durable raises bare Exception
+            if _SESSION_NOT_FOUND in str(error):
+                self._pool.release(sid)  # nothing was left behind
+            else:
+                self._pool.quarantine(sid)
+            return
+        self._pool.release(sid)

@@ -1,0 +1,192 @@
+"""Turn what durable_rules decided into a :class:`~fairpath.decisions.Decision`.
+
+The engine reports which compiled path matched and which overlays fired; the
+path carries, from compile time, every walk step with the answer it took. This
+module only *describes* that outcome: the trace entry of every rule (fired, not
+fired, unanswered, not reached), in words. It decides nothing; the property
+tests check that its descriptions agree with the engine for every combination
+of answers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from fairpath.decisions import (
+    AdviceItem,
+    Decision,
+    MissingFact,
+    PathwayResult,
+    PolicyRef,
+    RuleKind,
+    RuleResult,
+    Status,
+    Subject,
+    TraceEntry,
+    Warning,
+)
+from fairpath.engine.compiler import Terminal
+from fairpath.engine.durable import ENGINE_NAME, ENGINE_VERSION, EngineOutcome
+from fairpath.policy import conditions as cond
+from fairpath.policy.model import AdviceRule, CheckRule, Policy, Rule, Target
+
+
+_MEMO_LIMIT = 20_000  # trace entries remembered per policy version before starting afresh
+
+
+class Explainer:
+    """Builds decisions for one policy version, remembering trace entries it has described.
+
+    A trace entry depends only on the rule, its result, the values it read and
+    where it led, and the answers are mostly yes/no codes, so the same entries
+    recur: building each once keeps a full 40-rule trace cheap.
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._memo: dict[tuple[object, ...], TraceEntry] = {}
+        self._not_reached: dict[int, tuple[TraceEntry, ...]] = {}
+
+    def decision(
+        self,
+        facts: Mapping[str, cond.Value],
+        outcome: EngineOutcome,
+        *,
+        subject: Subject,
+        request_id: str,
+    ) -> Decision:
+        """The decision for ``facts`` given the engine's ``outcome``."""
+        policy = self.policy
+        terminal = outcome.terminal
+        target = terminal.target
+        pathway = None
+        missing: tuple[MissingFact, ...] = ()
+        outcome_values: dict[str, cond.Value] = {"individual_directed": False, "status": "NEEDS_INFORMATION"}
+        if target is not None:
+            spec = policy.pathways[target.pathway]
+            pathway = PathwayResult(
+                code=spec.code,
+                title=spec.title,
+                recommendation=spec.recommendation,
+                individual_directed=spec.individual_directed,
+                sub_reason=target.sub_reason,
+                category=spec.category,
+            )
+            outcome_values = {
+                "pathway": spec.code, "individual_directed": spec.individual_directed, "status": "DECIDED"
+            }
+        else:
+            rule = policy.rules_by_id[terminal.unanswered_rule]
+            missing = tuple(
+                MissingFact(fact, policy.facts[fact].question, rule.id) for fact in rule.needs if fact not in facts
+            )
+        if len(self._memo) > _MEMO_LIMIT:
+            self._memo.clear()
+        values = {**facts, **outcome_values}
+        fired = outcome.overlays
+        trace = (
+            *self._walk(facts, terminal),
+            *(self._overlay(a, RuleKind.ADVICE, values, a.id in fired) for a in policy.advice),
+            *(self._overlay(c, RuleKind.CHECK, values, c.id in fired) for c in policy.checks),
+        )
+        return Decision(
+            decision_id=str(uuid.uuid4()),
+            policy=PolicyRef(policy.name, policy.version, policy.digest),
+            status=Status.DECIDED if pathway else Status.NEEDS_INFORMATION,
+            pathway=pathway,
+            missing_facts=missing,
+            advice=tuple(AdviceItem(a.code, a.text, a.id) for a in policy.advice if a.id in fired),
+            trace=trace,
+            warnings=tuple(Warning(c.id, c.text, c.reads) for c in policy.checks if c.id in fired),
+            evaluated_at=datetime.now(UTC),
+            engine_name=ENGINE_NAME,
+            engine_version=ENGINE_VERSION,
+            subject=subject,
+            request_id=request_id,
+        )
+
+    def _walk(self, facts: Mapping[str, cond.Value], terminal: Terminal) -> list[TraceEntry]:
+        entries: list[TraceEntry] = []
+        for step in terminal.steps:
+            rule = self.policy.rules_by_id[step.rule_id]
+            seen = _seen(rule.reads, facts)
+            key = (rule.id, step.held, *seen.items())
+            entry = self._memo.get(key)
+            if entry is None:
+                target = rule.then if step.held else rule.otherwise
+                verdict = "holds" if step.held else "does not hold"
+                entry = self._memo[key] = _walk_entry(
+                    rule, seen, RuleResult.FIRED if step.held else RuleResult.NOT_FIRED, target,
+                    f"{cond.describe_facts(rule.reads, seen)}: the condition {verdict}, so {_going(target)}",
+                )
+            entries.append(entry)
+        if terminal.unanswered_rule:
+            rule = self.policy.rules_by_id[terminal.unanswered_rule]
+            seen = _seen(rule.reads, facts)
+            gaps = [f for f in rule.needs if f not in facts]
+            entries.append(_walk_entry(
+                rule, seen, RuleResult.UNANSWERED, None,
+                f"{', '.join(gaps)} unanswered: the walk stops here until "
+                f"{'it is' if len(gaps) == 1 else 'they are'} answered",
+            ))
+        entries.extend(self._unreached(terminal))
+        return entries
+
+    def _unreached(self, terminal: Terminal) -> tuple[TraceEntry, ...]:
+        entries = self._not_reached.get(terminal.index)
+        if entries is None:
+            reached = {step.rule_id for step in terminal.steps} | {terminal.unanswered_rule}
+            end = f"pathway {terminal.target.pathway}" if terminal.target else f"rule {terminal.unanswered_rule}"
+            entries = self._not_reached[terminal.index] = tuple(
+                _walk_entry(rule, {}, RuleResult.NOT_REACHED, None, f"not reached: the walk ended at {end}")
+                for rule in self.policy.rules
+                if rule.id not in reached
+            )
+        return entries
+
+    def _overlay(
+        self, rule: AdviceRule | CheckRule, kind: RuleKind, values: Mapping[str, cond.Value], fired: bool
+    ) -> TraceEntry:
+        seen = _seen(rule.reads, values)
+        key = (rule.id, fired, *seen.items())
+        entry = self._memo.get(key)
+        if entry is None:
+            produces = f"advice {rule.code}" if isinstance(rule, AdviceRule) else f"warning {rule.id}"
+            verdict = f"the condition holds, so {produces}" if fired else "the condition does not hold"
+            entry = self._memo[key] = TraceEntry(
+                rule_id=rule.id,
+                title=rule.title,
+                kind=kind,
+                condition=rule.condition_text,
+                facts_seen=seen,
+                result=RuleResult.FIRED if fired else RuleResult.NOT_FIRED,
+                reason=f"{cond.describe_facts(rule.reads, seen)}: {verdict}" if rule.reads else verdict,
+                leads_to=produces if fired else "",
+            )
+        return entry
+
+
+def _seen(names: tuple[str, ...], values: Mapping[str, cond.Value]) -> dict[str, cond.Value]:
+    return {name: values[name] for name in names if name in values}
+
+
+def _walk_entry(
+    rule: Rule, seen: Mapping[str, cond.Value], result: RuleResult, target: Target | None, reason: str
+) -> TraceEntry:
+    return TraceEntry(
+        rule_id=rule.id,
+        title=rule.title,
+        kind=RuleKind.QUESTION,
+        condition=rule.condition_text,
+        facts_seen=seen,
+        result=result,
+        reason=reason,
+        question=rule.question,
+        leads_to=str(target) if target else "",
+    )
+
+
+def _going(target: Target) -> str:
+    return f"go to {target}" if target.rule else f"the walk ends at {target}"
