@@ -34,6 +34,7 @@ from fairpath.policy.model import AdviceRule, CheckRule, Policy, Rule, Target
 
 
 _MEMO_LIMIT = 20_000  # trace entries remembered per policy version before starting afresh
+_UNANSWERED = object()
 
 
 class Explainer:
@@ -48,6 +49,10 @@ class Explainer:
         self.policy = policy
         self._memo: dict[tuple[object, ...], TraceEntry] = {}
         self._not_reached: dict[int, tuple[TraceEntry, ...]] = {}
+        self._overlay_parts: dict[tuple[object, ...], tuple[TraceEntry, ...]] = {}
+        # Every name an overlay reads: their trace entries depend on these values only.
+        overlays: tuple[AdviceRule | CheckRule, ...] = (*policy.advice, *policy.checks)
+        self._overlay_reads = tuple(dict.fromkeys(name for rule in overlays for name in rule.reads))
 
     def decision(
         self,
@@ -82,15 +87,11 @@ class Explainer:
             missing = tuple(
                 MissingFact(fact, policy.facts[fact].question, rule.id) for fact in rule.needs if fact not in facts
             )
-        if len(self._memo) > _MEMO_LIMIT:
+        if len(self._memo) + len(self._overlay_parts) > _MEMO_LIMIT:
             self._memo.clear()
-        values = {**facts, **outcome_values}
+            self._overlay_parts.clear()
         fired = outcome.overlays
-        trace = (
-            *self._walk(facts, terminal),
-            *(self._overlay(a, RuleKind.ADVICE, values, a.id in fired) for a in policy.advice),
-            *(self._overlay(c, RuleKind.CHECK, values, c.id in fired) for c in policy.checks),
-        )
+        trace = (*self._walk(facts, terminal), *self._overlays({**facts, **outcome_values}, fired))
         return Decision(
             decision_id=str(uuid.uuid4()),
             policy=PolicyRef(policy.name, policy.version, policy.digest),
@@ -145,6 +146,16 @@ class Explainer:
                 if rule.id not in reached
             )
         return entries
+
+    def _overlays(self, values: Mapping[str, cond.Value], fired: frozenset[str]) -> tuple[TraceEntry, ...]:
+        key = (fired, *(values.get(name, _UNANSWERED) for name in self._overlay_reads))
+        part = self._overlay_parts.get(key)
+        if part is None:
+            part = self._overlay_parts[key] = (
+                *(self._overlay(a, RuleKind.ADVICE, values, a.id in fired) for a in self.policy.advice),
+                *(self._overlay(c, RuleKind.CHECK, values, c.id in fired) for c in self.policy.checks),
+            )
+        return part
 
     def _overlay(
         self, rule: AdviceRule | CheckRule, kind: RuleKind, values: Mapping[str, cond.Value], fired: bool

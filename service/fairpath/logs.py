@@ -26,7 +26,7 @@ REDACTED_KEYS = frozenset({"facts"})
 
 def configure(
     level: str = "info", fmt: str = "json", *, stream: TextIO | None = None, cache: bool = True
-) -> None:
+) -> logging.Handler:
     """Route structlog and stdlib logging to one handler on ``stream``.
 
     Safe to call again (the previous fairpath handler is replaced); leaves other
@@ -38,6 +38,9 @@ def configure(
         stream: Where lines go; standard output by default.
         cache: Cache bound loggers on first use (fast); tests pass ``False`` so
             :func:`structlog.testing.capture_logs` still sees every logger.
+
+    Returns:
+        The handler installed on the root logger.
 
     """
     numeric_level = logging.getLevelNamesMapping()[level.upper()]
@@ -75,6 +78,7 @@ def configure(
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
         cache_logger_on_first_use=cache,
     )
+    return handler
 
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -34,7 +34,8 @@ REQUEST_ID_HEADER = "x-request-id"
 MAX_REQUEST_ID_LENGTH = 128
 HEALTH_METHOD_PREFIX = "/grpc.health.v1.Health/"
 
-Handler: TypeAlias = grpc.RpcMethodHandler[Any, Any]
+# A string: grpc.RpcMethodHandler is generic only in the type stubs.
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 # Given the request (or request iterator) and the context, returns what to run around the handler.
 Scope: TypeAlias = Callable[[Any, grpc.ServicerContext], AbstractContextManager[None]]
 

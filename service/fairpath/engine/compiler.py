@@ -97,7 +97,13 @@ def pattern(condition: cond.Condition) -> list[dict[str, Any]]:
     if isinstance(condition, cond.All):
         return [expr for item in condition.items for expr in pattern(item)]
     if isinstance(condition, cond.Any_):
-        branches = [_single(pattern(item)) for item in condition.items]
+        # durable_rules fires a rule once per alternative of an `$or` that holds, and
+        # every firing is a Python action: make the alternatives exclusive
+        # (A or B  ->  A or (not A and B)) so a match fires exactly once.
+        branches = []
+        for index, item in enumerate(condition.items):
+            exclusive = cond.All((*(complement(prior) for prior in condition.items[:index]), item))
+            branches.append(_single(pattern(exclusive if index else item)))
         return [{"$or": branches}] if len(branches) != 1 else [branches[0]]
     if isinstance(condition, cond.Answered):
         return [{"$nex" if condition.negated else "$ex": {condition.fact: 1}}]
@@ -131,6 +137,8 @@ def complement(condition: cond.Condition) -> cond.Condition:
         return cond.All(tuple(complement(item) for item in condition.items))
     if isinstance(condition, cond.Answered):
         return cond.Answered(condition.fact, negated=not condition.negated)
+    if isinstance(condition, cond.Not):
+        raise TypeError("complement() needs a condition in negation normal form")
     negated = cond.to_nnf(condition, negate=True)
     return cond.Any_((cond.Answered(condition.fact, negated=True), negated))
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TypeAlias
 
 Value: TypeAlias = str | bool | float
@@ -310,7 +311,9 @@ def _holds(condition: Condition, facts: Mapping[str, Value]) -> bool:
         return False
     value = facts[condition.fact]
     if isinstance(condition, Member):
-        return (value in condition.values) != condition.negated
+        # Same type-strict equality as ``is``: ``True in (1.0,)`` is true in Python.
+        found = any(_compare(value, "is", literal) for literal in condition.values)
+        return found != condition.negated
     return _compare(value, condition.op, condition.value)
 
 
@@ -411,7 +414,10 @@ def format_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
+        if value.is_integer():
+            return str(int(value))
+        # Positional, never exponent form (1e-07 does not parse back); exact, as repr is.
+        return format(Decimal(repr(value)), "f")
     return str(value)
 
 
@@ -441,7 +447,7 @@ def _group(condition: Condition) -> str:
 
 def _literal(value: Value) -> str:
     if isinstance(value, str) and (not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value) or value in KEYWORDS):
-        return f'"{value}"'
+        return f"'{value}'" if '"' in value else f'"{value}"'
     return format_value(value)
 
 

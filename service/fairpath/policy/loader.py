@@ -281,7 +281,9 @@ class _Builder:
         else:
             spec = facts[atom.fact]
             kind = {FactType.NUMBER: float, FactType.BOOL: bool}.get(spec.type, str)
-            values = tuple(v for v in spec.values if v != "UNKNOWN")
+            # UNKNOWN is how an answer fact is left unanswered; an enum that declares it keeps it
+            # as an answer (fairpath.policy.facts), so conditions may test for it.
+            values = tuple(v for v in spec.values if v != "UNKNOWN" or spec.type is FactType.ENUM)
         if isinstance(atom, cond.Answered):
             return ""
         literals = atom.values if isinstance(atom, cond.Member) else (atom.value,)

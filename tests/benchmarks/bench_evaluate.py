@@ -1,0 +1,238 @@
+"""Benchmark: evaluation speed in-process and over gRPC, figures and ratios side by side in one run.
+
+Run ``make bench`` (or ``.venv/bin/python tests/benchmarks/bench_evaluate.py``). Prints:
+
+1. In-process: evaluations per second and p50/p99 of one evaluation with the
+   full trace (engine + explanation), and the engine alone.
+2. Over gRPC, for a server with 1 and with 2 worker processes: Evaluate
+   throughput and p50/p99 with concurrent callers, beside the standard health
+   ``Check`` RPC on the same server in the same run, and their ratio.
+
+Not a test: nothing here asserts a time. The load generator shares the machine
+with the server, as it would on a 2-core box.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+GUIDE = "nhs-just-culture-guide"
+WALK = [
+    "intent_to_harm", "substance_abuse_indicated", "physical_ill_health_indicated", "mental_ill_health_indicated",
+    "protocols_in_place", "protocols_workable_in_routine_use", "knowingly_departed", "peers_would_act_same",
+    "missed_training", "inadequate_supervision", "significant_mitigation",
+]
+GROUPS = ["DOCTOR", "DENTIST", "PHARMACIST", "REGISTERED_NURSE", "MIDWIFE", "PARAMEDIC", "HEALTHCARE_SUPPORT_WORKER"]
+
+
+def workload(n: int, seed: int = 7) -> list[dict[str, Any]]:
+    """``n`` realistic requests: gates passed, each walk answer NO with 85% odds, a few unanswered."""
+    rng = random.Random(seed)
+    cases = []
+    for _ in range(n):
+        facts: dict[str, Any] = {
+            "is_patient_safety_incident": "YES", "individual_concern_raised": "YES", "safeguarding_concern": "NO",
+            "professional_group": rng.choice(GROUPS), "investigation_stage": rng.choice(["IN_PROGRESS", "CONCLUDED"]),
+            "harm_severity": rng.choice(["NO_HARM", "LOW", "MODERATE", "SEVERE"]),
+            "employer_type": "NHS_TRUST", "exclusion_under_consideration": rng.choice(["YES", "NO", "NO", "NO"]),
+        }
+        for name in WALK:
+            facts[name] = "NO" if rng.random() < 0.85 else "YES"
+        for name in ("protocols_in_place", "protocols_workable_in_routine_use"):
+            facts[name] = "YES" if rng.random() < 0.8 else "NO"
+        if rng.random() < 0.05:
+            del facts[rng.choice(WALK)]
+        cases.append(facts)
+    return cases
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """The q-quantile of ``samples`` (seconds in, microseconds out)."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e6
+
+
+def timed(fn: Callable[[Any], object], cases: list[Any]) -> tuple[float, float, float]:
+    """(per second, p50 µs, p99 µs) of ``fn`` over ``cases``, one at a time."""
+    latencies = []
+    start = time.perf_counter()
+    for case in cases:
+        began = time.perf_counter()
+        fn(case)
+        latencies.append(time.perf_counter() - began)
+    elapsed = time.perf_counter() - start
+    return len(cases) / elapsed, percentile(latencies, 0.5), percentile(latencies, 0.99)
+
+
+def in_process(n: int) -> list[tuple[str, float, float, float]]:
+    """Rows for the in-process table."""
+    sys.path[:0] = [str(ROOT / "service")]
+    from fairpath.evaluation import Evaluator  # noqa: PLC0415 - imported after the path is set
+    from fairpath.policy.facts import normalise_facts  # noqa: PLC0415
+
+    evaluator = Evaluator.from_directory(ROOT / "policies")
+    policy = evaluator.registry.get(GUIDE)
+    compiled = evaluator.compiled(policy)
+    cases = workload(n)
+    clean = [normalise_facts(policy, facts) for facts in cases]
+    timed(lambda facts: evaluator.evaluate(GUIDE, facts), cases[:2000])  # warm up (and fill the trace memo)
+    full = timed(lambda facts: evaluator.evaluate(GUIDE, facts), cases)
+    engine = timed(lambda facts: evaluator.engine.evaluate(compiled, facts), clean)
+    return [("evaluate, full trace", *full), ("durable_rules engine alone", *engine)]
+
+
+# --- over gRPC ---------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A free loopback port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(port: int, workers: int) -> subprocess.Popen[bytes]:
+    """Start ``fairpath serve`` and wait until health says SERVING."""
+    import grpc  # noqa: PLC0415
+    from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: PLC0415
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fairpath", "serve", "--port", str(port), "--workers", str(workers),
+         "--log-level", "warning"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            try:
+                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
+                    return process
+            except grpc.RpcError:
+                time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("server did not become SERVING")
+
+
+def _caller(args: tuple[str, str, float, int, int]) -> list[float]:
+    """One load-generator process: ``threads`` blocking callers for ``seconds``; returns latencies."""
+    import threading  # noqa: PLC0415
+
+    import grpc  # noqa: PLC0415
+    from google.protobuf import struct_pb2  # noqa: PLC0415
+    from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: PLC0415
+
+    from fairpath.v1 import evaluation_service_pb2 as pb  # noqa: PLC0415
+    from fairpath.v1 import evaluation_service_pb2_grpc as pb_grpc  # noqa: PLC0415
+
+    target, rpc, seconds, threads, seed = args
+    cases = workload(500, seed)
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def run(index: int) -> None:
+        # One channel per thread: each gets its own connection, so SO_REUSEPORT spreads them over workers.
+        with grpc.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
+            evaluate = pb_grpc.EvaluationServiceStub(channel).Evaluate
+            check = health_pb2_grpc.HealthStub(channel).Check
+            requests = []
+            for facts in cases:
+                struct = struct_pb2.Struct()
+                struct.update(facts)
+                requests.append(pb.EvaluateRequest(policy=GUIDE, facts=struct))
+            health = health_pb2.HealthCheckRequest()
+            mine = []
+            i = index
+            while time.monotonic() < stop:
+                began = time.perf_counter()
+                if rpc == "evaluate":
+                    evaluate(requests[i % len(requests)], timeout=10)
+                else:
+                    check(health, timeout=10)
+                mine.append(time.perf_counter() - began)
+                i += 1
+            with lock:
+                latencies.extend(mine)
+
+    workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return latencies
+
+
+def over_grpc(seconds: float, callers: int, threads: int) -> list[tuple[str, float, float, float]]:
+    """Rows for the gRPC table: Evaluate and Check, for 1 and 2 server workers."""
+    rows = []
+    for workers in (1, 2):
+        port = free_port()
+        server = start_server(port, workers)
+        try:
+            for rpc in ("check", "evaluate"):
+                jobs = [(f"127.0.0.1:{port}", rpc, seconds, threads, seed) for seed in range(callers)]
+                with multiprocessing.get_context("spawn").Pool(callers) as pool:
+                    began = time.perf_counter()
+                    results = pool.map(_caller, jobs)
+                    elapsed = time.perf_counter() - began
+                latencies = [x for result in results for x in result]
+                rows.append((f"{workers} worker(s): {rpc}", len(latencies) / min(elapsed, seconds + 1),
+                             percentile(latencies, 0.5), percentile(latencies, 0.99)))
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(30)
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=20000, help="in-process evaluations")
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each gRPC load phase")
+    parser.add_argument("--callers", type=int, default=2, help="load-generator processes")
+    parser.add_argument("--threads", type=int, default=8, help="concurrent callers per process")
+    parser.add_argument("--skip-grpc", action="store_true")
+    options = parser.parse_args()
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+
+    print(f"fairpath benchmark on {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    print(f"\nIn-process, {options.n} evaluations of {GUIDE} (one at a time):")
+    print(f"  {'':32} {'evals/s':>10} {'p50 µs':>9} {'p99 µs':>9}")
+    rows = in_process(options.n)
+    for name, rate, p50, p99 in rows:
+        print(f"  {name:32} {rate:10,.0f} {p50:9.1f} {p99:9.1f}")
+    print(f"  target: p50 <= 100 µs with full trace -> {'met' if rows[0][2] <= 100 else 'NOT met'}")
+    if options.skip_grpc:
+        return 0
+    print(f"\nOver gRPC on loopback, {options.callers} client processes x {options.threads} callers, "
+          f"{options.seconds:g} s per phase:")
+    print(f"  {'':32} {'req/s':>10} {'p50 µs':>9} {'p99 µs':>9}")
+    grpc_rows = over_grpc(options.seconds, options.callers, options.threads)
+    for name, rate, p50, p99 in grpc_rows:
+        print(f"  {name:32} {rate:10,.0f} {p50:9.1f} {p99:9.1f}")
+    by_name = {name: rate for name, rate, _, _ in grpc_rows}
+    print("\nRatios (same run):")
+    for workers in (1, 2):
+        ratio = by_name[f"{workers} worker(s): evaluate"] / by_name[f"{workers} worker(s): check"]
+        print(f"  {workers} worker(s): Evaluate / health Check throughput = {ratio:.0%} (target >= 70%)")
+    scale = by_name["2 worker(s): evaluate"] / by_name["1 worker(s): evaluate"]
+    print(f"  Evaluate throughput, 2 workers / 1 worker = {scale:.2f}x")
+    print(f"  in-process evals/s / 1-worker gRPC Evaluate req/s = {rows[0][1] / by_name['1 worker(s): evaluate']:.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

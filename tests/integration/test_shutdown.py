@@ -1,0 +1,230 @@
+"""`fairpath serve` as a real process: start-up, graceful SIGTERM, several workers, broken policies."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from fairpath.v1 import (
+    evaluation_service_pb2,
+    evaluation_service_pb2_grpc,
+    policy_service_pb2,
+    policy_service_pb2_grpc,
+)
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+ROOT = Path(__file__).resolve().parents[2]
+POLICIES = ROOT / "policies"
+GRACE = 5.0
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+# How a stopping server says no to a call it never started: grpc core cancels calls that arrive
+# after shutdown began (CANCELLED); once the listener is closed, connecting fails (UNAVAILABLE).
+REFUSED = {grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class _Service:
+    """A `python -m fairpath serve` subprocess whose JSON log lines are collected as they come."""
+
+    def __init__(self, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "fairpath", "serve", "--policies", str(POLICIES), *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        found = []
+        for line in list(self.lines):
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("event") == name:
+                found.append(event)
+        return found
+
+    def wait_until(self, condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if self.process.poll() is not None:
+                code = self.process.returncode
+                pytest.fail(f"server exited ({code}) before {what}:\n{''.join(self.lines)}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out waiting for {what}:\n{''.join(self.lines)}")
+            time.sleep(0.05)
+
+    def wait_serving(self, target: str) -> None:
+        with grpc.insecure_channel(target) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+
+            def serving() -> bool:
+                try:
+                    return health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == SERVING
+                except grpc.RpcError:
+                    return False
+
+            self.wait_until(serving, "health SERVING")
+
+    def finish(self, timeout: float) -> int:
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return code
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._reader.join(timeout=5)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+
+
+@pytest.fixture(name="start")
+def _start() -> Iterator[Callable[..., _Service]]:
+    started: list[_Service] = []
+
+    def start(*args: str) -> _Service:
+        service = _Service(*args)
+        started.append(service)
+        return service
+
+    yield start
+    for service in started:
+        service.kill()
+
+
+def _evaluate_request() -> evaluation_service_pb2.EvaluateRequest:
+    request = evaluation_service_pb2.EvaluateRequest(policy="nhs-just-culture-guide")
+    request.facts.update({"is_patient_safety_incident": "YES", "individual_concern_raised": "NO"})
+    return request
+
+
+def test_sigterm_drains_in_flight_calls_then_exits_zero(start: Callable[..., _Service]) -> None:
+    """SIGTERM: health goes NOT_SERVING, accepted calls all finish OK, new ones are refused, exit 0."""
+    port = _free_port()
+    target = f"127.0.0.1:{port}"
+    service = start("--port", str(port), "--grace-seconds", str(GRACE))
+    service.wait_serving(target)
+
+    outcomes: list[grpc.StatusCode] = []
+    with grpc.insecure_channel(target) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(), timeout=30)
+        assert next(watch).status == SERVING
+        stub = evaluation_service_pb2_grpc.EvaluationServiceStub(channel)
+        request = _evaluate_request()
+
+        def client() -> None:
+            # Call until refused: the last outcome of every client is the server saying no.
+            while True:
+                try:
+                    stub.Evaluate(request, timeout=5)
+                except grpc.RpcError as error:
+                    outcomes.append(error.code())
+                    return
+                outcomes.append(grpc.StatusCode.OK)
+
+        clients = [threading.Thread(target=client) for _ in range(8)]
+        for thread in clients:
+            thread.start()
+        service.wait_until(lambda: outcomes.count(grpc.StatusCode.OK) >= 50, "50 calls answered")
+        signalled = time.monotonic()
+        service.process.send_signal(signal.SIGTERM)
+
+        assert next(watch).status == NOT_SERVING
+        watch.cancel()
+        for thread in clients:
+            thread.join(timeout=GRACE + 10)
+        code = service.finish(timeout=GRACE + 10)
+        stopped_after = time.monotonic() - signalled
+
+    assert code == 0
+    assert stopped_after < GRACE
+    answered = outcomes.count(grpc.StatusCode.OK)
+    refused = [outcome for outcome in outcomes if outcome is not grpc.StatusCode.OK]
+    assert len(refused) == len(clients)
+    assert set(refused) <= REFUSED, refused
+    # Every call the server started shows in its access log: all of them finished OK and reached the client.
+    served = [e for e in service.events("rpc") if e["method"].endswith("/Evaluate")]
+    assert {e["code"] for e in served} == {"OK"}
+    assert len(served) == answered
+    assert service.events("stopping")
+    assert service.events("stopped")
+
+
+def test_two_workers_share_one_port_and_stop_together(start: Callable[..., _Service]) -> None:
+    """--workers 2: two processes answer on one port, and SIGTERM to the parent stops both, exit 0."""
+    port = _free_port()
+    target = f"127.0.0.1:{port}"
+    service = start("--port", str(port), "--workers", "2", "--grace-seconds", str(GRACE))
+    service.wait_until(lambda: len(service.events("serving")) == 2, "two workers serving")
+    workers = {event["pid"] for event in service.events("serving")}
+    assert len(workers) == 2
+    assert service.process.pid not in workers
+
+    calls = 40
+    for _ in range(calls):
+        # A private subchannel pool forces a new connection, which SO_REUSEPORT hands to either worker.
+        with grpc.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
+            policy_service_pb2_grpc.PolicyServiceStub(channel).ListPolicies(
+                policy_service_pb2.ListPoliciesRequest(), timeout=5
+            )
+    service.wait_until(lambda: len(service.events("rpc")) >= calls, "access log lines")
+    assert {event["pid"] for event in service.events("rpc")} == workers
+
+    service.process.send_signal(signal.SIGTERM)
+    assert service.finish(timeout=GRACE + 10) == 0
+    for pid in workers:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert service.events("workers_stopped")[0]["exit_code"] == 0
+
+
+def test_a_broken_policy_file_exits_two_with_one_clear_line(tmp_path: Path) -> None:
+    """A policy file that does not load: one policy_load_failed line naming it, exit 2, no traceback."""
+    broken = tmp_path / "policies" / "broken"
+    broken.mkdir(parents=True)
+    (broken / "1.0.0.yaml").write_text("policy: [unclosed\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "fairpath", "serve", "--port", "0", "--policies", str(tmp_path / "policies")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    (line,) = [json.loads(text) for text in result.stdout.splitlines()]
+    assert line["event"] == "policy_load_failed"
+    assert line["level"] == "error"
+    assert "1.0.0.yaml" in line["error"]
+    assert "Traceback" not in result.stdout + result.stderr

@@ -1,0 +1,71 @@
+"""Logging: structlog and stdlib records come out as one stream of JSON lines."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+from fairpath import logs
+
+
+@pytest.fixture(name="lines")
+def _lines() -> Iterator[Any]:
+    stream = io.StringIO()
+    root_level = logging.getLogger().level
+    handler = logs.configure("info", "json", stream=stream, cache=False)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    logging.getLogger().removeHandler(handler)
+    logging.getLogger().setLevel(root_level)
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+
+
+def test_structlog_events_are_json_lines_with_context(lines: Any) -> None:
+    """An event carries its fields, the bound context, level, logger, UTC timestamp and pid."""
+    structlog.contextvars.bind_contextvars(request_id="r-1")
+    structlog.get_logger("fairpath.test").info("rpc", code="OK")
+    (line,) = lines()
+    assert line["event"] == "rpc"
+    assert (line["code"], line["request_id"], line["level"]) == ("OK", "r-1", "info")
+    assert line["logger"] == "fairpath.test"
+    assert line["timestamp"].endswith("Z")
+    assert isinstance(line["pid"], int)
+
+
+def test_stdlib_records_join_the_same_stream(lines: Any) -> None:
+    """Grpc's and durable_rules' stdlib loggers are rendered as JSON by the same handler."""
+    logging.getLogger("grpc._server").warning("grpc says %s", "hello")
+    logging.getLogger("durable").error("engine says hi")
+    assert [(line["logger"], line["event"], line["level"]) for line in lines()] == [
+        ("grpc._server", "grpc says hello", "warning"),
+        ("durable", "engine says hi", "error"),
+    ]
+
+
+def test_levels_below_the_configured_one_are_dropped(lines: Any) -> None:
+    """At level info, debug events from either side are not written."""
+    structlog.get_logger("fairpath.test").debug("noise")
+    logging.getLogger("grpc").debug("noise")
+    assert lines() == []
+
+
+def test_exceptions_are_rendered_as_text(lines: Any) -> None:
+    """A logged exception becomes an `exception` string field, keeping the line valid JSON."""
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        structlog.get_logger("fairpath.test").exception("failed")
+    (line,) = lines()
+    assert "ValueError: boom" in line["exception"]
+
+
+def test_a_facts_field_is_redacted(lines: Any) -> None:
+    """Even if code tries to log facts, their values never reach the output."""
+    structlog.get_logger("fairpath.test").info("oops", facts={"intent_to_harm": "YES"})
+    (line,) = lines()
+    assert line["facts"] == "<redacted>"
