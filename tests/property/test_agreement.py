@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from fairpath.decisions import Decision, RuleKind, RuleResult
 from fairpath.evaluation import Evaluator
+from fairpath.policy.conditions import holds
 from fairpath.policy.facts import normalise_facts
 from fairpath.policy.model import FactType, Policy
 from tests.conftest import GUIDE, POLICIES
@@ -32,6 +33,8 @@ def _value_strategy(policy: Policy, name: str) -> st.SearchStrategy[Any]:
     spec = policy.facts[name]
     if spec.type in (FactType.ANSWER, FactType.ENUM):
         choices: st.SearchStrategy[Any] = st.sampled_from(spec.values)
+    elif spec.type is FactType.SET:
+        choices = st.lists(st.sampled_from(spec.values), unique=True)
     elif spec.type is FactType.BOOL:
         choices = st.booleans()
     elif spec.type is FactType.NUMBER:
@@ -88,6 +91,14 @@ def test_random_answers_agree_with_the_engine(case: tuple[Policy, dict[str, Any]
     assert_agrees(policy, facts, EVALUATOR.evaluate(policy.name, facts, version=policy.version))
 
 
+def _answers(policy: Policy, name: str) -> list[Any]:
+    """Every value a finite fact can take (every subset, for a set fact)."""
+    spec = policy.facts[name]
+    if spec.type is FactType.SET:
+        return [list(c) for n in range(len(spec.values) + 1) for c in itertools.combinations(spec.values, n)]
+    return list(spec.values)
+
+
 def _walk_answers(policy: Policy) -> list[dict[str, Any]]:
     """Every distinct walk: each reached question answered YES, NO or left unanswered."""
     answers: list[dict[str, Any]] = []
@@ -100,11 +111,9 @@ def _walk_answers(policy: Policy) -> list[dict[str, Any]]:
             return
         answers.append(dict(facts))  # left unanswered here
         for held in (True, False):
-            for combo in itertools.product(*(policy.facts[f].values for f in rule.needs)):
+            for combo in itertools.product(*(_answers(policy, f) for f in rule.needs)):
                 trial = {**facts, **dict(zip(rule.needs, combo, strict=True))}
                 clean = normalise_facts(policy, trial)
-                from fairpath.policy.conditions import holds
-
                 if holds(rule.condition, clean) is not held or any(f not in clean for f in rule.needs):
                     continue
                 target = rule.then if held else rule.otherwise
@@ -121,7 +130,8 @@ def _walk_answers(policy: Policy) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("policy", POLICY_VERSIONS, ids=lambda p: p.key)
 def test_every_walk_agrees_with_the_engine(policy: Policy) -> None:
     """Exhaustively: every path through the walk (and every place it can stop unanswered) agrees."""
-    if any(policy.facts[f].type not in (FactType.ANSWER, FactType.ENUM) for r in policy.rules for f in r.needs):
+    finite = (FactType.ANSWER, FactType.ENUM, FactType.SET)
+    if any(policy.facts[f].type not in finite for r in policy.rules for f in r.needs):
         pytest.skip("walk reads non-finite facts")
     walks = _walk_answers(policy)
     assert len(walks) >= len(policy.rules)

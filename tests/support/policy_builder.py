@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from fairpath.policy.loader import load_bytes
 from fairpath.policy.model import Policy
 
@@ -21,7 +20,7 @@ HEADER_LINES = HEADER.count("\n")
 
 
 def minimal_policy(name: str = "mini-policy", version: str = "1.2.3", **top: Any) -> dict[str, Any]:
-    """A small policy that loads: one fact of each type, two pathways, two walk rules, advice and a check."""
+    """Return a small valid policy: one fact of each type, two pathways, two walk rules, advice, a check."""
     document: dict[str, Any] = {
         "policy": name,
         "version": version,
@@ -38,18 +37,21 @@ def minimal_policy(name: str = "mini-policy", version: str = "1.2.3", **top: Any
         ],
         "pathways": [
             {"code": "ACT", "title": "Act", "recommendation": "Act on it.", "individual_directed": True},
-            {"code": "LEARN", "title": "Learn", "recommendation": "Learn from it.", "individual_directed": False},
+            {"code": "LEARN", "title": "Learn", "recommendation": "Learn from it.",
+             "individual_directed": False},
         ],
         "rules": [
             {"id": "r1", "title": "Intent", "when": "intent_to_harm is YES",
              "then": "pathway ACT (intent)", "else": "go to r2"},
-            {"id": "r2", "title": "Experience", "when": "years >= 2", "then": "pathway ACT", "else": "pathway LEARN"},
+            {"id": "r2", "title": "Experience", "when": "years >= 2",
+             "then": "pathway ACT", "else": "pathway LEARN"},
         ],
         "advice": [
             {"id": "a1", "code": "HR_ADVICE", "text": "Ask HR.", "when": "pathway is ACT"},
         ],
         "checks": [
-            {"id": "c1", "text": "Severe but no intent.", "when": "severity is HIGH and intent_to_harm is NO"},
+            {"id": "c1", "text": "Severe but no intent.",
+             "when": "severity is HIGH and intent_to_harm is NO"},
         ],
     }
     document.update(top)
@@ -57,7 +59,7 @@ def minimal_policy(name: str = "mini-policy", version: str = "1.2.3", **top: Any
 
 
 def policy_text(document: Any) -> str:
-    """The YAML text :func:`write_policy` writes for ``document``."""
+    """Render ``document`` as the YAML text :func:`write_policy` writes."""
     return HEADER + yaml.safe_dump(document, sort_keys=False, width=1000, allow_unicode=True)
 
 
@@ -69,7 +71,7 @@ def write_policy(path: Path, document: Any) -> Path:
 
 
 def line_of(path: Path, needle: str) -> int:
-    """The 1-based number of the first line of ``path`` containing ``needle``."""
+    """Return the 1-based number of the first line of ``path`` containing ``needle``."""
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if needle in line:
             return number

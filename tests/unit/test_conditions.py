@@ -9,13 +9,11 @@ of unknown is unknown, and a condition holds only when it is definitely true.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import operator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from fairpath.engine.compiler import complement, pattern
 from fairpath.policy import conditions as cond
 from fairpath.policy.conditions import (
@@ -29,6 +27,8 @@ from fairpath.policy.conditions import (
     Not,
     parse,
 )
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 A = Compare("a", "is", "YES")
 B = Compare("b", "is", "YES")
@@ -210,7 +210,8 @@ class TestParseErrors:
             ("x is", "expected a value", 5),
             ("x is not", "expected a value", 9),
             ("x <", "expected a value", 4),
-            ("x is and", "expected a value (a CODE, a number, true/false or a quoted string), found 'and'", 6),
+            ("x is and", "expected a value (a CODE, a number, true/false or a quoted string), found 'and'",
+             6),
             ("x is always", "found 'always'", 6),
             ("x not YES", "expected 'in' after 'not', found 'YES'", 7),
             ("x is not in [A]", "expected a value", 10),
@@ -456,7 +457,7 @@ class TestFactsRead:
     """atoms, facts_read, required_facts and implied_facts."""
 
     def test_atoms_left_to_right_through_not(self) -> None:
-        """atoms yields every comparison in order, looking inside ``not``."""
+        """Atoms yields every comparison in order, looking inside ``not``."""
         condition = parse("a is YES and not (b in [X] or c is answered) or always")
         assert list(cond.atoms(condition)) == [A, Member("b", ("X",)), Answered("c")]
 
@@ -526,7 +527,8 @@ class TestSpecialise:
 
     def test_single_residual_is_unwrapped(self) -> None:
         """A connective left with one operand becomes that operand."""
-        assert cond.specialise(parse("pathway is ACT and x is YES"), {"pathway": "ACT"}) == Compare("x", "is", "YES")
+        residual = cond.specialise(parse("pathway is ACT and x is YES"), {"pathway": "ACT"})
+        assert residual == Compare("x", "is", "YES")
 
     def test_settled_but_missing_is_unanswered(self) -> None:
         """A decided name absent from ``known`` is unanswered, not unknown."""
@@ -595,7 +597,9 @@ class TestToText:
         """A whole number is written without ``.0``."""
         assert cond.to_text(parse("x > 3.0")) == "x > 3"
 
-    @pytest.mark.parametrize("literal", ["0.0000001", "0.00001234", "123456789012345.5", "100000000000000000000"])
+    @pytest.mark.parametrize(
+        "literal", ["0.0000001", "0.00001234", "123456789012345.5", "100000000000000000000"]
+    )
     def test_extreme_numbers_render_as_parseable_decimals(self, literal: str) -> None:
         """Very small or very large numbers are written positionally, never in exponent form."""
         condition = parse(f"x < {literal}")
@@ -653,21 +657,29 @@ class TestPattern:
             ("x not in [A, B]", [{"$neq": {"x": "A"}}, {"$neq": {"x": "B"}}]),
             ("a is YES and b is NO", [{"a": "YES"}, {"b": "NO"}]),
             ("a is YES and (b is NO and c is YES)", [{"a": "YES"}, {"b": "NO"}, {"c": "YES"}]),
-            ("a is YES or b is NO", [{"$or": [{"a": "YES"}, {"b": "NO"}]}]),
             (
-                "a is YES or (b is NO and c is YES)",
-                [{"$or": [{"a": "YES"}, {"$and": [{"b": "NO"}, {"c": "YES"}]}]}],
+                "a is answered or b is answered",
+                [{"$or": [{"$ex": {"a": 1}}, {"$and": [{"$nex": {"a": 1}}, {"$ex": {"b": 1}}]}]}],
             ),
-            ("a is YES or always", [{"$or": [{"a": "YES"}, {"$ex": {"type": 1}}]}]),
         ],
     )
     def test_expressions(self, text: str, expressions: list[dict[str, Any]]) -> None:
         """The condition compiles to exactly these expressions."""
         assert pattern(parse(text)) == expressions
 
+    def test_or_alternatives_are_made_exclusive(self) -> None:
+        """Each ``or`` alternative after the first also requires every earlier one to fail (gaps included)."""
+        not_a = {"$or": [{"$nex": {"a": 1}}, {"$and": [{"$ex": {"a": 1}}, {"$neq": {"a": "YES"}}]}]}
+        expected = [{"$or": [{"a": "YES"}, {"$and": [not_a, {"b": "NO"}]}]}]
+        assert pattern(parse("a is YES or b is NO")) == expected
+
     def test_single_branch_or_is_unwrapped(self) -> None:
         """An ``or`` of one branch is that branch, without ``$or``."""
         assert pattern(Any_((All((A, B)),))) == [{"$and": [{"a": "YES"}, {"b": "YES"}]}]
+
+    def test_empty_alternative_matches_any_case(self) -> None:
+        """An alternative with no expressions (``always``) becomes a test every case fact passes."""
+        assert pattern(Any_((Always(),))) == [{"$ex": {"type": 1}}]
 
     def test_not_is_refused(self) -> None:
         """A condition still containing ``not`` is a programming error, not a silent mistranslation."""
@@ -701,6 +713,11 @@ class TestComplement:
         )
         assert complement(Any_(())) == All(())
 
+    def test_not_is_refused(self) -> None:
+        """Complement needs NNF: a ``not`` is a programming error."""
+        with pytest.raises(TypeError, match="negation normal form"):
+            complement(Not(A))
+
     def test_unanswered_fact_is_in_the_complement(self) -> None:
         """Where plain negation is false on a gap, the complement holds."""
         assert not cond.holds(cond.to_nnf(Not(A)), {})
@@ -726,16 +743,20 @@ ORDER_OPS = ("<", "<=", ">", ">=")
 
 @st.composite
 def atoms_(draw: st.DrawFn) -> cond.Condition:
-    """A well-typed comparison, membership or answered test on one of the facts."""
-    fact = draw(st.sampled_from(sorted(FACT_VALUES)))
+    """Draw a well-typed comparison, membership or answered test on one of the facts.
+
+    The kind is drawn first and evenly, so number ordering (only on ``num``) is as
+    common as the other kinds rather than a rare corner.
+    """
+    kind = draw(st.sampled_from(("order", "equality", "member", "answered")))
+    fact = "num" if kind == "order" else draw(st.sampled_from(sorted(FACT_VALUES)))
     values = FACT_VALUES[fact]
-    kind = draw(st.sampled_from(("compare", "member", "answered")))
     if kind == "answered":
         return Answered(fact, negated=draw(st.booleans()))
     if kind == "member":
         chosen = draw(st.lists(st.sampled_from(values), min_size=1, max_size=3))
         return Member(fact, tuple(chosen), negated=draw(st.booleans()))
-    ops = EQUALITY_OPS + ORDER_OPS if fact == "num" else EQUALITY_OPS
+    ops = ORDER_OPS if kind == "order" else EQUALITY_OPS
     return Compare(fact, draw(st.sampled_from(ops)), draw(st.sampled_from(values)))
 
 
@@ -766,8 +787,17 @@ def fact_maps(draw: st.DrawFn) -> dict[str, cond.Value]:
     return facts
 
 
+ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+DURABLE_ORDER = {"$lt": operator.lt, "$lte": operator.le, "$gt": operator.gt, "$gte": operator.ge}
+
+
+def same(value: cond.Value, literal: Any) -> bool:
+    """Report type-strict equality: true is not 1, "1" is not 1."""
+    return type(value) is type(literal) and value == literal
+
+
 def kleene(condition: cond.Condition, facts: Mapping[str, cond.Value]) -> bool | None:
-    """The documented meaning as three-valued logic: None when a comparison's fact is unanswered."""
+    """Evaluate the documented meaning in three-valued logic: None when a comparison's fact is unanswered."""
     if isinstance(condition, Always):
         return True
     if isinstance(condition, Not):
@@ -781,27 +811,53 @@ def kleene(condition: cond.Condition, facts: Mapping[str, cond.Value]) -> bool |
         return None if None in results else not decisive
     if isinstance(condition, Answered):
         return (condition.fact in facts) != condition.negated
-    if condition.fact not in facts:
-        return None
-    value = facts[condition.fact]
+    return kleene_atom(condition, facts[condition.fact]) if condition.fact in facts else None
 
-    def same(literal: cond.Value) -> bool:
-        return type(value) is type(literal) and value == literal
 
+def kleene_atom(condition: Compare | Member, value: cond.Value) -> bool:
+    """Evaluate a comparison on an answered fact."""
     if isinstance(condition, Member):
-        return any(same(v) for v in condition.values) != condition.negated
+        return any(same(value, v) for v in condition.values) != condition.negated
     if condition.op in ("is", "="):
-        return same(condition.value)
+        return same(value, condition.value)
     if condition.op in ("is not", "!="):
-        return not same(condition.value)
+        return not same(value, condition.value)
     assert isinstance(value, float)
     assert isinstance(condition.value, float)
-    return {
-        "<": value < condition.value,
-        "<=": value <= condition.value,
-        ">": value > condition.value,
-        ">=": value >= condition.value,
-    }[condition.op]
+    return bool(ORDER[condition.op](value, condition.value))
+
+
+def matches(expression: Mapping[str, Any], case: Mapping[str, Any]) -> bool:
+    """Read a durable_rules expression as the compiler relies on it: comparing an absent field fails."""
+    ((key, operand),) = expression.items()
+    if key in ("$and", "$or"):
+        results = [matches(item, case) for item in operand]
+        return all(results) if key == "$and" else any(results)
+    ((field, literal),) = operand.items() if key.startswith("$") else ((key, operand),)
+    if key in ("$ex", "$nex"):
+        return (field in case) == (key == "$ex")
+    if field not in case:
+        return False
+    if key in DURABLE_ORDER:
+        return bool(DURABLE_ORDER[key](case[field], literal))
+    return same(case[field], literal) == (key != "$neq")
+
+
+def or_nodes(expression: Any) -> Iterator[list[Mapping[str, Any]]]:
+    """Yield the alternatives of every ``$or`` anywhere in a pattern."""
+    if isinstance(expression, list):
+        for item in expression:
+            yield from or_nodes(item)
+    elif isinstance(expression, dict):
+        for key, operand in expression.items():
+            if key == "$or":
+                yield operand
+            yield from or_nodes(operand)
+
+
+def distinct_members(condition: cond.Condition) -> bool:
+    """Report whether every ``in`` list names each value once."""
+    return all(len(set(a.values)) == len(a.values) for a in cond.atoms(condition) if isinstance(a, Member))
 
 
 def has_not(condition: cond.Condition) -> bool:
@@ -818,16 +874,20 @@ class TestProperties:
 
     @given(conditions_, fact_maps())
     @settings(max_examples=400)
-    def test_holds_is_the_three_valued_meaning(self, condition: cond.Condition, facts: dict[str, Any]) -> None:
+    def test_holds_is_the_three_valued_meaning(
+        self, condition: cond.Condition, facts: dict[str, Any]
+    ) -> None:
         """A condition holds exactly when it is definitely true with gaps as unknown."""
         assert cond.holds(condition, facts) is (kleene(condition, facts) is True)
 
     @given(conditions_, fact_maps())
     @settings(max_examples=400)
     def test_nnf_keeps_the_meaning(self, condition: cond.Condition, facts: dict[str, Any]) -> None:
-        """to_nnf removes every ``not`` and changes no answer; applying it twice changes nothing."""
+        """to_nnf removes every ``not`` and keeps the three-valued meaning; a second pass changes nothing."""
         nnf = cond.to_nnf(condition)
         assert not has_not(nnf)
+        # holds() itself goes through to_nnf, so judge the NNF with the independent reading too.
+        assert (kleene(nnf, facts) is True) is (kleene(condition, facts) is True)
         assert cond.holds(nnf, facts) == cond.holds(condition, facts)
         assert cond.to_nnf(nnf) == nnf
 
@@ -881,6 +941,23 @@ class TestProperties:
         nnf = cond.to_nnf(condition)
         if cond.holds(nnf, facts):
             assert cond.implied_facts(nnf) <= facts.keys()
+
+    @given(conditions_, fact_maps())
+    @settings(max_examples=400)
+    def test_pattern_agrees_with_holds(self, condition: cond.Condition, facts: dict[str, Any]) -> None:
+        """The durable_rules pattern of the NNF condition matches the case exactly when it holds."""
+        case = {**facts, "type": "case"}
+        expressions = pattern(cond.to_nnf(condition))
+        assert all(matches(e, case) for e in expressions) is cond.holds(condition, facts)
+
+    @given(conditions_, fact_maps())
+    @settings(max_examples=400)
+    def test_or_alternatives_are_exclusive(self, condition: cond.Condition, facts: dict[str, Any]) -> None:
+        """At most one alternative of each ``$or`` matches, so a matching rule fires once."""
+        assume(distinct_members(condition))
+        case = {**facts, "type": "case"}
+        for alternatives in or_nodes(pattern(cond.to_nnf(condition))):
+            assert sum(matches(branch, case) for branch in alternatives) <= 1
 
     @given(conditions_)
     @settings(max_examples=200)

@@ -22,6 +22,6 @@ def test_generated_package_holds_only_generated_files() -> None:
     names = {p.name for p in package.iterdir() if p.name != "__pycache__"}
     assert names - {"__init__.py", "py.typed"} == {
         f"{stem}{suffix}"
-        for stem in ("decision_pb2", "evaluation_service_pb2", "policy_service_pb2")
+        for stem in ("decision_pb2", "decision_service_pb2", "evaluation_service_pb2", "policy_service_pb2")
         for suffix in (".py", ".pyi", "_grpc.py", "_grpc.pyi")
     }

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from fairpath.errors import PolicyFileError
 from fairpath.policy import conditions as cond
 from fairpath.policy.loader import PROTECTED_FACTS, load_bytes, load_file
 from fairpath.policy.model import FactType, Policy, Target
+
 from tests.conftest import GUIDE, POLICIES
 from tests.support.policy_builder import HEADER_LINES, line_of, minimal_policy, write_policy
 
@@ -27,6 +27,14 @@ GUIDE_FILE = POLICIES / GUIDE / "1.0.0.yaml"
 TOP = HEADER_LINES + 1  # the line where the top-level mapping starts in a written policy
 
 Mutation = Callable[[dict[str, Any]], object]
+
+NAME_FORM = "must be lower-case words joined by '-'"
+SEMVER = "must be semver MAJOR.MINOR.PATCH"
+PROTECTED = "is a protected characteristic: those are never rule inputs"
+CODES = "values must be distinct UPPER_CASE codes"
+TYPES = "type must be one of answer, enum, bool, number, string"
+TARGET_FORM = "must be 'go to RULE' or 'pathway CODE [(sub-reason)]', not"
+UNKNOWN_HINT = "(UNKNOWN counts as unanswered: test 'is unanswered')"
 
 
 def load_mutated(tmp_path: Path, mutate: Mutation) -> tuple[Path, Policy]:
@@ -48,7 +56,7 @@ def broken(tmp_path: Path, mutate: Mutation) -> tuple[Path, PolicyFileError]:
 
 
 def rule(document: dict[str, Any], rule_id: str) -> dict[str, Any]:
-    """The walk rule, advice or check with this id."""
+    """Return the walk rule, advice or check with this id."""
     for section in ("rules", "advice", "checks"):
         for item in document.get(section) or []:
             if item["id"] == rule_id:
@@ -57,12 +65,12 @@ def rule(document: dict[str, Any], rule_id: str) -> dict[str, Any]:
 
 
 def set_when(rule_id: str, text: object) -> Mutation:
-    """A mutation replacing one rule's condition."""
+    """Return a mutation that replaces one rule's condition."""
     return lambda document: rule(document, rule_id).__setitem__("when", text)
 
 
 def add_fact(**fact: Any) -> Mutation:
-    """A mutation appending one fact declaration."""
+    """Return a mutation that appends one fact declaration."""
     return lambda document: document["facts"].append({**fact, "question": "Q?"})
 
 
@@ -71,7 +79,7 @@ def add_fact(**fact: Any) -> Mutation:
 
 @pytest.fixture(scope="module")
 def guide() -> Policy:
-    """The real guide, loaded once."""
+    """Load the real guide once for the module."""
     return load_file(GUIDE_FILE)
 
 
@@ -201,9 +209,12 @@ class TestFileErrors:
         path.write_bytes("policy: caf\u00e9\n".encode("latin-1"))
         with pytest.raises(PolicyFileError) as caught:
             load_file(path)
-        assert (caught.value.message, caught.value.path, caught.value.line) == ("not UTF-8 text", str(path), None)
+        error = caught.value
+        assert (error.message, error.path, error.line) == ("not UTF-8 text", str(path), None)
 
-    @pytest.mark.parametrize("text", ["- policy: x\n", "just text\n", "42\n", "", "# only a comment\n", "null\n"])
+    @pytest.mark.parametrize(
+        "text", ["- policy: x\n", "just text\n", "42\n", "", "# only a comment\n", "null\n"]
+    )
     def test_not_a_mapping(self, tmp_path: Path, text: str) -> None:
         """A document that is not a mapping (list, scalar, empty) is refused."""
         path = tmp_path / "policy.yaml"
@@ -242,16 +253,16 @@ class TestTopLevel:
         [
             (lambda d: d.update(owner="me"), "unknown key(s) owner"),
             (lambda d: d.update(zeta=1, alpha=2), "unknown key(s) alpha, zeta"),
-            (lambda d: d.update(policy="Mini_Policy"), "policy name 'Mini_Policy' must be lower-case words joined by '-'"),
-            (lambda d: d.update(policy="m"), "policy name 'm' must be lower-case words joined by '-'"),
-            (lambda d: d.update(policy="-mini"), "policy name '-mini' must be lower-case words joined by '-'"),
+            (lambda d: d.update(policy="Mini_Policy"), f"policy name 'Mini_Policy' {NAME_FORM}"),
+            (lambda d: d.update(policy="m"), f"policy name 'm' {NAME_FORM}"),
+            (lambda d: d.update(policy="-mini"), f"policy name '-mini' {NAME_FORM}"),
             (lambda d: d.pop("policy"), "missing 'policy'"),
             (lambda d: d.update(policy=["a"]), "'policy' must be text"),
-            (lambda d: d.update(version="1.2"), "version '1.2' must be semver MAJOR.MINOR.PATCH"),
-            (lambda d: d.update(version="01.2.3"), "version '01.2.3' must be semver MAJOR.MINOR.PATCH"),
-            (lambda d: d.update(version="1.2.3-rc1"), "version '1.2.3-rc1' must be semver MAJOR.MINOR.PATCH"),
-            (lambda d: d.update(version="v1.2.3"), "version 'v1.2.3' must be semver MAJOR.MINOR.PATCH"),
-            (lambda d: d.update(version=1.2), "version '1.2' must be semver MAJOR.MINOR.PATCH"),
+            (lambda d: d.update(version="1.2"), f"version '1.2' {SEMVER}"),
+            (lambda d: d.update(version="01.2.3"), f"version '01.2.3' {SEMVER}"),
+            (lambda d: d.update(version="1.2.3-rc1"), f"version '1.2.3-rc1' {SEMVER}"),
+            (lambda d: d.update(version="v1.2.3"), f"version 'v1.2.3' {SEMVER}"),
+            (lambda d: d.update(version=1.2), f"version '1.2' {SEMVER}"),
             (lambda d: d.pop("version"), "missing 'version'"),
             (lambda d: d.update(status="published"), "status must be one of active, draft, retired"),
             (lambda d: d.update(status="Active"), "status must be one of active, draft, retired"),
@@ -275,7 +286,8 @@ class TestTopLevel:
     def test_effective_from_stays_text(self, tmp_path: Path) -> None:
         """An unquoted YAML date is kept as ISO text, not turned into a date object."""
         path = write_policy(tmp_path / "policy.yaml", minimal_policy())
-        path.write_text(path.read_text().replace("effective_from: '2020-01-01'", "effective_from: 2020-01-01"))
+        text = path.read_text()
+        path.write_text(text.replace("effective_from: '2020-01-01'", "effective_from: 2020-01-01"))
         assert "effective_from: 2020-01-01\n" in path.read_text()
         assert load_file(path).effective_from == "2020-01-01"
 
@@ -304,27 +316,24 @@ class TestFactDeclarations:
             ({"name": "status", "type": "answer"}, "fact name 'status' is reserved"),
             ({"name": "individual_directed", "type": "bool"}, "fact name 'individual_directed' is reserved"),
             ({"name": "answered", "type": "answer"}, "fact name 'answered' is reserved"),
-            (
-                {"name": "ethnicity", "type": "string"},
-                "fact 'ethnicity' is a protected characteristic: those are never rule inputs",
-            ),
-            (
-                {"name": "equality_group", "type": "enum", "values": ["A"]},
-                "fact 'equality_group' is a protected characteristic: those are never rule inputs",
-            ),
-            ({"name": "age", "type": "number"}, "fact 'age' is a protected characteristic: those are never rule inputs"),
+            ({"name": "ethnicity", "type": "string"}, f"fact 'ethnicity' {PROTECTED}"),
+            ({"name": "equality_group", "type": "enum", "values": ["A"]},
+             f"fact 'equality_group' {PROTECTED}"),
+            ({"name": "age", "type": "number"}, f"fact 'age' {PROTECTED}"),
             ({"name": "intent_to_harm", "type": "answer"}, "fact 'intent_to_harm' declared twice"),
-            ({"name": "grade", "type": "integer"}, "fact 'grade': type must be one of answer, enum, bool, number, string"),
+            ({"name": "grade", "type": "integer"}, f"fact 'grade': {TYPES}"),
             ({"name": "grade"}, "missing 'type'"),
             ({"name": "grade", "type": "enum"}, "enum fact 'grade' needs a list of values"),
             ({"name": "grade", "type": "enum", "values": []}, "enum fact 'grade' needs a list of values"),
             ({"name": "grade", "type": "enum", "values": "A, B"}, "enum fact 'grade' needs a list of values"),
-            ({"name": "grade", "type": "enum", "values": ["a"]}, "enum fact 'grade': values must be distinct UPPER_CASE codes"),
-            ({"name": "grade", "type": "enum", "values": ["A-1"]}, "enum fact 'grade': values must be distinct UPPER_CASE codes"),
-            ({"name": "grade", "type": "enum", "values": ["A", "A"]}, "enum fact 'grade': values must be distinct UPPER_CASE codes"),
-            ({"name": "grade", "type": "enum", "values": [1]}, "enum fact 'grade': values must be distinct UPPER_CASE codes"),
-            ({"name": "grade", "type": "answer", "values": ["A"]}, "fact 'grade': only enum facts declare values"),
-            ({"name": "grade", "type": "bool", "sensitive": "yes please"}, "fact 'grade': sensitive must be true or false"),
+            ({"name": "grade", "type": "enum", "values": ["a"]}, f"enum fact 'grade': {CODES}"),
+            ({"name": "grade", "type": "enum", "values": ["A-1"]}, f"enum fact 'grade': {CODES}"),
+            ({"name": "grade", "type": "enum", "values": ["A", "A"]}, f"enum fact 'grade': {CODES}"),
+            ({"name": "grade", "type": "enum", "values": [1]}, f"enum fact 'grade': {CODES}"),
+            ({"name": "grade", "type": "answer", "values": ["A"]},
+             "fact 'grade': only enum facts declare values"),
+            ({"name": "grade", "type": "bool", "sensitive": "y"},
+             "fact 'grade': sensitive must be true or false"),
         ],
     )
     def test_error(self, tmp_path: Path, fact: dict[str, Any], message: str) -> None:
@@ -348,7 +357,7 @@ class TestFactDeclarations:
         """No protected characteristic can be declared as a fact, whatever its type."""
         for name in sorted(PROTECTED_FACTS):
             _, error = broken(tmp_path, add_fact(name=name, type="string"))
-            assert error.message == f"fact {name!r} is a protected characteristic: those are never rule inputs"
+            assert error.message == f"fact {name!r} {PROTECTED}"
 
     def test_yaml_yes_no_as_enum_values_are_refused(self, tmp_path: Path) -> None:
         """Unquoted YES/NO are YAML booleans: refused as codes rather than silently renamed."""
@@ -361,9 +370,10 @@ class TestFactDeclarations:
 
     def test_too_many_facts(self, tmp_path: Path) -> None:
         """More than 200 facts is refused (durable_rules caps the fields of a fact)."""
-        path, error = broken(
-            tmp_path, lambda d: d["facts"].extend({"name": f"f{i}", "type": "bool", "question": "?"} for i in range(200))
-        )
+        def mutate(document: dict[str, Any]) -> None:
+            document["facts"].extend({"name": f"f{i}", "type": "bool", "question": "?"} for i in range(200))
+
+        path, error = broken(tmp_path, mutate)
         assert error.message == "at most 200 facts per policy"
         assert error.path == str(path)
 
@@ -389,7 +399,8 @@ class TestPathways:
             ({"code": "act_now"}, "pathway code 'act_now' must be an UPPER_CASE code"),
             ({"code": "ACT"}, "pathway 'ACT' declared twice"),
             ({"code": "WAIT"}, "pathway 'WAIT': individual_directed must be true or false"),
-            ({"code": "WAIT", "individual_directed": "no"}, "pathway 'WAIT': individual_directed must be true or false"),
+            ({"code": "WAIT", "individual_directed": "x"},
+             "pathway 'WAIT': individual_directed must be true or false"),
             ({"code": "WAIT", "individual_directed": False}, "missing 'title'"),
             ({"code": "WAIT", "individual_directed": False, "title": "Wait"}, "missing 'recommendation'"),
         ],
@@ -399,7 +410,8 @@ class TestPathways:
         path, error = broken(tmp_path, lambda d: d["pathways"].append(pathway))
         assert error.message == message
         lines = path.read_text().splitlines()
-        assert error.line == max(n for n, text in enumerate(lines, start=1) if text == f"- code: {pathway['code']}")
+        starts = [n for n, text in enumerate(lines, start=1) if text == f"- code: {pathway['code']}"]
+        assert error.line == starts[-1]
 
 
 # --- conditions -------------------------------------------------------------------------------
@@ -415,13 +427,10 @@ class TestConditions:
                                "found end of condition (column 9)"),
             ("r2", "undeclared is YES", "fact 'undeclared' is not declared"),
             ("r1", "intent_to_harm is MAYBE", "'MAYBE' is not one of intent_to_harm's values"),
-            (
-                "r1",
-                "intent_to_harm is UNKNOWN",
-                "'UNKNOWN' is not one of intent_to_harm's values (UNKNOWN counts as unanswered: test 'is unanswered')",
-            ),
-            ("r1", "intent_to_harm in [YES, UNKNOWN]", "'UNKNOWN' is not one of intent_to_harm's values "
-                                                       "(UNKNOWN counts as unanswered: test 'is unanswered')"),
+            ("r1", "intent_to_harm is UNKNOWN",
+             f"'UNKNOWN' is not one of intent_to_harm's values {UNKNOWN_HINT}"),
+            ("r1", "intent_to_harm in [YES, UNKNOWN]",
+             f"'UNKNOWN' is not one of intent_to_harm's values {UNKNOWN_HINT}"),
             ("r1", "intent_to_harm is true", "'true' is not a value 'intent_to_harm' can take"),
             ("r2", "severity is MEDIUM", "'MEDIUM' is not one of severity's values"),
             ("r2", "severity not in [LOW, MEDIUM]", "'MEDIUM' is not one of severity's values"),
@@ -449,7 +458,8 @@ class TestConditions:
         """The message quotes the condition and the problem, with the rule id and its line."""
         path, error = broken(tmp_path, set_when(rule_id, when))
         assert error.message == f"condition {when!r}: {problem}"
-        assert (error.path, error.rule_id, error.line) == (str(path), rule_id, line_of(path, f"- id: {rule_id}"))
+        assert (error.path, error.rule_id) == (str(path), rule_id)
+        assert error.line == line_of(path, f"- id: {rule_id}")
         assert f":{error.line} rule {rule_id}: condition" in str(error)
 
     @pytest.mark.parametrize(
@@ -481,10 +491,10 @@ class TestConditions:
     def test_undeclared_unknown_enum_code_is_refused(self, tmp_path: Path) -> None:
         """An enum without a declared UNKNOWN refuses it, with the 'is unanswered' hint."""
         _, error = broken(tmp_path, set_when("r2", "severity is UNKNOWN"))
-        assert error.message == (
-            "condition 'severity is UNKNOWN': 'UNKNOWN' is not one of severity's values "
-            "(UNKNOWN counts as unanswered: test 'is unanswered')"
+        expected = (
+            f"condition 'severity is UNKNOWN': 'UNKNOWN' is not one of severity's values {UNKNOWN_HINT}"
         )
+        assert error.message == expected
 
     def test_missing_condition(self, tmp_path: Path) -> None:
         """A rule without ``when`` is refused with its id."""
@@ -522,13 +532,13 @@ class TestWalkRules:
             ("else", "go to r9", "else: there is no rule 'r9'"),
             ("then", "pathway WAIT", "then: pathway 'WAIT' is not declared"),
             ("then", "pathway WAIT (why)", "then: pathway 'WAIT' is not declared"),
-            ("else", "goto r2", "else must be 'go to RULE' or 'pathway CODE [(sub-reason)]', not 'goto r2'"),
-            ("then", "ACT", "then must be 'go to RULE' or 'pathway CODE [(sub-reason)]', not 'ACT'"),
-            ("then", "pathway act", "then must be 'go to RULE' or 'pathway CODE [(sub-reason)]', not 'pathway act'"),
-            ("then", "pathway ACT (a (b))",
-             "then must be 'go to RULE' or 'pathway CODE [(sub-reason)]', not 'pathway ACT (a (b))'"),
-            ("then", "pathway ACT ()", "then must be 'go to RULE' or 'pathway CODE [(sub-reason)]', not 'pathway ACT ()'"),
-            ("then", "go to", "then must be 'go to RULE' or 'pathway CODE [(sub-reason)]', not 'go to'"),
+            ("else", "goto r2", f"else {TARGET_FORM} 'goto r2'"),
+            ("then", "ACT", f"then {TARGET_FORM} 'ACT'"),
+            ("then", "pathway act", f"then {TARGET_FORM} 'pathway act'"),
+            ("then", "pathway ACT (a (b))", f"then {TARGET_FORM} 'pathway ACT (a (b))'"),
+            ("then", "pathway ACT ()", f"then {TARGET_FORM} 'pathway ACT ()'"),
+            ("then", "go to", f"then {TARGET_FORM} 'go to'"),
+            ("then", "go to r2 now", f"then {TARGET_FORM} 'go to r2 now'"),
         ],
     )
     def test_bad_target_on_first_rule(self, tmp_path: Path, key: str, target: str, message: str) -> None:
@@ -602,10 +612,10 @@ class TestWalkRules:
     def test_own_question_is_used(self, tmp_path: Path) -> None:
         """With its own question a multi-fact rule loads and keeps it."""
         def mutate(document: dict[str, Any]) -> None:
-            rule(document, "r2").update(when="years >= 2 and on_duty is true", question="Experienced and on duty?")
+            rule(document, "r2").update(when="years >= 2 and on_duty is true", question="Senior, on duty?")
 
         _, policy = load_mutated(tmp_path, mutate)
-        assert policy.rules_by_id["r2"].question == "Experienced and on duty?"
+        assert policy.rules_by_id["r2"].question == "Senior, on duty?"
 
     def test_single_fact_rule_borrows_the_fact_question(self, tmp_path: Path) -> None:
         """A rule reading one fact (possibly twice) asks that fact's question."""
@@ -626,7 +636,8 @@ class TestWalkRules:
         def mutate(document: dict[str, Any]) -> None:
             rule(document, "r1")["else"] = "go to r3"
             document["rules"].append(
-                {"id": "r3", "title": "Duty", "when": "on_duty is true", "then": "pathway ACT", "else": "pathway LEARN"}
+                {"id": "r3", "title": "Duty", "when": "on_duty is true", "then": "pathway ACT",
+                 "else": "pathway LEARN"}
             )
 
         _, error = broken(tmp_path, mutate)

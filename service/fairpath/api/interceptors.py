@@ -48,6 +48,12 @@ def current_request_id() -> str:
     return _request_id.get()
 
 
+def code_of(context: grpc.ServicerContext) -> grpc.StatusCode | None:
+    """Return the status code already set on ``context``, or ``None`` while none is."""
+    # ServicerContext.code() is documented (experimental) grpc API, but types-grpcio omits it.
+    return cast(grpc.StatusCode | None, cast(Any, context).code())
+
+
 def wrap_handler(handler: Handler, scope: Scope) -> Handler:
     """Return ``handler`` with every call run inside ``scope(request, context)``.
 
@@ -152,9 +158,3 @@ def _valid_id(value: object) -> str:
     if isinstance(value, str) and 0 < len(value) <= MAX_REQUEST_ID_LENGTH and value.isprintable():
         return value
     return ""
-
-
-def code_of(context: grpc.ServicerContext) -> grpc.StatusCode | None:
-    """Return the status code already set on ``context``, or ``None`` while none is."""
-    # ServicerContext.code() is documented (experimental) grpc API, but types-grpcio omits it.
-    return cast(grpc.StatusCode | None, cast(Any, context).code())

@@ -25,12 +25,12 @@ those to closures; nothing in a policy file can name code.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from fairpath.errors import PolicyFileError
 from fairpath.policy import conditions as cond
-from fairpath.policy.model import DECISION_FIELDS, Policy, Target
+from fairpath.policy.model import DECISION_FIELDS, FactType, Policy, Target
 
 CASE = "case"
 MAX_RULES = 400  # durable_rules misbehaves from roughly 480 rules per ruleset (error 303)
@@ -75,6 +75,7 @@ class CompiledPolicy:
     actions: Mapping[str, Action]
     terminals: tuple[Terminal, ...]
     overlay_ids: tuple[str, ...]
+    set_facts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # set fact -> its codes
 
 
 def ruleset_name(policy: Policy) -> str:
@@ -112,6 +113,9 @@ def pattern(condition: cond.Condition) -> list[dict[str, Any]]:
             return [{"$neq": {condition.fact: v}} for v in condition.values]
         equals = [{condition.fact: v} for v in condition.values]
         return [equals[0]] if len(equals) == 1 else [{"$or": equals}]
+    if isinstance(condition, cond.Compare) and condition.op in cond.SET_OPS:
+        # A set fact reaches the engine as one true/false field per declared code.
+        return [{member_field(condition.fact, str(condition.value)): condition.op == "has"}]
     if isinstance(condition, cond.Compare):
         operator = {
             "is": None, "=": None, "is not": "$neq", "!=": "$neq",
@@ -141,6 +145,11 @@ def complement(condition: cond.Condition) -> cond.Condition:
         raise TypeError("complement() needs a condition in negation normal form")
     negated = cond.to_nnf(condition, negate=True)
     return cond.Any_((cond.Answered(condition.fact, negated=True), negated))
+
+
+def member_field(fact: str, code: str) -> str:
+    """The engine field that says whether set fact ``fact`` contains ``code`` (fact names are lower case)."""
+    return f"{fact}__{code}"
 
 
 def _single(expressions: list[dict[str, Any]]) -> dict[str, Any]:
@@ -184,6 +193,7 @@ class _Compiler:
             actions=self.actions,
             terminals=tuple(self.terminals),
             overlay_ids=tuple(overlay_id for overlay_id, _ in self.overlays),
+            set_facts={f.name: f.values for f in self.policy.facts.values() if f.type is FactType.SET},
         )
 
     def walk(self, rule_id: str, steps: list[Step], expressions: list[dict[str, Any]]) -> None:

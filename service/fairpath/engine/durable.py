@@ -42,7 +42,7 @@ from typing import Any
 
 from durable import engine as durable_engine
 
-from fairpath.engine.compiler import CASE, Action, CompiledPolicy, Terminal
+from fairpath.engine.compiler import CASE, Action, CompiledPolicy, Terminal, member_field
 from fairpath.engine.sessions import SessionPool
 from fairpath.errors import EngineError
 from fairpath.policy.conditions import Value
@@ -158,6 +158,11 @@ class DurableEngine:
         run = _Run()
         self._runs[sid] = run
         message: dict[str, Any] = dict(facts)
+        for name, codes in compiled.set_facts.items():
+            chosen = facts.get(name)
+            if isinstance(chosen, tuple):
+                message.update({member_field(name, code): code in chosen for code in codes})
+                message[name] = list(chosen)
         message.update(type=CASE, sid=sid)
         unmatched = False
         try:

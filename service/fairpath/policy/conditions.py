@@ -6,13 +6,15 @@ A condition is one line an HR or clinical-governance author can read aloud::
     professional_group in [DOCTOR, DENTIST] and exclusion_under_consideration is YES
     harm_severity in [MODERATE, SEVERE, FATAL] or prolonged_psychological_harm is YES
     investigation_stage is not CONCLUDED or investigation_stage is unanswered
+    parties_affected has PATIENT            (set facts: has, lacks, has any [..])
     not (years_qualified >= 2)
     always
 
 Meaning, in one sentence per construct:
 
-* ``fact is V`` / ``fact is not V`` / ``fact in [..]`` / ``fact not in [..]`` and
-  ``fact < n`` (``<= > >= = !=``) are **false when the fact is unanswered**,
+* ``fact is V`` / ``fact is not V`` / ``fact in [..]`` / ``fact not in [..]``,
+  ``fact < n`` (``<= > >= = !=``) and, for set facts, ``fact has V`` /
+  ``fact lacks V`` / ``fact has any [..]`` are **false when the fact is unanswered**,
   whichever way round they are written: nothing is concluded from a missing answer.
 * ``fact is answered`` / ``fact is unanswered`` test whether a value was given.
 * ``not`` applies to the comparisons inside it (it is pushed down with De
@@ -35,11 +37,17 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeAlias
 
-Value: TypeAlias = str | bool | float
+Value: TypeAlias = str | bool | float | tuple[str, ...]  # a tuple is the value of a set fact
 
-KEYWORDS = frozenset({"and", "or", "not", "is", "in", "answered", "unanswered", "always", "true", "false"})
+KEYWORDS = frozenset(
+    {"and", "or", "not", "is", "in", "has", "lacks", "any", "answered", "unanswered", "always", "true", "false"}
+)
+SET_OPS = ("has", "lacks")
 ORDER_OPS = ("<", "<=", ">", ">=")
-_NEGATED = {"is": "is not", "is not": "is", "<": ">=", ">=": "<", ">": "<=", "<=": ">", "=": "!=", "!=": "="}
+_NEGATED = {
+    "is": "is not", "is not": "is", "<": ">=", ">=": "<", ">": "<=", "<=": ">", "=": "!=", "!=": "=",
+    "has": "lacks", "lacks": "has",
+}
 
 
 class ConditionSyntaxError(ValueError):
@@ -61,7 +69,7 @@ class Always:
 
 @dataclass(frozen=True)
 class Compare:
-    """``fact <op> value`` where op is ``is``, ``is not``, ``=``, ``!=``, ``<``, ``<=``, ``>``, ``>=``."""
+    """``fact <op> value``: ``is``, ``is not``, ``=``, ``!=``, ``<``, ``<=``, ``>``, ``>=``, ``has``, ``lacks``."""
 
     fact: str
     op: str
@@ -225,10 +233,17 @@ class _Parser:
             return Member(fact, self.value_list(), negated=True)
         if self.accept("in"):
             return Member(fact, self.value_list())
+        if self.accept("has"):
+            if self.accept("any"):
+                items = tuple(Compare(fact, "has", value) for value in self.value_list())
+                return items[0] if len(items) == 1 else Any_(items)
+            return Compare(fact, "has", self.value())
+        if self.accept("lacks"):
+            return Compare(fact, "lacks", self.value())
         if self.token.kind == "op":
             op = self.take().text
             return Compare(fact, op, self.value())
-        self.fail(f"expected 'is', 'in', 'not in' or a comparison after {fact!r}")
+        self.fail(f"expected 'is', 'in', 'not in', 'has', 'lacks' or a comparison after {fact!r}")
         raise AssertionError("unreachable")  # pragma: no cover - fail() always raises
 
     def value_list(self) -> tuple[Value, ...]:
@@ -318,6 +333,10 @@ def _holds(condition: Condition, facts: Mapping[str, Value]) -> bool:
 
 
 def _compare(value: Value, op: str, literal: Value) -> bool:
+    if op in SET_OPS:
+        return isinstance(value, tuple) and (literal in value) == (op == "has")
+    if isinstance(value, tuple):
+        return False
     if op in ("is", "="):
         return value == literal and type(value) is type(literal)
     if op in ("is not", "!="):
@@ -413,6 +432,8 @@ def format_value(value: object) -> str:
     """A value as an author would write it in a condition."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(value) + "]"
     if isinstance(value, float):
         if value.is_integer():
             return str(int(value))

@@ -61,6 +61,14 @@ def normalise_facts(policy: Policy, facts: Mapping[str, object]) -> dict[str, Va
                 problem = f"must be one of {shown}" + ("" if isinstance(value, str) else f", got {_kind(value)}")
             elif value != "UNKNOWN" or spec.type is FactType.ENUM:
                 clean[name] = value
+        elif spec.type is FactType.SET:
+            if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value) and set(value) <= set(
+                spec.values
+            ) and len(set(value)) == len(value):
+                chosen = set(value)
+                clean[name] = tuple(code for code in spec.values if code in chosen)
+            else:
+                problem = f"must be a list of distinct codes from {', '.join(spec.values)}"
         elif spec.type is FactType.BOOL:
             if isinstance(value, bool):
                 clean[name] = value

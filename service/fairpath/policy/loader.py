@@ -192,16 +192,16 @@ class _Builder:
                     f"fact {name!r}: type must be one of {', '.join(t.value for t in FactType)}", entry
                 ) from None
             values: tuple[str, ...] = ()
-            if fact_type is FactType.ENUM:
+            if fact_type in (FactType.ENUM, FactType.SET):
                 raw = entry.get("values")
                 if not isinstance(raw, list) or not raw:
-                    raise self.error(f"enum fact {name!r} needs a list of values", entry)
+                    raise self.error(f"{fact_type.value} fact {name!r} needs a list of values", entry)
                 values = tuple(str(v) for v in raw)
                 bad = [v for v in values if not _CODE.match(v) or v in cond.KEYWORDS]
                 if bad or len(set(values)) != len(values):
-                    raise self.error(f"enum fact {name!r}: values must be distinct UPPER_CASE codes", entry)
+                    raise self.error(f"{fact_type.value} fact {name!r}: values must be distinct UPPER_CASE codes", entry)
             elif "values" in entry:
-                raise self.error(f"fact {name!r}: only enum facts declare values", entry)
+                raise self.error(f"fact {name!r}: only enum and set facts declare values", entry)
             elif fact_type is FactType.ANSWER:
                 values = ANSWER_VALUES
             sensitive = entry.get("sensitive", False)
@@ -215,6 +215,10 @@ class _Builder:
                 description=self.text(entry, "description", required=False),
                 sensitive=sensitive,
             )
+        # The engine sees one field per fact plus one per code of a set fact.
+        fields = len(facts) + sum(len(f.values) for f in facts.values() if f.type is FactType.SET)
+        if fields > MAX_FACTS:
+            raise self.error(f"facts and set codes add up to {fields} engine fields (at most {MAX_FACTS})")
         return facts
 
     def pathways(self, entries: list[dict[str, Any]]) -> dict[str, Pathway]:
@@ -288,6 +292,11 @@ class _Builder:
             return ""
         literals = atom.values if isinstance(atom, cond.Member) else (atom.value,)
         op = atom.op if isinstance(atom, cond.Compare) else "in"
+        is_set = spec is not None and spec.type is FactType.SET
+        if is_set and op not in cond.SET_OPS:
+            return f"{atom.fact!r} is a set: test it with 'has', 'lacks' or 'has any [..]'"
+        if op in cond.SET_OPS and not is_set:
+            return f"'{op}' tests set facts, and {atom.fact!r} is not one"
         if op in cond.ORDER_OPS and kind is not float:
             return f"{op!r} compares numbers, and {atom.fact!r} is not a number"
         for literal in literals:

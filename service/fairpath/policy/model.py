@@ -25,6 +25,7 @@ class FactType(enum.Enum):
     BOOL = "bool"
     NUMBER = "number"
     STRING = "string"
+    SET = "set"  # a list of distinct declared codes, e.g. parties_affected: [PATIENT, FAMILY]
 
 
 ANSWER_VALUES = ("YES", "NO", "UNKNOWN")

@@ -137,19 +137,26 @@ class Subject(_message.Message):
     INCIDENT_REF_FIELD_NUMBER: _builtins.int
     STAFF_REF_FIELD_NUMBER: _builtins.int
     ACTION_REF_FIELD_NUMBER: _builtins.int
+    EQUALITY_GROUP_FIELD_NUMBER: _builtins.int
     incident_ref: _builtins.str
     staff_ref: _builtins.str
     action_ref: _builtins.str
+    equality_group: _builtins.str
+    """Optional pseudonymous equality-monitoring group (e.g. "G1"), used only for
+    fairness statistics: stored apart from the facts, never a rule input,
+    never logged.
+    """
     def __init__(
         self,
         *,
         incident_ref: _builtins.str = ...,
         staff_ref: _builtins.str = ...,
         action_ref: _builtins.str = ...,
+        equality_group: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_ref", b"action_ref", "incident_ref", b"incident_ref", "staff_ref", b"staff_ref"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_ref", b"action_ref", "equality_group", b"equality_group", "incident_ref", b"incident_ref", "staff_ref", b"staff_ref"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -420,9 +427,15 @@ class Decision(_message.Message):
     ENGINE_FIELD_NUMBER: _builtins.int
     SUBJECT_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    CALLER_FIELD_NUMBER: _builtins.int
     decision_id: _builtins.str
     status: Global___DecisionStatus.ValueType
     request_id: _builtins.str
+    dry_run: _builtins.bool
+    """True when the request asked for dry_run: nothing was recorded."""
+    caller: _builtins.str
+    """Who asked (from the caller's certificate or token); empty without auth."""
     @_builtins.property
     def policy(self) -> Global___PolicyRef: ...
     @_builtins.property
@@ -460,10 +473,12 @@ class Decision(_message.Message):
         engine: Global___Engine | None = ...,
         subject: Global___Subject | None = ...,
         request_id: _builtins.str = ...,
+        dry_run: _builtins.bool = ...,
+        caller: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["engine", b"engine", "evaluated_at", b"evaluated_at", "pathway", b"pathway", "policy", b"policy", "subject", b"subject"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["advice", b"advice", "decision_id", b"decision_id", "engine", b"engine", "evaluated_at", b"evaluated_at", "missing_facts", b"missing_facts", "pathway", b"pathway", "policy", b"policy", "request_id", b"request_id", "status", b"status", "subject", b"subject", "trace", b"trace", "warnings", b"warnings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advice", b"advice", "caller", b"caller", "decision_id", b"decision_id", "dry_run", b"dry_run", "engine", b"engine", "evaluated_at", b"evaluated_at", "missing_facts", b"missing_facts", "pathway", b"pathway", "policy", b"policy", "request_id", b"request_id", "status", b"status", "subject", b"subject", "trace", b"trace", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -682,3 +697,42 @@ class PolicyDetail(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PolicyDetail: _TypeAlias = PolicyDetail  # noqa: Y015
+
+@_typing.final
+class PolicyProblem(_message.Message):
+    """A problem found in a policy file, by the loader, the linter or its tests."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PATH_FIELD_NUMBER: _builtins.int
+    RULE_ID_FIELD_NUMBER: _builtins.int
+    LINE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    SEVERITY_FIELD_NUMBER: _builtins.int
+    CHECK_FIELD_NUMBER: _builtins.int
+    path: _builtins.str
+    rule_id: _builtins.str
+    line: _builtins.int
+    """0 when unknown."""
+    message: _builtins.str
+    severity: _builtins.str
+    """"error" refuses the file; "warning" does not."""
+    check: _builtins.str
+    """The lint check that found it, e.g. "unused-fact"; "load" for load errors."""
+    def __init__(
+        self,
+        *,
+        path: _builtins.str = ...,
+        rule_id: _builtins.str = ...,
+        line: _builtins.int = ...,
+        message: _builtins.str = ...,
+        severity: _builtins.str = ...,
+        check: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["check", b"check", "line", b"line", "message", b"message", "path", b"path", "rule_id", b"rule_id", "severity", b"severity"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PolicyProblem: _TypeAlias = PolicyProblem  # noqa: Y015

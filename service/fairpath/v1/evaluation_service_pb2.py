@@ -26,7 +26,7 @@ from fairpath.v1 import decision_pb2 as fairpath_dot_v1_dot_decision__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$fairpath/v1/evaluation_service.proto\x12\x0b\x66\x61irpath.v1\x1a\x1a\x66\x61irpath/v1/decision.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x95\x01\n\x0f\x45valuateRequest\x12\x0e\n\x06policy\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12&\n\x05\x66\x61\x63ts\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12%\n\x07subject\x18\x04 \x01(\x0b\x32\x14.fairpath.v1.Subject\x12\x12\n\nrequest_id\x18\x05 \x01(\t\";\n\x10\x45valuateResponse\x12\'\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x15.fairpath.v1.Decision2\\\n\x11\x45valuationService\x12G\n\x08\x45valuate\x12\x1c.fairpath.v1.EvaluateRequest\x1a\x1d.fairpath.v1.EvaluateResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$fairpath/v1/evaluation_service.proto\x12\x0b\x66\x61irpath.v1\x1a\x1a\x66\x61irpath/v1/decision.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xa6\x01\n\x0f\x45valuateRequest\x12\x0e\n\x06policy\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12&\n\x05\x66\x61\x63ts\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12%\n\x07subject\x18\x04 \x01(\x0b\x32\x14.fairpath.v1.Subject\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x06 \x01(\x08\";\n\x10\x45valuateResponse\x12\'\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x15.fairpath.v1.Decision2\\\n\x11\x45valuationService\x12G\n\x08\x45valuate\x12\x1c.fairpath.v1.EvaluateRequest\x1a\x1d.fairpath.v1.EvaluateResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,9 +34,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fairpath.v1.evaluation_serv
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_EVALUATEREQUEST']._serialized_start=112
-  _globals['_EVALUATEREQUEST']._serialized_end=261
-  _globals['_EVALUATERESPONSE']._serialized_start=263
-  _globals['_EVALUATERESPONSE']._serialized_end=322
-  _globals['_EVALUATIONSERVICE']._serialized_start=324
-  _globals['_EVALUATIONSERVICE']._serialized_end=416
+  _globals['_EVALUATEREQUEST']._serialized_end=278
+  _globals['_EVALUATERESPONSE']._serialized_start=280
+  _globals['_EVALUATERESPONSE']._serialized_end=339
+  _globals['_EVALUATIONSERVICE']._serialized_start=341
+  _globals['_EVALUATIONSERVICE']._serialized_end=433
 # @@protoc_insertion_point(module_scope)

@@ -27,12 +27,17 @@ class EvaluateRequest(_message.Message):
     FACTS_FIELD_NUMBER: _builtins.int
     SUBJECT_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
     policy: _builtins.str
     """e.g. "nhs-just-culture-guide"."""
     version: _builtins.str
     """Semver of the version; empty means the policy's current version."""
     request_id: _builtins.str
-    """Optional correlation key; also read from the x-request-id header."""
+    """Optional correlation key; also read from the x-request-id header. A
+    repeated request_id returns the first decision instead of a new one.
+    """
+    dry_run: _builtins.bool
+    """Evaluate without recording the decision."""
     @_builtins.property
     def facts(self) -> _struct_pb2.Struct:
         """Flat map: fact name -> value. Yes/no questions take "YES", "NO" or
@@ -50,10 +55,11 @@ class EvaluateRequest(_message.Message):
         facts: _struct_pb2.Struct | None = ...,
         subject: _decision_pb2.Subject | None = ...,
         request_id: _builtins.str = ...,
+        dry_run: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["facts", b"facts", "subject", b"subject"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["facts", b"facts", "policy", b"policy", "request_id", b"request_id", "subject", b"subject", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dry_run", b"dry_run", "facts", b"facts", "policy", b"policy", "request_id", b"request_id", "subject", b"subject", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

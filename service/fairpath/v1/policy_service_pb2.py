@@ -23,23 +23,44 @@ _sym_db = _symbol_database.Default()
 
 
 from fairpath.v1 import decision_pb2 as fairpath_dot_v1_dot_decision__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n fairpath/v1/policy_service.proto\x12\x0b\x66\x61irpath.v1\x1a\x1a\x66\x61irpath/v1/decision.proto\"\x15\n\x13ListPoliciesRequest\"D\n\x14ListPoliciesResponse\x12,\n\x08policies\x18\x01 \x03(\x0b\x32\x1a.fairpath.v1.PolicySummary\"1\n\x10GetPolicyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\">\n\x11GetPolicyResponse\x12)\n\x06policy\x18\x01 \x01(\x0b\x32\x19.fairpath.v1.PolicyDetail2\xb0\x01\n\rPolicyService\x12S\n\x0cListPolicies\x12 .fairpath.v1.ListPoliciesRequest\x1a!.fairpath.v1.ListPoliciesResponse\x12J\n\tGetPolicy\x12\x1d.fairpath.v1.GetPolicyRequest\x1a\x1e.fairpath.v1.GetPolicyResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n fairpath/v1/policy_service.proto\x12\x0b\x66\x61irpath.v1\x1a\x1a\x66\x61irpath/v1/decision.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x15\n\x13ListPoliciesRequest\"D\n\x14ListPoliciesResponse\x12,\n\x08policies\x18\x01 \x03(\x0b\x32\x1a.fairpath.v1.PolicySummary\"1\n\x10GetPolicyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\">\n\x11GetPolicyResponse\x12)\n\x06policy\x18\x01 \x01(\x0b\x32\x19.fairpath.v1.PolicyDetail\"\x0f\n\rReloadRequest\"\x9a\x01\n\x0cReloadResult\x12/\n\x0b\x66inished_at\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x0e\n\x06loaded\x18\x03 \x03(\t\x12,\n\x08problems\x18\x04 \x03(\x0b\x32\x1a.fairpath.v1.PolicyProblem\x12\x0f\n\x07trigger\x18\x05 \x01(\t\";\n\x0eReloadResponse\x12)\n\x06result\x18\x01 \x01(\x0b\x32\x19.fairpath.v1.ReloadResult\"\x12\n\x10GetStatusRequest\"q\n\x11GetStatusResponse\x12,\n\x08versions\x18\x01 \x03(\x0b\x32\x1a.fairpath.v1.PolicySummary\x12.\n\x0blast_reload\x18\x02 \x01(\x0b\x32\x19.fairpath.v1.ReloadResult\"N\n\x15ValidatePolicyRequest\x12\x13\n\x0bpolicy_text\x18\x01 \x01(\t\x12\x12\n\ntests_text\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\"@\n\x0eTestCaseResult\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06passed\x18\x02 \x01(\x08\x12\x10\n\x08\x66\x61ilures\x18\x03 \x03(\t\"8\n\x0c\x43overageItem\x12\x0c\n\x04item\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04hits\x18\x03 \x01(\x05\"\x85\x01\n\nTestReport\x12\x0e\n\x06passed\x18\x01 \x01(\x05\x12\x0e\n\x06\x66\x61iled\x18\x02 \x01(\x05\x12*\n\x05\x63\x61ses\x18\x03 \x03(\x0b\x32\x1b.fairpath.v1.TestCaseResult\x12+\n\x08\x63overage\x18\x04 \x03(\x0b\x32\x19.fairpath.v1.CoverageItem\"\xa7\x01\n\x16ValidatePolicyResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12+\n\x07summary\x18\x02 \x01(\x0b\x32\x1a.fairpath.v1.PolicySummary\x12,\n\x08problems\x18\x03 \x03(\x0b\x32\x1a.fairpath.v1.PolicyProblem\x12&\n\x05tests\x18\x04 \x01(\x0b\x32\x17.fairpath.v1.TestReport2\x9a\x03\n\rPolicyService\x12S\n\x0cListPolicies\x12 .fairpath.v1.ListPoliciesRequest\x1a!.fairpath.v1.ListPoliciesResponse\x12J\n\tGetPolicy\x12\x1d.fairpath.v1.GetPolicyRequest\x1a\x1e.fairpath.v1.GetPolicyResponse\x12\x41\n\x06Reload\x12\x1a.fairpath.v1.ReloadRequest\x1a\x1b.fairpath.v1.ReloadResponse\x12J\n\tGetStatus\x12\x1d.fairpath.v1.GetStatusRequest\x1a\x1e.fairpath.v1.GetStatusResponse\x12Y\n\x0eValidatePolicy\x12\".fairpath.v1.ValidatePolicyRequest\x1a#.fairpath.v1.ValidatePolicyResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fairpath.v1.policy_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LISTPOLICIESREQUEST']._serialized_start=77
-  _globals['_LISTPOLICIESREQUEST']._serialized_end=98
-  _globals['_LISTPOLICIESRESPONSE']._serialized_start=100
-  _globals['_LISTPOLICIESRESPONSE']._serialized_end=168
-  _globals['_GETPOLICYREQUEST']._serialized_start=170
-  _globals['_GETPOLICYREQUEST']._serialized_end=219
-  _globals['_GETPOLICYRESPONSE']._serialized_start=221
-  _globals['_GETPOLICYRESPONSE']._serialized_end=283
-  _globals['_POLICYSERVICE']._serialized_start=286
-  _globals['_POLICYSERVICE']._serialized_end=462
+  _globals['_LISTPOLICIESREQUEST']._serialized_start=110
+  _globals['_LISTPOLICIESREQUEST']._serialized_end=131
+  _globals['_LISTPOLICIESRESPONSE']._serialized_start=133
+  _globals['_LISTPOLICIESRESPONSE']._serialized_end=201
+  _globals['_GETPOLICYREQUEST']._serialized_start=203
+  _globals['_GETPOLICYREQUEST']._serialized_end=252
+  _globals['_GETPOLICYRESPONSE']._serialized_start=254
+  _globals['_GETPOLICYRESPONSE']._serialized_end=316
+  _globals['_RELOADREQUEST']._serialized_start=318
+  _globals['_RELOADREQUEST']._serialized_end=333
+  _globals['_RELOADRESULT']._serialized_start=336
+  _globals['_RELOADRESULT']._serialized_end=490
+  _globals['_RELOADRESPONSE']._serialized_start=492
+  _globals['_RELOADRESPONSE']._serialized_end=551
+  _globals['_GETSTATUSREQUEST']._serialized_start=553
+  _globals['_GETSTATUSREQUEST']._serialized_end=571
+  _globals['_GETSTATUSRESPONSE']._serialized_start=573
+  _globals['_GETSTATUSRESPONSE']._serialized_end=686
+  _globals['_VALIDATEPOLICYREQUEST']._serialized_start=688
+  _globals['_VALIDATEPOLICYREQUEST']._serialized_end=766
+  _globals['_TESTCASERESULT']._serialized_start=768
+  _globals['_TESTCASERESULT']._serialized_end=832
+  _globals['_COVERAGEITEM']._serialized_start=834
+  _globals['_COVERAGEITEM']._serialized_end=890
+  _globals['_TESTREPORT']._serialized_start=893
+  _globals['_TESTREPORT']._serialized_end=1026
+  _globals['_VALIDATEPOLICYRESPONSE']._serialized_start=1029
+  _globals['_VALIDATEPOLICYRESPONSE']._serialized_end=1196
+  _globals['_POLICYSERVICE']._serialized_start=1199
+  _globals['_POLICYSERVICE']._serialized_end=1609
 # @@protoc_insertion_point(module_scope)

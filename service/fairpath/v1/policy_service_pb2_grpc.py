@@ -45,6 +45,21 @@ class PolicyServiceStub:
                 request_serializer=fairpath_dot_v1_dot_policy__service__pb2.GetPolicyRequest.SerializeToString,
                 response_deserializer=fairpath_dot_v1_dot_policy__service__pb2.GetPolicyResponse.FromString,
                 _registered_method=True)
+        self.Reload = channel.unary_unary(
+                '/fairpath.v1.PolicyService/Reload',
+                request_serializer=fairpath_dot_v1_dot_policy__service__pb2.ReloadRequest.SerializeToString,
+                response_deserializer=fairpath_dot_v1_dot_policy__service__pb2.ReloadResponse.FromString,
+                _registered_method=True)
+        self.GetStatus = channel.unary_unary(
+                '/fairpath.v1.PolicyService/GetStatus',
+                request_serializer=fairpath_dot_v1_dot_policy__service__pb2.GetStatusRequest.SerializeToString,
+                response_deserializer=fairpath_dot_v1_dot_policy__service__pb2.GetStatusResponse.FromString,
+                _registered_method=True)
+        self.ValidatePolicy = channel.unary_unary(
+                '/fairpath.v1.PolicyService/ValidatePolicy',
+                request_serializer=fairpath_dot_v1_dot_policy__service__pb2.ValidatePolicyRequest.SerializeToString,
+                response_deserializer=fairpath_dot_v1_dot_policy__service__pb2.ValidatePolicyResponse.FromString,
+                _registered_method=True)
 
 
 class PolicyServiceServicer:
@@ -65,6 +80,28 @@ class PolicyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Reload(self, request, context):
+        """Re-read the policy directory now; new versions serve only once they have
+        loaded, compiled and passed their own tests.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStatus(self, request, context):
+        """Loaded versions, digests, which is current, and the last reload's result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ValidatePolicy(self, request, context):
+        """Lint and test draft policy text; loads nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PolicyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +114,21 @@ def add_PolicyServiceServicer_to_server(servicer, server):
                     servicer.GetPolicy,
                     request_deserializer=fairpath_dot_v1_dot_policy__service__pb2.GetPolicyRequest.FromString,
                     response_serializer=fairpath_dot_v1_dot_policy__service__pb2.GetPolicyResponse.SerializeToString,
+            ),
+            'Reload': grpc.unary_unary_rpc_method_handler(
+                    servicer.Reload,
+                    request_deserializer=fairpath_dot_v1_dot_policy__service__pb2.ReloadRequest.FromString,
+                    response_serializer=fairpath_dot_v1_dot_policy__service__pb2.ReloadResponse.SerializeToString,
+            ),
+            'GetStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStatus,
+                    request_deserializer=fairpath_dot_v1_dot_policy__service__pb2.GetStatusRequest.FromString,
+                    response_serializer=fairpath_dot_v1_dot_policy__service__pb2.GetStatusResponse.SerializeToString,
+            ),
+            'ValidatePolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.ValidatePolicy,
+                    request_deserializer=fairpath_dot_v1_dot_policy__service__pb2.ValidatePolicyRequest.FromString,
+                    response_serializer=fairpath_dot_v1_dot_policy__service__pb2.ValidatePolicyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +186,87 @@ class PolicyService:
             '/fairpath.v1.PolicyService/GetPolicy',
             fairpath_dot_v1_dot_policy__service__pb2.GetPolicyRequest.SerializeToString,
             fairpath_dot_v1_dot_policy__service__pb2.GetPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Reload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fairpath.v1.PolicyService/Reload',
+            fairpath_dot_v1_dot_policy__service__pb2.ReloadRequest.SerializeToString,
+            fairpath_dot_v1_dot_policy__service__pb2.ReloadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fairpath.v1.PolicyService/GetStatus',
+            fairpath_dot_v1_dot_policy__service__pb2.GetStatusRequest.SerializeToString,
+            fairpath_dot_v1_dot_policy__service__pb2.GetStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ValidatePolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fairpath.v1.PolicyService/ValidatePolicy',
+            fairpath_dot_v1_dot_policy__service__pb2.ValidatePolicyRequest.SerializeToString,
+            fairpath_dot_v1_dot_policy__service__pb2.ValidatePolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,6 +37,14 @@ class PolicyServiceStub:
     """Every loaded policy version."""
     GetPolicy: _grpc.UnaryUnaryMultiCallable[_policy_service_pb2.GetPolicyRequest, _policy_service_pb2.GetPolicyResponse]
     """One version's facts, rules, pathways and advice. NOT_FOUND if unknown."""
+    Reload: _grpc.UnaryUnaryMultiCallable[_policy_service_pb2.ReloadRequest, _policy_service_pb2.ReloadResponse]
+    """Re-read the policy directory now; new versions serve only once they have
+    loaded, compiled and passed their own tests.
+    """
+    GetStatus: _grpc.UnaryUnaryMultiCallable[_policy_service_pb2.GetStatusRequest, _policy_service_pb2.GetStatusResponse]
+    """Loaded versions, digests, which is current, and the last reload's result."""
+    ValidatePolicy: _grpc.UnaryUnaryMultiCallable[_policy_service_pb2.ValidatePolicyRequest, _policy_service_pb2.ValidatePolicyResponse]
+    """Lint and test draft policy text; loads nothing."""
 
 @_typing.type_check_only
 class PolicyServiceAsyncStub(PolicyServiceStub):
@@ -47,6 +55,14 @@ class PolicyServiceAsyncStub(PolicyServiceStub):
     """Every loaded policy version."""
     GetPolicy: _aio.UnaryUnaryMultiCallable[_policy_service_pb2.GetPolicyRequest, _policy_service_pb2.GetPolicyResponse]  # type: ignore[assignment]
     """One version's facts, rules, pathways and advice. NOT_FOUND if unknown."""
+    Reload: _aio.UnaryUnaryMultiCallable[_policy_service_pb2.ReloadRequest, _policy_service_pb2.ReloadResponse]  # type: ignore[assignment]
+    """Re-read the policy directory now; new versions serve only once they have
+    loaded, compiled and passed their own tests.
+    """
+    GetStatus: _aio.UnaryUnaryMultiCallable[_policy_service_pb2.GetStatusRequest, _policy_service_pb2.GetStatusResponse]  # type: ignore[assignment]
+    """Loaded versions, digests, which is current, and the last reload's result."""
+    ValidatePolicy: _aio.UnaryUnaryMultiCallable[_policy_service_pb2.ValidatePolicyRequest, _policy_service_pb2.ValidatePolicyResponse]  # type: ignore[assignment]
+    """Lint and test draft policy text; loads nothing."""
 
 class PolicyServiceServicer(metaclass=_abc_1.ABCMeta):
     """Describes the policies the service can evaluate."""
@@ -66,5 +82,31 @@ class PolicyServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_policy_service_pb2.GetPolicyResponse, _abc.Awaitable[_policy_service_pb2.GetPolicyResponse]]:
         """One version's facts, rules, pathways and advice. NOT_FOUND if unknown."""
+
+    @_abc_1.abstractmethod
+    def Reload(
+        self,
+        request: _policy_service_pb2.ReloadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_policy_service_pb2.ReloadResponse, _abc.Awaitable[_policy_service_pb2.ReloadResponse]]:
+        """Re-read the policy directory now; new versions serve only once they have
+        loaded, compiled and passed their own tests.
+        """
+
+    @_abc_1.abstractmethod
+    def GetStatus(
+        self,
+        request: _policy_service_pb2.GetStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_policy_service_pb2.GetStatusResponse, _abc.Awaitable[_policy_service_pb2.GetStatusResponse]]:
+        """Loaded versions, digests, which is current, and the last reload's result."""
+
+    @_abc_1.abstractmethod
+    def ValidatePolicy(
+        self,
+        request: _policy_service_pb2.ValidatePolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_policy_service_pb2.ValidatePolicyResponse, _abc.Awaitable[_policy_service_pb2.ValidatePolicyResponse]]:
+        """Lint and test draft policy text; loads nothing."""
 
 def add_PolicyServiceServicer_to_server(servicer: PolicyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
