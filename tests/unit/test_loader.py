@@ -32,7 +32,7 @@ NAME_FORM = "must be lower-case words joined by '-'"
 SEMVER = "must be semver MAJOR.MINOR.PATCH"
 PROTECTED = "is a protected characteristic: those are never rule inputs"
 CODES = "values must be distinct UPPER_CASE codes"
-TYPES = "type must be one of answer, enum, bool, number, string"
+TYPES = "type must be one of answer, enum, bool, number, string, set"
 TARGET_FORM = "must be 'go to RULE' or 'pathway CODE [(sub-reason)]', not"
 UNKNOWN_HINT = "(UNKNOWN counts as unanswered: test 'is unanswered')"
 
@@ -331,7 +331,7 @@ class TestFactDeclarations:
             ({"name": "grade", "type": "enum", "values": ["A", "A"]}, f"enum fact 'grade': {CODES}"),
             ({"name": "grade", "type": "enum", "values": [1]}, f"enum fact 'grade': {CODES}"),
             ({"name": "grade", "type": "answer", "values": ["A"]},
-             "fact 'grade': only enum facts declare values"),
+             "fact 'grade': only enum and set facts declare values"),
             ({"name": "grade", "type": "bool", "sensitive": "y"},
              "fact 'grade': sensitive must be true or false"),
         ],
