@@ -38,6 +38,7 @@ _FACT_TYPE = {
     FactType.BOOL: pb.BOOL,
     FactType.NUMBER: pb.NUMBER,
     FactType.STRING: pb.STRING,
+    FactType.SET: pb.SET,
 }
 
 
@@ -119,6 +120,10 @@ def value_map(values: Mapping[str, Value]) -> dict[str, struct_pb2.Value]:
             converted[name] = struct_pb2.Value(bool_value=value)
         elif isinstance(value, int | float):
             converted[name] = struct_pb2.Value(number_value=value)
+        elif isinstance(value, tuple):  # a set fact: its codes as a list
+            listed = struct_pb2.Value()
+            listed.list_value.extend(value)
+            converted[name] = listed
         else:
             converted[name] = struct_pb2.Value(string_value=str(value))
     return converted

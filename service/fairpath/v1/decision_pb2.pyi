@@ -113,6 +113,8 @@ class _FactTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FactType.Val
     BOOL: _FactType.ValueType  # 3
     NUMBER: _FactType.ValueType  # 4
     STRING: _FactType.ValueType  # 5
+    SET: _FactType.ValueType  # 6
+    """A list of distinct declared codes, e.g. ["PATIENT", "FAMILY"]."""
 
 class FactType(_FactType, metaclass=_FactTypeEnumTypeWrapper): ...
 
@@ -124,6 +126,8 @@ ENUM: FactType.ValueType  # 2
 BOOL: FactType.ValueType  # 3
 NUMBER: FactType.ValueType  # 4
 STRING: FactType.ValueType  # 5
+SET: FactType.ValueType  # 6
+"""A list of distinct declared codes, e.g. ["PATIENT", "FAMILY"]."""
 Global___FactType: _TypeAlias = FactType  # noqa: Y015
 
 @_typing.final
