@@ -77,3 +77,23 @@ class PolicyService(policy_service_pb2_grpc.PolicyServiceServicer):
         return policy_service_pb2.GetPolicyResponse(
             policy=convert.policy_detail(policy, current=self._registry.is_current(policy))
         )
+
+    # The proto grew these after the servicer was written; until the evaluator can reload and the
+    # authoring tools are wired in, say so plainly instead of grpc's generic "Method not implemented!".
+    def Reload(  # noqa: N802 - the name is the RPC's
+        self, request: policy_service_pb2.ReloadRequest, context: grpc.ServicerContext
+    ) -> policy_service_pb2.ReloadResponse:
+        """Not implemented yet: answers UNIMPLEMENTED."""
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "Reload is not implemented by this server yet")
+
+    def GetStatus(  # noqa: N802 - the name is the RPC's
+        self, request: policy_service_pb2.GetStatusRequest, context: grpc.ServicerContext
+    ) -> policy_service_pb2.GetStatusResponse:
+        """Not implemented yet: answers UNIMPLEMENTED."""
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "GetStatus is not implemented by this server yet")
+
+    def ValidatePolicy(  # noqa: N802 - the name is the RPC's
+        self, request: policy_service_pb2.ValidatePolicyRequest, context: grpc.ServicerContext
+    ) -> policy_service_pb2.ValidatePolicyResponse:
+        """Not implemented yet: answers UNIMPLEMENTED."""
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "ValidatePolicy is not implemented by this server yet")
