@@ -105,7 +105,7 @@ def load_cases(text: str | bytes, policy: Policy, path: str = "<tests>") -> list
     if (document.get("policy"), str(document.get("version"))) != (policy.name, policy.version):
         raise PolicyFileError(f"tests are for {document.get('policy')}@{document.get('version')}, "
                               f"not {policy.key}", path=path)
-    cases = document["cases"]
+    cases: list[dict[str, Any]] = document["cases"]
     for index, case in enumerate(cases):
         where = f"case {index + 1}"
         if not isinstance(case, dict) or not isinstance(case.get("name"), str):
