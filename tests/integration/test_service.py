@@ -131,7 +131,7 @@ def test_evaluate_returns_the_decision_with_its_trace(channel: grpc.Channel) -> 
     assert decision.evaluated_at.seconds > 0
     assert (decision.subject.incident_ref, decision.subject.staff_ref) == ("INC-1", "S-1")
     assert decision.request_id == "it-happy-1"
-    assert (REQUEST_ID_HEADER, "it-happy-1") in tuple(call.initial_metadata())
+    assert (REQUEST_ID_HEADER, "it-happy-1") in tuple(call.trailing_metadata())
 
 
 def test_the_request_id_field_is_used_without_a_header(channel: grpc.Channel) -> None:
@@ -140,7 +140,7 @@ def test_the_request_id_field_is_used_without_a_header(channel: grpc.Channel) ->
         _request(OUT_OF_SCOPE, request_id="from-the-body"), timeout=5
     )
     assert response.decision.request_id == "from-the-body"
-    assert (REQUEST_ID_HEADER, "from-the-body") in tuple(call.initial_metadata())
+    assert (REQUEST_ID_HEADER, "from-the-body") in tuple(call.trailing_metadata())
 
 
 @pytest.mark.parametrize(("policy", "version"), [("no-such-policy", ""), (GUIDE, "9.9.9")])

@@ -137,15 +137,15 @@ def test_a_status_the_handler_chose_is_kept(call: grpc.UnaryUnaryMultiCallable) 
 
 
 def test_errors_echo_the_request_id_header(call: grpc.UnaryUnaryMultiCallable) -> None:
-    """The caller's x-request-id comes back as initial metadata, even on an error."""
+    """The caller's x-request-id comes back as trailing metadata, even on an error."""
     error = _fail(call, b"busy", request_id="rid-echo")
-    assert (REQUEST_ID_HEADER, "rid-echo") in tuple(error.initial_metadata())
+    assert (REQUEST_ID_HEADER, "rid-echo") in tuple(error.trailing_metadata())
 
 
 def test_a_request_id_is_generated_when_none_is_sent(call: grpc.UnaryUnaryMultiCallable) -> None:
     """Without x-request-id the server makes a uuid4 hex id and returns it."""
     _, outcome = call.with_call(b"ok", timeout=5)
-    sent = dict(outcome.initial_metadata())
+    sent = dict(outcome.trailing_metadata())
     assert re.fullmatch(r"[0-9a-f]{32}", sent[REQUEST_ID_HEADER])
 
 

@@ -47,7 +47,20 @@ _FACT_TYPE = {
 
 def facts_from_proto(facts: struct_pb2.Struct) -> dict[str, Any]:
     """Return request facts as a JSON-like dict (numbers are floats; the evaluator validates them)."""
-    return json_format.MessageToDict(facts)
+    flat: dict[str, Any] = {}
+    for name, value in facts.fields.items():
+        kind = value.WhichOneof("kind")
+        if kind == "string_value":  # the common case, read directly
+            flat[name] = value.string_value
+        elif kind == "bool_value":
+            flat[name] = value.bool_value
+        elif kind == "number_value":
+            flat[name] = value.number_value
+        elif kind == "null_value" or kind is None:
+            flat[name] = None
+        else:  # lists and objects: keep their shape so validation can name them
+            flat[name] = json_format.MessageToDict(value)
+    return flat
 
 
 def subject_from_proto(subject: pb.Subject) -> decisions.Subject:
@@ -75,7 +88,6 @@ def decision_to_proto(decision: decisions.Decision) -> pb.Decision:
             for m in decision.missing_facts
         ],
         advice=[pb.Advice(code=a.code, text=a.text, rule_id=a.rule_id) for a in decision.advice],
-        trace=[_trace_entry(entry) for entry in decision.trace],
         warnings=[pb.Warning(code=w.code, text=w.text, facts=w.facts) for w in decision.warnings],
         evaluated_at=evaluated_at,
         engine=pb.Engine(name=decision.engine_name, version=decision.engine_version),
@@ -94,7 +106,39 @@ def decision_to_proto(decision: decisions.Decision) -> pb.Decision:
                 individual_directed=p.individual_directed, sub_reason=p.sub_reason, category=p.category,
             )
         )
+    # Protobuf repeated fields may be appended as encoded bytes; parsing them
+    # back is several times cheaper than building ~40 entries field by field.
+    message.MergeFromString(b"".join(_encoded_trace_entry(entry) for entry in decision.trace))
     return message
+
+
+_TRACE_TAG = bytes([pb.Decision.DESCRIPTOR.fields_by_name["trace"].number << 3 | 2])  # length-delimited
+_ENCODED_LIMIT = 50_000
+# The explainer hands out the same TraceEntry objects for the same rule outcome and
+# values, so their encodings are kept, keyed by identity (the entry is held too, so
+# its id cannot be reused while cached).
+_encoded: dict[int, tuple[decisions.TraceEntry, bytes]] = {}
+
+
+def _encoded_trace_entry(entry: decisions.TraceEntry) -> bytes:
+    cached = _encoded.get(id(entry))
+    if cached is not None and cached[0] is entry:
+        return cached[1]
+    body = _trace_entry(entry).SerializeToString()
+    encoded = _TRACE_TAG + _varint(len(body)) + body
+    if len(_encoded) >= _ENCODED_LIMIT:
+        _encoded.clear()
+    _encoded[id(entry)] = (entry, encoded)
+    return encoded
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 def _trace_entry(entry: decisions.TraceEntry) -> pb.TraceEntry:

@@ -121,7 +121,9 @@ class AccessLogInterceptor(grpc.ServerInterceptor):
             # A worker thread may carry context from its previous call; start every call clean.
             structlog.contextvars.clear_contextvars()
             structlog.contextvars.bind_contextvars(request_id=request_id)
-            context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
+            # Trailing, not initial, metadata: it travels with the status at no extra cost,
+            # where initial metadata costs the server a separate send per call.
+            context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
             started = time.perf_counter()
             outcome: str | None = None
             try:

@@ -33,7 +33,7 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
 from grpc_status import rpc_status
 
-from fairpath.api.interceptors import Handler, code_of, current_request_id, wrap_handler
+from fairpath.api.interceptors import REQUEST_ID_HEADER, Handler, code_of, current_request_id, wrap_handler
 from fairpath.errors import EngineBusyError, InvalidFactsError, PolicyNotFoundError
 
 DOMAIN = "fairpath"
@@ -106,4 +106,17 @@ def _translate_errors(_: Any, context: grpc.ServicerContext) -> Iterator[None]:
         status = rich_status(error, request_id)
         if status.code == grpc.StatusCode.INTERNAL.value[0]:
             _log.error("internal_error", error_type=type(error).__name__, exc_info=error)
-        context.abort_with_status(rpc_status.to_status(status))
+        wire = rpc_status.to_status(status)
+        # abort_with_status replaces the trailers, so the request id rides along again here.
+        context.abort_with_status(
+            _Status(wire.code, wire.details, (*wire.trailing_metadata, (REQUEST_ID_HEADER, request_id)))
+        )
+
+
+class _Status(grpc.Status):
+    """The status triple ``abort_with_status`` takes (grpc only ships an abstract base)."""
+
+    def __init__(self, code: grpc.StatusCode, details: str, trailing_metadata: tuple[tuple[str, Any], ...]) -> None:
+        self.code = code
+        self.details = details
+        self.trailing_metadata = trailing_metadata

@@ -1,0 +1,63 @@
+"""A problem found in a policy file, as a plain value (the domain side of ``PolicyProblem``).
+
+Loading, the lock check, the compiler and a version's own test cases all report
+what is wrong with a file as :class:`Problem` values, so a reload can refuse a
+file, keep serving, and still say exactly why in ``GetStatus``, in the log and on
+the command line. :mod:`fairpath.api.reloads` turns them into protobuf.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from fairpath.errors import PolicyFileError
+
+Severity = Literal["error", "warning"]
+
+#: Which stage of a reload found the problem (``PolicyProblem.check``).
+LOAD = "load"  # unreadable, not YAML, or not a valid policy
+LOCK = "lock"  # digest differs from policies.lock, or the version is not locked
+COMPILE = "compile"  # the compiler or durable_rules refused it
+TESTS = "tests"  # its own test cases are missing, malformed or failing
+DUPLICATE = "duplicate"  # another file defines the same name@version
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a policy file; ``error`` refuses the file, ``warning`` does not.
+
+    Attributes:
+        path: The file (policy, tests or lock file) the problem is in.
+        message: What is wrong, in words an author can act on.
+        rule_id: The rule concerned, when there is one.
+        line: The 1-based line, when known.
+        severity: ``error`` or ``warning``.
+        check: The stage that found it: :data:`LOAD`, :data:`LOCK`, ...
+
+    """
+
+    path: str
+    message: str
+    rule_id: str = ""
+    line: int | None = None
+    severity: Severity = "error"
+    check: str = LOAD
+
+    @classmethod
+    def from_error(cls, error: PolicyFileError, check: str = LOAD) -> Problem:
+        """The problem a :class:`~fairpath.errors.PolicyFileError` describes."""
+        return cls(path=error.path, message=error.message, rule_id=error.rule_id, line=error.line, check=check)
+
+    @property
+    def is_error(self) -> bool:
+        """Whether this problem refuses the file."""
+        return self.severity == "error"
+
+    def __str__(self) -> str:
+        where = self.path or "<policy>"
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.rule_id:
+            where += f" rule {self.rule_id}"
+        return f"{where}: {self.message}"
