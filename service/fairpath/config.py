@@ -19,6 +19,11 @@ flag                        environment variable              default
 ``--log-format``            ``FAIRPATH_LOG_FORMAT``           ``json``
 ``--[no-]reflection``       ``FAIRPATH_REFLECTION``           on
 ``--max-message-bytes``     ``FAIRPATH_MAX_MESSAGE_BYTES``    4 MiB
+``--tls-cert``              ``FAIRPATH_TLS_CERT``             off
+``--tls-key``               ``FAIRPATH_TLS_KEY``              off
+``--tls-client-ca``         ``FAIRPATH_TLS_CLIENT_CA``        off
+``--auth-config``           ``FAIRPATH_AUTH_CONFIG``          off (open)
+``--health-port``           ``FAIRPATH_HEALTH_PORT``          0 (off)
 ==========================  ================================  =============
 """
 
@@ -56,6 +61,17 @@ class Config:
         log_format: ``json`` (one object per line) or ``console`` (for people).
         reflection: Serve gRPC server reflection (grpcurl, grpcui).
         max_message_bytes: Largest request or response message accepted.
+        tls_cert: PEM certificate chain of the server; with ``tls_key`` it turns
+            TLS on, and the port then refuses plaintext.
+        tls_key: PEM private key of ``tls_cert``.
+        tls_client_ca: PEM CA bundle; when set, every client must present a
+            certificate it signed (mutual TLS).
+        auth_config: YAML file assigning roles to certificate subjects and
+            bearer tokens (:mod:`fairpath.api.auth`); empty means every caller
+            may call everything.
+        health_port: When not 0, a second, plaintext port serving only
+            ``grpc.health.v1``, on its own threads and outside the RPC cap, for
+            probes that cannot speak TLS or must not be shed under load.
 
     """
 
@@ -70,6 +86,11 @@ class Config:
     log_format: str = "json"
     reflection: bool = True
     max_message_bytes: int = 4 * 1024 * 1024
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+    auth_config: str = ""
+    health_port: int = 0
 
     def __post_init__(self) -> None:
         # Checked here as well as in the parsers so a Config built in code is as safe as one from flags.
@@ -86,6 +107,14 @@ class Config:
             raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(f"log_format must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("tls_cert and tls_key go together: give both or neither")
+        if self.tls_client_ca and not self.tls_cert:
+            raise ConfigError("tls_client_ca (mutual TLS) needs tls_cert and tls_key")
+        if not 0 <= self.health_port <= 65535:
+            raise ConfigError(f"health_port must be between 0 and 65535, got {self.health_port}")
+        if self.health_port and self.health_port == self.port:
+            raise ConfigError(f"health_port must differ from port, both are {self.port}")
         if self.workers > 1 and self.port == 0:
             # Each worker would get its own random port: clients could reach only one of them.
             raise ConfigError("port 0 cannot be shared by several workers: give a fixed --port")
@@ -253,5 +282,19 @@ _SETTINGS = (
     _Setting(
         "max_message_bytes", "--max-message-bytes", "FAIRPATH_MAX_MESSAGE_BYTES", _positive,
         "largest message accepted or sent", "BYTES",
+    ),
+    _Setting("tls_cert", "--tls-cert", "FAIRPATH_TLS_CERT", _text, "PEM server certificate: TLS on", "FILE"),
+    _Setting("tls_key", "--tls-key", "FAIRPATH_TLS_KEY", _text, "PEM private key of --tls-cert", "FILE"),
+    _Setting(
+        "tls_client_ca", "--tls-client-ca", "FAIRPATH_TLS_CLIENT_CA", _text,
+        "PEM CA bundle: require client certificates it signed (mutual TLS)", "FILE",
+    ),
+    _Setting(
+        "auth_config", "--auth-config", "FAIRPATH_AUTH_CONFIG", _text,
+        "YAML file of caller roles by certificate subject and token hash", "FILE",
+    ),
+    _Setting(
+        "health_port", "--health-port", "FAIRPATH_HEALTH_PORT", _port,
+        "extra plaintext port serving only grpc.health.v1; 0 is off", "PORT",
     ),
 )

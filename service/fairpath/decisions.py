@@ -127,6 +127,9 @@ class Decision:
     engine_version: str
     subject: Subject = field(default_factory=Subject)
     request_id: str = ""
+    # Who asked (empty without authentication) and whether the decision was deliberately not recorded.
+    caller: str = ""
+    dry_run: bool = False
 
     @property
     def fired(self) -> tuple[str, ...]:

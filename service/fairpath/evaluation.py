@@ -1,37 +1,43 @@
 """The evaluation use case: policy lookup → fact validation → engine → decision.
 
-This is the one object the gRPC layer talks to. It owns the compiled form of
-every loaded policy version; durable_rules makes every decision and
-:mod:`fairpath.explain` describes it.
+This is the one object the gRPC layer talks to. It serves one
+:class:`~fairpath.serving.ServingState` (the compiled form of every loaded
+policy version) at a time; durable_rules makes every decision and
+:mod:`fairpath.explain` describes it. A reload (:mod:`fairpath.reload`) builds
+a new state and :meth:`Evaluator.install` swaps it in with one reference assignment:
+an evaluation already running finishes on the state it started with.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 
 from fairpath.decisions import Decision, Subject
-from fairpath.engine.compiler import CompiledPolicy, compile_policy
+from fairpath.engine.compiler import CompiledPolicy
 from fairpath.engine.durable import DurableEngine
-from fairpath.explain import Explainer
-from fairpath.policy.facts import normalise_facts
+from fairpath.errors import EngineError
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import PolicyRegistry
+from fairpath.serving import ServedVersion, ServingState
 
 
 class Evaluator:
     """Evaluates facts against loaded policy versions; safe to share between threads."""
 
-    def __init__(self, registry: PolicyRegistry, engine: DurableEngine | None = None) -> None:
-        self._registry = registry
+    def __init__(self, registry: PolicyRegistry | None = None, engine: DurableEngine | None = None) -> None:
+        """Serve every version of ``registry`` as given (no lock or test gate: that is :mod:`fairpath.reload`).
+
+        With no registry the evaluator serves nothing until a state is installed.
+        """
         self._engine = engine or DurableEngine()
-        self._compiled: dict[tuple[str, str], CompiledPolicy] = {}
-        self._explainers: dict[tuple[str, str], Explainer] = {}
-        for policy in registry.all():
-            compiled = compile_policy(policy)
-            self._engine.register(compiled)
-            self._compiled[(policy.name, policy.version)] = compiled
-            self._explainers[(policy.name, policy.version)] = Explainer(policy)
+        self._install_lock = threading.Lock()
+        if registry is None:
+            self._state = ServingState.empty(self._engine)
+        else:
+            versions = [ServedVersion.prepare(policy, self._engine) for policy in registry.all()]
+            self._state = ServingState(registry, versions, self._engine)
 
     @classmethod
     def from_directory(cls, policies_dir: str | Path) -> Evaluator:
@@ -40,8 +46,20 @@ class Evaluator:
 
     @property
     def registry(self) -> PolicyRegistry:
-        """The loaded policy versions."""
-        return self._registry
+        """The policy versions served right now (read it once per use: a reload replaces it)."""
+        return self._state.registry
+
+    @property
+    def state(self) -> ServingState:
+        """The state served right now."""
+        return self._state
+
+    def install(self, state: ServingState) -> None:
+        """Serve ``state`` from now on; the previous state closes once its evaluations have finished."""
+        with self._install_lock:  # installers take turns; readers never wait
+            previous, self._state = self._state, state  # the one assignment readers see
+        if previous is not state:
+            previous.supersede()
 
     @property
     def engine(self) -> DurableEngine:
@@ -49,8 +67,8 @@ class Evaluator:
         return self._engine
 
     def compiled(self, policy: Policy) -> CompiledPolicy:
-        """The compiled form of a loaded policy version."""
-        return self._compiled[(policy.name, policy.version)]
+        """The compiled form of a served policy version."""
+        return self._state.version(policy.name, policy.version).compiled
 
     def evaluate(
         self,
@@ -69,11 +87,22 @@ class Evaluator:
             EngineBusyError: no engine session free in time.
             EngineError: durable_rules misbehaved.
         """
-        loaded = self._registry.get(policy, version)
-        clean = normalise_facts(loaded, facts)
-        outcome = self._engine.evaluate(self.compiled(loaded), clean)
-        explainer = self._explainers[(loaded.name, loaded.version)]
-        return explainer.decision(clean, outcome, subject=subject or Subject(), request_id=request_id)
+        state = self._lease()
+        try:
+            served = state.version(policy, version)
+            return served.decide(self._engine, facts, subject=subject or Subject(), request_id=request_id)
+        finally:
+            state.leave()
+
+    def _lease(self) -> ServingState:
+        while True:
+            state = self._state
+            if state.enter():
+                return state
+            # Closed between the read and the lease: a newer state is installed by now.
+            if state is self._state:
+                raise EngineError("the serving state was closed while still installed")
 
     def close(self) -> None:
-        """Release resources (durable_rules has none to release while the process lives)."""
+        """Stop serving: every version is released and unloaded once in-flight evaluations end."""
+        self.install(ServingState.empty(self._engine))

@@ -22,7 +22,7 @@ from google.protobuf import json_format, struct_pb2
 
 #: A fact's value as the service reports it: answers and codes are strings,
 #: numbers are doubles on the wire.
-FactValue = str | float | bool
+FactValue = str | float | bool | tuple[str, ...]  # a tuple is the value of a set fact
 
 #: Whether the walk reached a pathway. ``"UNSPECIFIED"`` only appears if a
 #: newer server sends a status this client does not know.
@@ -35,7 +35,7 @@ RuleResult = Literal["FIRED", "NOT_FIRED", "NOT_REACHED", "UNANSWERED", "UNSPECI
 RuleKind = Literal["QUESTION", "ADVICE", "CHECK", "UNSPECIFIED"]
 
 #: How a policy declares a fact.
-FactType = Literal["ANSWER", "ENUM", "BOOL", "NUMBER", "STRING", "UNSPECIFIED"]
+FactType = Literal["ANSWER", "ENUM", "BOOL", "NUMBER", "STRING", "SET", "UNSPECIFIED"]
 
 # Explicit tables rather than ``Enum.Name()``: an enum value added by a newer
 # server must degrade to "UNSPECIFIED", not raise inside the client.
@@ -60,6 +60,7 @@ _FACT_TYPES: dict[int, FactType] = {
     decision_pb2.BOOL: "BOOL",
     decision_pb2.NUMBER: "NUMBER",
     decision_pb2.STRING: "STRING",
+    decision_pb2.SET: "SET",
 }
 
 
@@ -74,8 +75,10 @@ def _fact_value(value: struct_pb2.Value) -> FactValue | None:
         return value.number_value
     if kind is None or kind == "null_value":
         return None
-    # Lists and structs are not fact values the contract defines; keep them
-    # visible as compact JSON rather than silently dropping them.
+    if kind == "list_value" and all(item.WhichOneof("kind") == "string_value" for item in value.list_value.values):
+        return tuple(item.string_value for item in value.list_value.values)  # a set fact's codes
+    # Structs are not fact values the contract defines; keep them visible as
+    # compact JSON rather than silently dropping them.
     return json_format.MessageToJson(value, indent=None)
 
 

@@ -177,6 +177,8 @@ def _value(value: FactValue) -> str:
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, tuple):  # a set fact
+        return "[" + ", ".join(value) + "]"
     return str(value)
 
 

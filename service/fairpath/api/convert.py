@@ -97,6 +97,8 @@ def decision_to_proto(decision: decisions.Decision) -> pb.Decision:
             action_ref=decision.subject.action_ref,
         ),
         request_id=decision.request_id,
+        dry_run=decision.dry_run,
+        caller=decision.caller,
     )
     if decision.pathway is not None:
         p = decision.pathway

@@ -11,6 +11,10 @@ exception                  gRPC code            ErrorInfo.reason   other details
 ``InvalidFactsError``      INVALID_ARGUMENT     INVALID_FACTS      BadRequest, one violation
                                                                    per bad fact
 ``EngineBusyError``        RESOURCE_EXHAUSTED   ENGINE_BUSY
+``UnauthenticatedError``   UNAUTHENTICATED      UNAUTHENTICATED
+``PermissionDeniedError``  PERMISSION_DENIED    PERMISSION_DENIED  metadata caller, method
+``DeadlineExpiredError``   DEADLINE_EXCEEDED    DEADLINE_EXCEEDED
+``MalformedRequestError``  INVALID_ARGUMENT     MALFORMED_REQUEST
 anything else              INTERNAL             INTERNAL           message names only the
                                                                    request id; logged here
 =========================  ===================  =================  ===========================
@@ -34,7 +38,15 @@ from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-unty
 from grpc_status import rpc_status
 
 from fairpath.api.interceptors import REQUEST_ID_HEADER, Handler, code_of, current_request_id, wrap_handler
-from fairpath.errors import EngineBusyError, InvalidFactsError, PolicyNotFoundError
+from fairpath.errors import (
+    DeadlineExpiredError,
+    EngineBusyError,
+    InvalidFactsError,
+    MalformedRequestError,
+    PermissionDeniedError,
+    PolicyNotFoundError,
+    UnauthenticatedError,
+)
 
 DOMAIN = "fairpath"
 
@@ -69,6 +81,15 @@ def rich_status(error: BaseException, request_id: str) -> Any:
         )
     elif isinstance(error, EngineBusyError):
         code, reason, message = grpc.StatusCode.RESOURCE_EXHAUSTED, "ENGINE_BUSY", str(error) or "engine busy"
+    elif isinstance(error, UnauthenticatedError):
+        code, reason, message = grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED", str(error)
+    elif isinstance(error, PermissionDeniedError):
+        code, reason, message = grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED", str(error)
+        metadata.update(caller=error.caller, method=error.method)
+    elif isinstance(error, DeadlineExpiredError):
+        code, reason, message = grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED", str(error)
+    elif isinstance(error, MalformedRequestError):
+        code, reason, message = grpc.StatusCode.INVALID_ARGUMENT, "MALFORMED_REQUEST", str(error)
     else:
         code, reason = grpc.StatusCode.INTERNAL, "INTERNAL"
         message = f"internal error (request id {request_id})"

@@ -22,6 +22,11 @@ durable_rules 2.0.28 is unmaintained and has traps (measured in
 * it mutates the definition it is given → it only ever gets a deep copy;
 * a ruleset cannot be replaced → names carry the file's digest, and a name is
   registered at most once;
+* a ruleset cannot be removed either (no API; each costs about 300 KB) →
+  registrations are counted, and when the last holder releases one, it is
+  unloaded by hand (the guide's §4 recipe: drop it from the host's directory
+  and list, then ``delete_ruleset`` its handle); holders guarantee that no
+  evaluation is still running on it (:mod:`fairpath.serving`);
 * actions are looked up by name → ``get_action`` refuses every name; actions
   are closures bound at registration from the compiler's closed set.
 
@@ -40,6 +45,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+import durable_rules_engine
 from durable import engine as durable_engine
 
 from fairpath.engine.compiler import CASE, Action, CompiledPolicy, Terminal, member_field
@@ -95,12 +101,14 @@ class _Unserialisable:
 class DurableEngine:
     """Evaluates compiled policies with durable_rules; safe to share between threads."""
 
-    def __init__(self, sessions: int = 256, acquire_timeout: float = 5.0) -> None:
+    def __init__(self, sessions: int = 256, acquire_timeout: float = 5.0, *, unload: bool = True) -> None:
         self._host = _SyncHost()
         self._pool = SessionPool(sessions)
         self._acquire_timeout = acquire_timeout
         self._runs: dict[str, _Run] = {}
         self._compiled: dict[str, CompiledPolicy] = {}
+        self._holders: dict[str, int] = {}  # ruleset -> registrations not yet released
+        self._unload = unload  # False keeps released rulesets loaded (to measure what unloading saves)
         self._abandoned: dict[str, int] = {}  # ruleset -> sessions stranded by unmatched facts
         self._register_lock = threading.Lock()
 
@@ -109,10 +117,20 @@ class DurableEngine:
         """The session-id pool (exposed for tests and status)."""
         return self._pool
 
+    @property
+    def rulesets(self) -> int:
+        """How many rulesets durable_rules holds right now (exposed for tests and the benchmark)."""
+        return len(self._host._ruleset_list)
+
     def register(self, compiled: CompiledPolicy) -> None:
-        """Register a compiled policy's ruleset once; registering the same content again is a no-op."""
+        """Register a compiled policy's ruleset, or count one more holder of the same content.
+
+        Each call must be balanced by one :meth:`release` for the ruleset ever to
+        be unloaded; registering the same content again never reaches durable_rules.
+        """
         with self._register_lock:
             if compiled.ruleset in self._compiled:
+                self._holders[compiled.ruleset] = self._holders.get(compiled.ruleset, 0) + 1
                 return
             definition: dict[str, Any] = {}
             for name, rule in compiled.rules.items():
@@ -124,6 +142,38 @@ class DurableEngine:
             except Exception as error:  # durable_rules raises bare Exception with a numeric code
                 raise EngineError(f"durable_rules refused {compiled.ruleset}: {error}") from error
             self._compiled[compiled.ruleset] = compiled
+            self._holders[compiled.ruleset] = 1
+
+    def release(self, compiled: CompiledPolicy) -> None:
+        """One holder is done with ``compiled``; the last one out unloads its ruleset.
+
+        The caller guarantees that no evaluation of ``compiled`` is running or
+        will start (:class:`fairpath.serving.ServingState` leases do): durable_rules
+        answers an evaluation of a deleted ruleset with an error, not a crash,
+        but it would still be a failed request.
+        """
+        with self._register_lock:
+            holders = self._holders.get(compiled.ruleset, 0) - 1
+            if holders > 0:
+                self._holders[compiled.ruleset] = holders
+                return
+            self._holders.pop(compiled.ruleset, None)
+            if self._unload:
+                self._unload_ruleset(compiled.ruleset)
+
+    def _unload_ruleset(self, name: str) -> None:
+        # durable_rules has no unload API (guide §4): this is the manual recipe.
+        self._compiled.pop(name, None)
+        stranded = self._abandoned.pop(name, 0)
+        ruleset = self._host._ruleset_directory.pop(name, None)
+        if ruleset is None:
+            return
+        self._host._ruleset_list.remove(ruleset)
+        if stranded:
+            # Sessions left behind by unmatched facts are still alive in it, and deleting a
+            # live session is what crashed durable; leak this one ruleset rather than risk it.
+            return
+        durable_rules_engine.delete_ruleset(ruleset._handle)
 
     def _bind(self, compiled: CompiledPolicy, action: Action) -> Callable[[Any], None]:
         # A rule fires once per disjunct of an `$or` that holds, so a rule may fire

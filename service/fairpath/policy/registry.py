@@ -5,6 +5,9 @@ Files live at ``policies/<name>/<version>.yaml`` (test cases beside them as
 rule and never by file order: the highest semver among versions whose status
 is ``active`` and whose ``effective_from`` date (if any) is not in the future.
 Draft and retired versions are evaluable when a request pins them, never current.
+"Today" is the server's local date, looked up when a request needs the current
+version: a version whose ``effective_from`` arrives becomes current on that day,
+without a reload.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ class PolicyRegistry:
     """An immutable set of loaded policy versions."""
 
     def __init__(self, policies: Iterable[Policy], today: date | None = None) -> None:
-        self._today = (today or date.today()).isoformat()
+        self._today = today.isoformat() if today else ""  # fixed by tests; otherwise the real date
         self._versions: dict[str, dict[str, Policy]] = {}
         for policy in policies:
             versions = self._versions.setdefault(policy.name, {})
@@ -43,7 +46,7 @@ class PolicyRegistry:
                     f"{policy.key} is also defined in {versions[policy.version].path}", path=policy.path
                 )
             versions[policy.version] = policy
-        self._current = {name: self._choose_current(versions) for name, versions in self._versions.items()}
+        self._current_on: tuple[str, dict[str, Policy | None]] = ("", {})
 
     @classmethod
     def from_directory(cls, root: str | Path, today: date | None = None) -> PolicyRegistry:
@@ -52,10 +55,20 @@ class PolicyRegistry:
             raise PolicyFileError("policy directory does not exist", path=str(root))
         return cls((load_file(path) for path in policy_files(root)), today=today)
 
-    def _choose_current(self, versions: dict[str, Policy]) -> Policy | None:
+    def _current(self) -> dict[str, Policy | None]:
+        today = self._today or date.today().isoformat()
+        day, current = self._current_on
+        if day != today:
+            # Recomputed at most once a day; a race only computes the same answer twice.
+            current = {name: self._choose_current(versions, today) for name, versions in self._versions.items()}
+            self._current_on = (today, current)
+        return current
+
+    @staticmethod
+    def _choose_current(versions: dict[str, Policy], today: str) -> Policy | None:
         live = [
             p for p in versions.values()
-            if p.status == "active" and (not p.effective_from or p.effective_from <= self._today)
+            if p.status == "active" and (not p.effective_from or p.effective_from <= today)
         ]
         return max(live, key=lambda p: semver_key(p.version), default=None)
 
@@ -65,7 +78,7 @@ class PolicyRegistry:
         if versions is None:
             raise PolicyNotFoundError(name, version)
         if not version:
-            current = self._current[name]
+            current = self._current()[name]
             if current is None:
                 raise PolicyNotFoundError(name, "(no current version: pin one)")
             return current
@@ -76,7 +89,7 @@ class PolicyRegistry:
 
     def is_current(self, policy: Policy) -> bool:
         """Whether ``policy`` is what an unpinned request gets."""
-        return self._current.get(policy.name) is policy
+        return self._current().get(policy.name) is policy
 
     def all(self) -> list[Policy]:
         """Every loaded version, by name then semver."""

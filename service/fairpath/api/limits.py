@@ -1,0 +1,127 @@
+"""Per-call limits that gRPC's own options do not cover.
+
+gRPC already enforces two limits, configured in :func:`fairpath.api.server.build_server`:
+the largest message (``RESOURCE_EXHAUSTED`` beyond ``--max-message-bytes``) and the
+number of RPCs in progress (``RESOURCE_EXHAUSTED`` beyond ``--max-concurrent-rpcs``,
+instead of an unbounded queue). :class:`LimitsInterceptor` adds three more:
+
+* **Undecodable requests** -- protobuf refuses messages nested past its depth limit
+  (100 levels; a ``Struct`` spends three per level of JSON, so facts nested ~33 deep).
+  gRPC would report that as ``INTERNAL: Exception deserializing request!``, which
+  reads as our bug; here it becomes ``INVALID_ARGUMENT`` (``MALFORMED_REQUEST``).
+* **Absurd facts** -- more facts than the evaluator accepts, or values
+  nested deeper than a fact can be, are refused as ``INVALID_ARGUMENT`` before
+  the evaluator walks them.
+* **Expired deadlines** -- a call that waited in the queue until its deadline
+  passed is answered ``DEADLINE_EXCEEDED`` without being evaluated, so no
+  decision is made (or recorded) that nobody will receive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+from google.protobuf import struct_pb2
+from google.protobuf.message import DecodeError, Message
+
+from fairpath.api.interceptors import Handler, wrap_handler
+from fairpath.errors import (
+    DeadlineExpiredError,
+    FieldViolation,
+    InvalidFactsError,
+    MalformedRequestError,
+)
+from fairpath.policy.facts import MAX_FACTS
+
+#: Deepest nesting of a fact value: a scalar is 0, a list of scalars 1. Set facts are lists; the rest
+#: are scalars, so 2 leaves room for the evaluator to name a wrongly nested value instead of us.
+MAX_FACT_DEPTH = 2
+
+#: Below this many seconds left, the answer cannot arrive in time: do not start the work.
+MIN_SECONDS_LEFT = 0.001
+
+
+class _Undecodable:
+    """Stands in for a request whose bytes did not decode, so the handler scope can refuse it."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+class LimitsInterceptor(grpc.ServerInterceptor):
+    """Refuses undecodable requests, absurd facts and expired deadlines; install it innermost."""
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Handler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        """Guard the handler's request decoding and wrap it in the limits scope."""
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        return wrap_handler(_guard_decoding(handler), _check_limits)
+
+
+def _guard_decoding(handler: Handler) -> Handler:
+    """Return ``handler`` with a deserializer that hands decode failures to the scope instead of grpc."""
+    decode = handler.request_deserializer
+    # Streamed requests would hand the marker to the servicer's loop; fairpath has none, so leave them.
+    if decode is None or handler.request_streaming:
+        return handler
+
+    def guarded(data: bytes) -> Any:
+        try:
+            return decode(data)
+        except (DecodeError, RecursionError) as error:
+            return _Undecodable(error)
+
+    serializers = {"request_deserializer": guarded, "response_serializer": handler.response_serializer}
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(handler.unary_unary, **serializers)
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(handler.unary_stream, **serializers)
+    return handler
+
+
+@contextlib.contextmanager
+def _check_limits(request: Any, context: grpc.ServicerContext) -> Iterator[None]:
+    if isinstance(request, _Undecodable):
+        raise MalformedRequestError(f"the request cannot be decoded: {request.error}")
+    if context.time_remaining() < MIN_SECONDS_LEFT:
+        raise DeadlineExpiredError("the deadline passed before the call was started")
+    if isinstance(request, Message):
+        _check_facts(request)
+    yield
+
+
+def _check_facts(request: Message) -> None:
+    field = request.DESCRIPTOR.fields_by_name.get("facts")
+    if field is None or field.message_type is not struct_pb2.Struct.DESCRIPTOR:
+        return
+    facts: struct_pb2.Struct = getattr(request, "facts")  # noqa: B009 - the field is found by name
+    if len(facts.fields) > MAX_FACTS:
+        # The evaluator checks this too, but only after converting every value; refuse before that.
+        raise InvalidFactsError([FieldViolation("facts", f"at most {MAX_FACTS} facts, got {len(facts.fields)}")])
+    deep = [name for name, value in facts.fields.items() if _depth(value, MAX_FACT_DEPTH + 1) > MAX_FACT_DEPTH]
+    if deep:
+        raise InvalidFactsError(
+            [FieldViolation(f"facts.{name}", f"nested deeper than {MAX_FACT_DEPTH} levels") for name in sorted(deep)]
+        )
+
+
+def _depth(value: struct_pb2.Value, limit: int) -> int:
+    """Nesting depth of ``value`` (a scalar is 0), counting no further than ``limit``."""
+    if limit <= 0:
+        return 0
+    kind = value.WhichOneof("kind")
+    if kind == "list_value":
+        children = list(value.list_value.values)
+    elif kind == "struct_value":
+        children = list(value.struct_value.fields.values())
+    else:
+        return 0
+    return 1 + max((_depth(child, limit - 1) for child in children), default=0)

@@ -1,0 +1,137 @@
+"""The hash chain that makes the decision trail tamper-evident.
+
+Decisions and outcomes share ONE chain, numbered by ``sequence`` (1, 2, 3 …
+with no gaps) in the order they were appended. Each record's hash is
+
+    sha256( JSON [ LINK_FORMAT, sequence, previous_hash, kind, <column values> ] )
+
+where ``kind`` is ``"decision"`` or ``"outcome"``, the column values are the
+stored columns named in :data:`DECISION_COLUMNS` / :data:`OUTCOME_COLUMNS` in
+that order (only strings and integers, so they read back from SQLite and
+PostgreSQL byte for byte), and ``previous_hash`` is the hash of record
+``sequence - 1`` (:data:`GENESIS` for the first). Because the stored columns
+themselves are hashed, editing any of them (a status, a pathway, a fact, the
+trace) breaks that record's link; deleting or inserting a record breaks the
+sequence; recomputing the hashes after an edit breaks the next record's
+``previous_hash`` unless the whole tail is rewritten, and a one-row
+``chain_head`` (last sequence and hash) catches a removed tail.
+
+The equality group and the true values of sensitive facts live in their own
+tables, outside the hashed columns; the decision carries a *commitment* to
+each, ``sha256(salt || value)`` with a random salt stored beside the value, so
+verify detects an edited value while the commitment reveals nothing about it
+(a plain hash of "YES" or "G1" would be guessed at once). Such a side row may be
+deleted (e.g. a retention purge) without breaking the chain.
+
+A hash chain kept in the database it protects proves the trail was not edited
+*afterwards by someone who did not rewrite every later hash*; publishing the
+head hash elsewhere from time to time (a ticket, a signed email) anchors it
+against an administrator who rewrites the tail too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from fairpath.audit.records import ChainReport
+
+#: Version of the link layout above, hashed into every link so a future layout cannot be confused with it.
+LINK_FORMAT = 1
+#: The ``previous_hash`` of record 1.
+GENESIS = "0" * 64
+DECISION = "decision"
+OUTCOME = "outcome"
+
+#: The hashed columns of a decision row, in link order.
+DECISION_COLUMNS = (
+    "decision_id", "request_id", "caller", "evaluated_us", "policy", "version", "digest", "status",
+    "pathway", "individual_directed", "incident_ref", "staff_ref", "action_ref", "duration_us", "fired",
+    "masked_facts", "facts", "document", "equality_commitment", "sensitive_commitment",
+)
+#: The hashed columns of an outcome row, in link order.
+OUTCOME_COLUMNS = ("decision_id", "action_taken", "reviewer", "reason", "recorded_us", "departs")
+
+
+def link_hash(sequence: int, previous_hash: str, kind: str, values: Sequence[str | int]) -> str:
+    """Return the hex sha256 of one record's link (see the module docstring)."""
+    payload = json.dumps(
+        [LINK_FORMAT, sequence, previous_hash, kind, *values], ensure_ascii=False, separators=(",", ":")
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def new_salt() -> str:
+    """Return a fresh random salt for a commitment, hex encoded."""
+    return secrets.token_hex(16)
+
+
+def commitment(salt: str, value: str) -> str:
+    """Return ``sha256(salt || value)`` in hex: binds a side-table value without revealing it."""
+    return hashlib.sha256(bytes.fromhex(salt) + value.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class SideValue:
+    """A value kept outside the hashed columns and the commitment the record holds to it."""
+
+    what: str
+    committed: str
+    salt: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Link:
+    """One stored record as the verifier needs it."""
+
+    sequence: int
+    kind: str
+    previous_hash: str
+    hash: str
+    values: tuple[str | int, ...]
+    side: tuple[SideValue, ...] = ()
+
+
+def verify(links: Iterable[Link], head_sequence: int, head_hash: str) -> ChainReport:
+    """Walk ``links`` in sequence order and report the first one that does not check out.
+
+    Args:
+        links: Every record of both kinds, ordered by sequence.
+        head_sequence: The chain head's last sequence (0 for an empty trail).
+        head_hash: The chain head's last hash (:data:`GENESIS` for an empty trail).
+
+    """
+    expected, previous, checked = 1, GENESIS, 0
+    for link in links:
+        checked += 1
+        problem = _problem(link, expected, previous)
+        if problem:
+            # A missing record is the first broken link, so report the sequence that was expected.
+            return ChainReport(False, checked, expected, problem)
+        expected, previous = link.sequence + 1, link.hash
+    last = expected - 1
+    if head_sequence != last:
+        return ChainReport(
+            False, checked, last + 1,
+            f"the chain head records {head_sequence} record(s) but {last} were found: records are missing",
+        )
+    if head_hash != previous:
+        return ChainReport(False, checked, last, f"the chain head hash does not match record {last}")
+    return ChainReport(True, checked)
+
+
+def _problem(link: Link, expected: int, previous: str) -> str:
+    if link.sequence != expected:
+        return f"record {expected} is missing (the next record found is {link.sequence})"
+    if link.previous_hash != previous:
+        return f"record {link.sequence} does not link to record {link.sequence - 1}: its previous_hash differs"
+    if link_hash(link.sequence, link.previous_hash, link.kind, link.values) != link.hash:
+        return f"{link.kind} record {link.sequence} was changed after it was written: its hash does not match"
+    for side in link.side:
+        if commitment(side.salt, side.value) != side.committed:
+            return f"the {side.what} of record {link.sequence} does not match the commitment in the record"
+    return ""
