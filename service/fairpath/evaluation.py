@@ -27,7 +27,7 @@ class Evaluator:
     """Evaluates facts against loaded policy versions; safe to share between threads."""
 
     def __init__(self, registry: PolicyRegistry | None = None, engine: DurableEngine | None = None) -> None:
-        """Serve every version of ``registry`` as given (no lock or test gate: that is :mod:`fairpath.reload`).
+        """Serve every version of ``registry`` as given (the lock and test gate are :mod:`fairpath.reload`'s).
 
         With no registry the evaluator serves nothing until a state is installed.
         """
@@ -67,7 +67,7 @@ class Evaluator:
         return self._engine
 
     def compiled(self, policy: Policy) -> CompiledPolicy:
-        """The compiled form of a served policy version."""
+        """Return the compiled form of a served policy version."""
         return self._state.version(policy.name, policy.version).compiled
 
     def evaluate(

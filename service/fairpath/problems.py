@@ -46,8 +46,8 @@ class Problem:
 
     @classmethod
     def from_error(cls, error: PolicyFileError, check: str = LOAD) -> Problem:
-        """The problem a :class:`~fairpath.errors.PolicyFileError` describes."""
-        return cls(path=error.path, message=error.message, rule_id=error.rule_id, line=error.line, check=check)
+        """Return the problem a :class:`~fairpath.errors.PolicyFileError` describes."""
+        return cls(error.path, error.message, rule_id=error.rule_id, line=error.line, check=check)
 
     @property
     def is_error(self) -> bool:

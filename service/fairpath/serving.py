@@ -71,7 +71,9 @@ class ServingState:
     and no evaluation holds it any more.
     """
 
-    def __init__(self, registry: PolicyRegistry, versions: Iterable[ServedVersion], engine: DurableEngine) -> None:
+    def __init__(
+        self, registry: PolicyRegistry, versions: Iterable[ServedVersion], engine: DurableEngine
+    ) -> None:
         self.registry = registry
         self._versions = {(v.policy.name, v.policy.version): v for v in versions}
         self._engine = engine
@@ -82,11 +84,11 @@ class ServingState:
 
     @classmethod
     def empty(cls, engine: DurableEngine) -> ServingState:
-        """A state serving nothing (before the first load)."""
+        """Return a state serving nothing (before the first load)."""
         return cls(PolicyRegistry(()), (), engine)
 
     def version(self, name: str, version: str = "") -> ServedVersion:
-        """The pinned version, or the current one when ``version`` is empty.
+        """Return the pinned version, or the current one when ``version`` is empty.
 
         Raises:
             PolicyNotFoundError: unknown policy or version, or no current version.

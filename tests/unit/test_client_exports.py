@@ -44,6 +44,7 @@ def test_all_lists_exactly_the_public_names() -> None:
             "ServiceBusyError",
             "ServiceUnavailableError",
             "Subject",
+            "TlsConfig",
             "TraceEntry",
             "UnauthenticatedError",
             "from_rpc_error",

@@ -53,6 +53,7 @@ from fairpath_client._models import (
     TraceEntry,
 )
 from fairpath_client._render import render_decision, render_policies, render_walk
+from fairpath_client._security import TlsConfig
 
 __all__ = [
     "DEFAULT_TARGET",
@@ -85,6 +86,7 @@ __all__ = [
     "ServiceBusyError",
     "ServiceUnavailableError",
     "Subject",
+    "TlsConfig",
     "TraceEntry",
     "UnauthenticatedError",
     "from_rpc_error",

@@ -23,6 +23,7 @@ from fairpath_client._errors import (
     from_rpc_error,
 )
 from fairpath_client._models import Decision, PolicyDetail, PolicySummary, Subject
+from fairpath_client._security import TlsConfig, open_channel, with_token
 
 #: Where ``fairpath serve`` listens by default.
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -51,6 +52,14 @@ class FairpathClient:
         timeout: Deadline of every call, in seconds.
         channel: An existing channel to use (e.g. a secure one). The client
             does not close a channel it was given; the caller owns it.
+        tls: Speak TLS, trusting ``tls.ca`` and, for mutual TLS, presenting
+            ``tls.cert``; used only when ``channel`` is None.
+        token: A bearer token sent as ``authorization: Bearer <token>`` on
+            every call (also on a given ``channel``).
+
+    Raises:
+        ValueError: ``timeout`` is not positive, or ``token`` is malformed.
+        OSError: A TLS file cannot be read.
 
     """
 
@@ -60,6 +69,8 @@ class FairpathClient:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         channel: grpc.Channel | None = None,
+        tls: TlsConfig | None = None,
+        token: str | None = None,
     ) -> None:
         if timeout <= 0:
             msg = f"timeout must be positive, got {timeout!r}"
@@ -67,7 +78,10 @@ class FairpathClient:
         self._target = target
         self._timeout = timeout
         self._owns_channel = channel is None
-        self._channel = channel if channel is not None else grpc.insecure_channel(target)
+        if channel is None:
+            self._channel = open_channel(target, tls, token)
+        else:
+            self._channel = with_token(channel, token) if token else channel
         self._evaluation = evaluation_service_pb2_grpc.EvaluationServiceStub(self._channel)
         self._policies = policy_service_pb2_grpc.PolicyServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)

@@ -44,11 +44,11 @@ import enum
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import grpc
 import structlog
@@ -167,14 +167,14 @@ class AuthPolicy:
         tokens = document.get("tokens") or {}
         if not isinstance(subjects, dict) or not isinstance(tokens, dict):
             raise fail("'subjects' and 'tokens' must be mappings")
-        by_subject = {str(subject): _roles(roles, f"subjects.{subject}", fail) for subject, roles in subjects.items()}
+        by_subject = {str(cn): _roles(roles, f"subjects.{cn}", fail) for cn, roles in subjects.items()}
         parsed: list[_Token] = []
         for name, entry in tokens.items():
             if not isinstance(entry, dict) or set(entry) != {"sha256", "roles"}:
                 raise fail(f"tokens.{name}: expected exactly 'sha256' and 'roles'")
             digest = str(entry["sha256"]).strip().lower()
             if not _SHA256.match(digest):
-                raise fail(f"tokens.{name}.sha256: expected 64 hex digits (the token's SHA-256, not the token)")
+                raise fail(f"tokens.{name}.sha256: expected the token's SHA-256 as 64 hex digits")
             if any(token.digest == digest for token in parsed):
                 raise fail(f"tokens.{name}: same sha256 as another token")
             parsed.append(_Token(str(name), digest, _roles(entry["roles"], f"tokens.{name}.roles", fail)))
@@ -183,7 +183,7 @@ class AuthPolicy:
             raise fail("lists no subjects and no tokens")
         return cls(subjects=by_subject, tokens=tuple(parsed))
 
-    def identify(self, metadata: Mapping[str, str], auth_context: Mapping[str, list[bytes]]) -> Caller:
+    def identify(self, metadata: Mapping[str, str], auth_context: Mapping[str, Sequence[bytes]]) -> Caller:
         """Name the caller from its bearer token or, failing that, its certificate subject.
 
         Args:
@@ -210,7 +210,7 @@ class AuthPolicy:
             subject = common_names[0].decode("utf-8", "replace")
             # A verified certificate the config does not list: known to TLS, but it holds no role.
             return Caller(f"subject:{subject}", self.subjects.get(subject, frozenset()))
-        raise UnauthenticatedError("no credentials: send 'authorization: Bearer <token>' or a client certificate")
+        raise UnauthenticatedError("no credentials: send a bearer token or a client certificate")
 
 
 def _roles(raw: object, where: str, fail: Callable[[str], CredentialsError]) -> frozenset[Role]:
@@ -245,13 +245,14 @@ class AuthInterceptor(grpc.ServerInterceptor):
         if handler is None or not method.startswith(_PROTECTED_PREFIX):
             return handler
         allowed = METHOD_ROLES.get(method, frozenset())
-        metadata = {
-            key: value for key, value in handler_call_details.invocation_metadata or () if isinstance(value, str)
-        }
+        headers = handler_call_details.invocation_metadata or ()
+        metadata = {key: value for key, value in headers if isinstance(value, str)}
 
         @contextlib.contextmanager
         def scope(_: Any, context: grpc.ServicerContext) -> Iterator[None]:
-            caller = self._policy.identify(metadata, context.auth_context())
+            # types-grpcio says Mapping[str, bytes]; grpc really gives a list of values per key.
+            auth_context = cast(Mapping[str, Sequence[bytes]], context.auth_context())
+            caller = self._policy.identify(metadata, auth_context)
             structlog.contextvars.bind_contextvars(caller=caller.name)
             if not caller.roles & allowed:
                 raise PermissionDeniedError(caller.name, method)

@@ -105,12 +105,16 @@ def _check_facts(request: Message) -> None:
     facts: struct_pb2.Struct = getattr(request, "facts")  # noqa: B009 - the field is found by name
     if len(facts.fields) > MAX_FACTS:
         # The evaluator checks this too, but only after converting every value; refuse before that.
-        raise InvalidFactsError([FieldViolation("facts", f"at most {MAX_FACTS} facts, got {len(facts.fields)}")])
-    deep = [name for name, value in facts.fields.items() if _depth(value, MAX_FACT_DEPTH + 1) > MAX_FACT_DEPTH]
+        message = f"at most {MAX_FACTS} facts, got {len(facts.fields)}"
+        raise InvalidFactsError([FieldViolation("facts", message)])
+    deep = sorted(name for name, value in facts.fields.items() if _too_deep(value))
     if deep:
-        raise InvalidFactsError(
-            [FieldViolation(f"facts.{name}", f"nested deeper than {MAX_FACT_DEPTH} levels") for name in sorted(deep)]
-        )
+        message = f"nested deeper than {MAX_FACT_DEPTH} levels"
+        raise InvalidFactsError([FieldViolation(f"facts.{name}", message) for name in deep])
+
+
+def _too_deep(value: struct_pb2.Value) -> bool:
+    return _depth(value, MAX_FACT_DEPTH + 1) > MAX_FACT_DEPTH
 
 
 def _depth(value: struct_pb2.Value, limit: int) -> int:

@@ -31,11 +31,15 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from fairpath import logs
+from fairpath.api.auth import AuthInterceptor, AuthPolicy
 from fairpath.api.interceptors import AccessLogInterceptor
+from fairpath.api.limits import LimitsInterceptor
+from fairpath.api.probes import build_health_server
 from fairpath.api.servicers import EvaluationService, PolicyService
 from fairpath.api.status import StatusInterceptor
+from fairpath.api.tls import server_credentials
 from fairpath.config import Config
-from fairpath.errors import PolicyFileError
+from fairpath.errors import CredentialsError, PolicyFileError
 from fairpath.evaluation import Evaluator
 from fairpath.v1 import (
     evaluation_service_pb2,
@@ -63,16 +67,22 @@ class Running:
         server: The gRPC server, bound but not started by :func:`build_server`.
         port: The port actually bound (the OS's choice when the config said 0).
         health: Reports NOT_SERVING until :meth:`start`, and again from :meth:`stop` on.
+        health_server: The plaintext health-only server of ``--health-port``, if any.
+        health_port: The port it bound (0 without one).
 
     """
 
     server: grpc.Server
     port: int
     health: health.HealthServicer
+    health_server: grpc.Server | None = None
+    health_port: int = 0
 
     def start(self) -> None:
         """Start serving, then report SERVING for the server and both fairpath services."""
         self.server.start()
+        if self.health_server is not None:
+            self.health_server.start()
         for name in (health.OVERALL_HEALTH, *SERVICE_NAMES):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
@@ -84,7 +94,20 @@ class Running:
 
         """
         self.health.enter_graceful_shutdown()
-        return self.server.stop(grace)
+        stopped = self.server.stop(grace)
+        if self.health_server is None:
+            return stopped
+        # Probes keep hearing NOT_SERVING while the service drains; the health server goes last.
+        both = threading.Event()
+        health_server = self.health_server
+
+        def stop_health_after_service() -> None:
+            stopped.wait()
+            health_server.stop(None).wait()
+            both.set()
+
+        threading.Thread(target=stop_health_after_service, name="fairpath-probe-stop", daemon=True).start()
+        return both
 
 
 def build_server(config: Config, evaluator: Evaluator) -> Running:
@@ -92,12 +115,21 @@ def build_server(config: Config, evaluator: Evaluator) -> Running:
 
     Raises:
         RuntimeError: The address cannot be bound.
+        CredentialsError: A TLS file or the auth config cannot be used.
 
     """
+    credentials = server_credentials(config)
+    auth = AuthPolicy.load(config.auth_config) if config.auth_config else None
     server = grpc.server(
         ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="fairpath-rpc"),
         # Outermost first: the access log must see the status the status interceptor chose.
-        interceptors=[AccessLogInterceptor(), StatusInterceptor()],
+        # Auth and limits run inside the status interceptor, which reports their refusals.
+        interceptors=[
+            AccessLogInterceptor(),
+            StatusInterceptor(),
+            *([AuthInterceptor(auth)] if auth is not None else []),
+            LimitsInterceptor(),
+        ],
         options=[
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", config.max_message_bytes),
@@ -122,8 +154,19 @@ def build_server(config: Config, evaluator: Evaluator) -> Running:
         names = (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME)
         reflection.enable_server_reflection(names, server)
 
-    port = server.add_insecure_port(config.address)
-    return Running(server=server, port=port, health=health_servicer)
+    # With TLS on, the port speaks TLS only: a plaintext client fails its handshake.
+    if credentials is None:
+        port = server.add_insecure_port(config.address)
+    else:
+        port = server.add_secure_port(config.address, credentials)
+    probe = build_health_server(config, health_servicer)
+    return Running(
+        server=server,
+        port=port,
+        health=health_servicer,
+        health_server=probe[0] if probe else None,
+        health_port=probe[1] if probe else 0,
+    )
 
 
 def serve(config: Config) -> int:
@@ -156,6 +199,9 @@ def _serve_one(config: Config) -> int:
         except RuntimeError as error:
             _log.error("bind_failed", address=config.address, error=str(error))
             return EXIT_FAILED
+        except CredentialsError as error:
+            _log.error("credentials_invalid", error=str(error))
+            return EXIT_FAILED
 
         running.start()
         _log.info(
@@ -165,6 +211,9 @@ def _serve_one(config: Config) -> int:
             policies=[policy.key for policy in evaluator.registry.all()],
             threads=config.threads,
             reflection=config.reflection,
+            tls="mutual" if config.tls_client_ca else ("on" if config.tls_cert else "off"),
+            auth=bool(config.auth_config),
+            health_port=running.health_port or None,
         )
         stop_requested.wait()
         _log.info("stopping", grace_seconds=config.grace_seconds)

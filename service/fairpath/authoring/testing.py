@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from fairpath.decisions import Decision, RuleKind, RuleResult
+from fairpath.engine.compiler import compile_policy
 from fairpath.errors import FairpathError, PolicyFileError
 from fairpath.policy.model import Policy
 
@@ -142,12 +143,17 @@ def check_case(case: Mapping[str, Any], decision: Decision) -> tuple[str, ...]:
 
 
 def coverage_items(policy: Policy) -> list[tuple[str, str]]:
-    """Everything a policy's cases must exercise: (item, kind)."""
+    """Everything a policy's cases must exercise: (item, kind).
+
+    A rule must be seen unanswered only where the walk can stop there: not when
+    every fact it needs was already needed by an earlier step on every path.
+    """
+    stops = {terminal.unanswered_rule for terminal in compile_policy(policy).terminals}
     items = [
         (f"{rule.id}:{result}", "rule")
         for rule in policy.rules
         for result in ("FIRED", "NOT_FIRED", "UNANSWERED")
-        if result != "UNANSWERED" or rule.needs
+        if result != "UNANSWERED" or rule.id in stops
     ]
     items += [(f"{rule.id}:FIRED", "advice") for rule in policy.advice]
     items += [(f"{rule.id}:FIRED", "check") for rule in policy.checks]

@@ -196,23 +196,27 @@ class _Compiler:
             set_facts={f.name: f.values for f in self.policy.facts.values() if f.type is FactType.SET},
         )
 
-    def walk(self, rule_id: str, steps: list[Step], expressions: list[dict[str, Any]]) -> None:
+    def walk(
+        self, rule_id: str, steps: list[Step], expressions: list[dict[str, Any]], known: frozenset[str] = frozenset()
+    ) -> None:
+        """Emit every path from ``rule_id``; ``known`` are facts earlier steps already needed (so answered)."""
         rule = self.policy.rules_by_id[rule_id]
         required = cond.required_facts(rule.condition)
-        if required:
-            missing = [{"$nex": {fact: 1}} for fact in required]
-            self.terminal(steps, [*expressions, missing[0] if len(missing) == 1 else {"$or": missing}],
-                          None, unanswered=rule.id)
+        unknown = [fact for fact in required if fact not in known]
+        if unknown:
+            # The walk can stop here only on a fact no earlier step has needed.
+            gaps = cond.Any_(tuple(cond.Answered(fact, negated=True) for fact in unknown))
+            self.terminal(steps, [*expressions, *pattern(gaps)], None, unanswered=rule.id)
         for held, target in ((True, rule.then), (False, rule.otherwise)):
             branch = cond.to_nnf(rule.condition, negate=not held)
             constant = cond.specialise(branch, {}, frozenset())
             if constant is False:
                 continue  # e.g. the 'else' of `always`: no facts take it
-            present = [{"$ex": {f: 1}} for f in required if f not in cond.implied_facts(branch)]
+            present = [{"$ex": {f: 1}} for f in unknown if f not in cond.implied_facts(branch)]
             next_expressions = [*expressions, *present, *pattern(branch)]
             next_steps = [*steps, Step(rule.id, held)]
             if target.rule:
-                self.walk(target.rule, next_steps, next_expressions)
+                self.walk(target.rule, next_steps, next_expressions, known | set(required))
             else:
                 self.terminal(next_steps, next_expressions, target)
 

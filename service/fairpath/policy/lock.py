@@ -20,7 +20,6 @@ locked and changes an existing line only when asked to by name.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import tempfile
@@ -57,7 +56,7 @@ def lock_path(root: str | Path) -> Path:
 
 
 def short(digest: str) -> str:
-    """The digest prefix used in messages and logs."""
+    """Return the digest prefix used in messages and logs."""
     return digest[:12]
 
 
@@ -77,7 +76,7 @@ class PolicyLock:
     exists: bool = True
 
     def verify(self, policy: Policy, *, allow_unlocked: bool = False) -> Problem | None:
-        """What stands between ``policy`` and serving, as far as the lock goes; ``None`` when nothing."""
+        """Return the lock's objection to serving ``policy``, or ``None`` when it has none."""
         locked = self.digests.get(policy.key)
         if locked is None:
             if policy.status == "draft":
@@ -135,7 +134,7 @@ def read_lock(root: str | Path) -> PolicyLock:
 
 
 def render_lock(digests: Mapping[str, str]) -> str:
-    """The text of a lock file holding ``digests``: header, then one sorted, quoted line per version."""
+    """Return the text of a lock file: the header, then one sorted, quoted line per version."""
     lines = [f'"{key}": "{digests[key]}"\n' for key in sorted(digests)]
     return _HEADER + "\n" + "".join(lines)
 
@@ -210,12 +209,14 @@ def plan_lock(root: str | Path, update: Iterable[str] = ()) -> LockPlan:
         files.setdefault(policy.key, []).append(policy)
     wanted = set(update)
     for key in sorted(wanted - set(files)):
-        plan.problems.append(Problem(path=lock.path, check=LOCK, message=f"--update {key}: no policy file defines it"))
+        message = f"--update {key}: no policy file defines it"
+        plan.problems.append(Problem(path=lock.path, check=LOCK, message=message))
     for key in sorted(files):
         defined = files[key]
         if len({policy.digest for policy in defined}) > 1:
             paths = ", ".join(policy.path for policy in defined)
-            plan.problems.append(Problem(path=defined[0].path, message=f"{key} is defined by several files: {paths}"))
+            message = f"{key} is defined by several files: {paths}"
+            plan.problems.append(Problem(path=defined[0].path, message=message))
             continue
         digest = defined[0].digest
         locked = lock.digests.get(key)
@@ -232,7 +233,3 @@ def plan_lock(root: str | Path, update: Iterable[str] = ()) -> LockPlan:
     plan.missing = sorted(set(lock.digests) - set(files))
     return plan
 
-
-def file_digest(path: str | Path) -> str:
-    """The SHA-256 hex digest of a file's bytes (what the loader records as ``Policy.digest``)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -60,7 +60,7 @@ class PolicyRegistry:
         day, current = self._current_on
         if day != today:
             # Recomputed at most once a day; a race only computes the same answer twice.
-            current = {name: self._choose_current(versions, today) for name, versions in self._versions.items()}
+            current = {name: self._choose_current(found, today) for name, found in self._versions.items()}
             self._current_on = (today, current)
         return current
 
@@ -73,7 +73,7 @@ class PolicyRegistry:
         return max(live, key=lambda p: semver_key(p.version), default=None)
 
     def get(self, name: str, version: str = "") -> Policy:
-        """The pinned version, or the current one when ``version`` is empty."""
+        """Return the pinned version, or the current one when ``version`` is empty."""
         versions = self._versions.get(name)
         if versions is None:
             raise PolicyNotFoundError(name, version)

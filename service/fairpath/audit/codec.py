@@ -1,0 +1,148 @@
+"""The stored form of a decision: one JSON document, and back.
+
+The document mirrors the ``fairpath.v1.Decision`` message with its proto
+field names (``decision_id``, ``policy``, ``trace`` …), enums as their names
+and times as ISO 8601, so a record read with ``sqlite3`` or ``psql`` reads
+like the API's JSON. It is written once and its text is hashed verbatim
+(:mod:`fairpath.audit.chain`), so it never needs to be re-serialised
+identically; decoding ignores keys it does not know, so later fields do not
+break reading old records.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fairpath.decisions import (
+    AdviceItem,
+    Decision,
+    MissingFact,
+    PathwayResult,
+    PolicyRef,
+    RuleKind,
+    RuleResult,
+    Status,
+    Subject,
+    TraceEntry,
+    Warning,
+)
+from fairpath.policy.conditions import Value
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_CACHE_LIMIT = 20_000  # encoded trace entries remembered before starting afresh
+
+
+def to_micros(moment: datetime) -> int:
+    """Return an aware datetime as whole microseconds since the Unix epoch (how times are indexed)."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def from_micros(micros: int) -> datetime:
+    """Return the aware UTC datetime of :func:`to_micros`."""
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def dumps(value: object) -> str:
+    """Serialise facts, lists and documents compactly, keeping non-ASCII text readable."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class DecisionEncoder:
+    """Writes decision documents; safe to share between threads.
+
+    The explainer shares trace-entry objects between decisions (most answers are
+    YES/NO, so the same entries recur), so each entry is encoded once and
+    remembered by identity.
+    """
+
+    def __init__(self) -> None:
+        # id(entry) -> (entry, encoded); the entry is kept so its id cannot be reused.
+        self._entries: dict[int, tuple[TraceEntry, dict[str, Any]]] = {}
+
+    def encode(self, decision: Decision) -> str:
+        """Return the JSON document of ``decision`` (the trace included, as given: mask it first)."""
+        p = decision.pathway
+        document = {
+            "decision_id": decision.decision_id,
+            "policy": {"name": decision.policy.name, "version": decision.policy.version,
+                       "digest": decision.policy.digest},
+            "status": decision.status.value,
+            "pathway": None if p is None else {
+                "code": p.code, "title": p.title, "recommendation": p.recommendation,
+                "individual_directed": p.individual_directed, "sub_reason": p.sub_reason,
+                "category": p.category,
+            },
+            "missing_facts": [{"fact": m.fact, "question": m.question, "rule_id": m.rule_id}
+                              for m in decision.missing_facts],
+            "advice": [{"code": a.code, "text": a.text, "rule_id": a.rule_id} for a in decision.advice],
+            "trace": [self._entry(entry) for entry in decision.trace],
+            "warnings": [{"code": w.code, "text": w.text, "facts": list(w.facts)} for w in decision.warnings],
+            "evaluated_at": decision.evaluated_at.isoformat(),
+            "engine": {"name": decision.engine_name, "version": decision.engine_version},
+            "subject": {"incident_ref": decision.subject.incident_ref,
+                        "staff_ref": decision.subject.staff_ref,
+                        "action_ref": decision.subject.action_ref},
+            "request_id": decision.request_id,
+            "caller": decision.caller,
+        }
+        return dumps(document)
+
+    def _entry(self, entry: TraceEntry) -> dict[str, Any]:
+        cached = self._entries.get(id(entry))
+        if cached is not None and cached[0] is entry:
+            return cached[1]
+        encoded = {
+            "rule_id": entry.rule_id, "title": entry.title, "kind": entry.kind.value,
+            "condition": entry.condition,
+            "facts_seen": {name: list(v) if isinstance(v, tuple) else v for name, v in entry.facts_seen.items()},
+            "result": entry.result.value, "reason": entry.reason, "question": entry.question,
+            "leads_to": entry.leads_to,
+        }
+        if len(self._entries) >= _CACHE_LIMIT:
+            self._entries.clear()
+        self._entries[id(entry)] = (entry, encoded)
+        return encoded
+
+
+def decode_decision(text: str) -> Decision:
+    """Return the decision a document written by :meth:`DecisionEncoder.encode` describes."""
+    d = json.loads(text)
+    p = d.get("pathway")
+    engine = d.get("engine") or {}
+    subject = d.get("subject") or {}
+    return Decision(
+        decision_id=d["decision_id"],
+        policy=PolicyRef(d["policy"]["name"], d["policy"]["version"], d["policy"]["digest"]),
+        status=Status(d["status"]),
+        pathway=None if p is None else PathwayResult(
+            code=p["code"], title=p["title"], recommendation=p["recommendation"],
+            individual_directed=p["individual_directed"], sub_reason=p.get("sub_reason", ""),
+            category=p.get("category", ""),
+        ),
+        missing_facts=tuple(MissingFact(m["fact"], m["question"], m["rule_id"]) for m in d["missing_facts"]),
+        advice=tuple(AdviceItem(a["code"], a["text"], a["rule_id"]) for a in d["advice"]),
+        trace=tuple(_decode_entry(e) for e in d["trace"]),
+        warnings=tuple(Warning(w["code"], w["text"], tuple(w["facts"])) for w in d["warnings"]),
+        evaluated_at=datetime.fromisoformat(d["evaluated_at"]),
+        engine_name=engine.get("name", ""),
+        engine_version=engine.get("version", ""),
+        subject=Subject(subject.get("incident_ref", ""), subject.get("staff_ref", ""),
+                        subject.get("action_ref", "")),
+        request_id=d.get("request_id", ""),
+        caller=d.get("caller", ""),
+    )
+
+
+def _decode_entry(e: Mapping[str, Any]) -> TraceEntry:
+    seen: dict[str, Value] = {
+        name: tuple(v) if isinstance(v, list) else v for name, v in e["facts_seen"].items()
+    }
+    return TraceEntry(
+        rule_id=e["rule_id"], title=e["title"], kind=RuleKind(e["kind"]), condition=e["condition"],
+        facts_seen=seen, result=RuleResult(e["result"]), reason=e["reason"],
+        question=e.get("question", ""), leads_to=e.get("leads_to", ""),
+    )

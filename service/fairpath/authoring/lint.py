@@ -1,0 +1,216 @@
+"""``fairpath policy lint``: find what is wrong or suspicious in a policy file, with file, rule and line.
+
+Checks (``check`` code → severity):
+
+====================== ======== ===============================================================
+``load``               error    the loader refused the file (YAML, types, targets, …)
+``compile``            error    the compiler or durable_rules refused it (e.g. too many paths)
+``undeclared-fact``    error    a condition reads a fact that is not declared (a load error)
+``unreachable-rule``   error    no combination of answers reaches the rule
+``dead-branch``        error    a rule's ``then`` or ``else`` is never taken by the answers that
+                                reach it
+``gap``                error    answers for which the engine reaches neither a pathway nor
+                                ``NEEDS_INFORMATION`` (or disagrees with the walk); a warning
+                                when there are too many combinations to enumerate
+``unused-fact``        warning  a declared fact no rule, advice or check reads
+``unknown-code``       warning  an advice code outside the known list (:data:`KNOWN_ADVICE_CODES`)
+``unreachable-pathway`` warning a pathway no rule leads to, or only dead branches do
+``answer-leads-nowhere`` warning a rule asks for a fact (it stops the walk while unanswered) but
+                                no answer to it changes where the rule leads
+``overlapping-conditions`` warning two advice rules with one code that can hold together; two
+                                checks that hold for exactly the same answers
+``never-fires``        warning  advice or a check that no reachable combination makes hold
+====================== ======== ===============================================================
+
+Findings are the shared :class:`fairpath.problems.Problem` values (the reload
+reports its own the same way), so ``ValidatePolicy`` returns them as
+``PolicyProblem`` messages. The checks that need the answers are in :mod:`fairpath.authoring.analysis`;
+they enumerate the fact space (:mod:`fairpath.authoring.space`) and, for
+``gap``, run every class of answers through the real engine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from fairpath.errors import EngineError, PolicyFileError
+from fairpath.evaluation import Evaluator
+from fairpath.policy.loader import load_bytes
+from fairpath.policy.model import DECISION_FIELDS, Policy
+from fairpath.policy.registry import PolicyRegistry
+from fairpath.problems import COMPILE, LOAD, Problem, Severity
+
+__all__ = ["KNOWN_ADVICE_CODES", "LintReport", "Problem", "format_problem", "lint_file", "lint_policy", "lint_text"]
+
+# Advice codes of the domain reference (shared/domain/just-culture.md): the overlays of §10.2 and the
+# per-pathway flags of §10.1, spelled as the guide policy spells them. A code outside this list is not
+# wrong, but it is new vocabulary for every system that reads decisions: check the spelling, then add it.
+KNOWN_ADVICE_CODES = frozenset(
+    {
+        # §10.2 overlays
+        "WIDER_INVESTIGATION_REQUIRED",
+        "STAFF_SUPPORT_OFFER",
+        "PPA_ADVICE_AVAILABLE",
+        "PPA_ADVICE_RECOMMENDED",
+        "MHPS_EXCLUSION_RULES",
+        "LOCAL_HR_AND_REGULATOR_GUIDANCE",
+        "DUTY_OF_CANDOUR_CHECK",
+        "EQUALITY_REVIEW_REQUIRED",
+        "PROVISIONAL",
+        # §10.1 per-pathway flags
+        "HR_ADVICE_REQUIRED",
+        "SENIOR_HR_ADVICE_REQUIRED",
+        "OCCUPATIONAL_HEALTH_REFERRAL",
+        "POLICE_AND_REGULATOR_PROMPT",
+    }
+)
+
+# Loader messages that a dedicated check code describes better than "load".
+_LOAD_CHECKS = ((re.compile(r"fact '[^']*' is not declared"), "undeclared-fact"),
+                (re.compile(r"^no answer leads to this rule$"), "unreachable-rule"))
+
+
+def finding(path: str, rule_id: str, line: int | None, message: str, severity: Severity, check: str) -> Problem:
+    """A :class:`~fairpath.problems.Problem` from positional parts (the shared type takes keywords)."""
+    return Problem(path, message, rule_id=rule_id, line=line, severity=severity, check=check)
+
+
+def format_problem(problem: Problem) -> str:
+    """A problem as a compiler message: ``path:line: severity: rule R: message [check]``."""
+    where = (problem.path or "<policy>") + (f":{problem.line}" if problem.line else "")
+    rule = f"rule {problem.rule_id}: " if problem.rule_id else ""
+    return f"{where}: {problem.severity}: {rule}{problem.message} [{problem.check}]"
+
+
+@dataclass(frozen=True)
+class LintReport:
+    """Everything lint found in one file; ``policy`` is ``None`` when the file did not load."""
+
+    path: str
+    policy: Policy | None
+    problems: tuple[Problem, ...]
+    notes: tuple[str, ...] = ()  # what was enumerated, in words (for the command's output)
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        """The problems of severity ``error``."""
+        return tuple(p for p in self.problems if p.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        """The problems of severity ``warning``."""
+        return tuple(p for p in self.problems if p.severity == "warning")
+
+
+def problem_from_error(error: PolicyFileError, path: str = "") -> Problem:
+    """A load error as a problem (check ``load``, or a more precise code where there is one)."""
+    check = next((code for pattern, code in _LOAD_CHECKS if pattern.search(error.message)), LOAD)
+    return finding(error.path or path, error.rule_id, error.line, error.message, "error", check)
+
+
+def lint_file(path: str | Path, *, limit: int | None = None) -> LintReport:
+    """Lint one policy file."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        problem = finding(str(path), "", None, f"cannot read: {error.strerror}", "error", LOAD)
+        return LintReport(str(path), None, (problem,))
+    return lint_text(data, str(path), limit=limit)
+
+
+def lint_text(
+    text: str | bytes, path: str = "<policy>", *, evaluator: Evaluator | None = None, limit: int | None = None
+) -> LintReport:
+    """Load ``text`` and lint it; a load error is reported, never raised.
+
+    Args:
+        text: The policy file's content.
+        path: Names the file in problems.
+        evaluator: Evaluates the policy for the ``gap`` check; by default a throwaway one is built.
+        limit: At most this many classes of answers are enumerated
+            (default :data:`fairpath.authoring.space.MAX_COMBINATIONS`).
+
+    """
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    try:
+        policy = load_bytes(data, path=path)
+    except PolicyFileError as error:
+        return LintReport(path, None, (problem_from_error(error, path),))
+    return lint_policy(policy, data.decode("utf-8"), evaluator=evaluator, limit=limit)
+
+
+def lint_policy(
+    policy: Policy, text: str, *, evaluator: Evaluator | None = None, limit: int | None = None
+) -> LintReport:
+    """Lint a loaded policy; ``text`` is its file's content (for the lines of facts and pathways)."""
+    # Imported here: analysis imports Problem from this module.
+    from fairpath.authoring import analysis  # noqa: PLC0415
+    from fairpath.authoring.space import MAX_COMBINATIONS  # noqa: PLC0415
+
+    lines = _entry_lines(text)
+    problems = [*unused_facts(policy, lines), *unknown_codes(policy)]
+    own = evaluator is None
+    if evaluator is None:
+        try:
+            evaluator = Evaluator(PolicyRegistry([policy]))
+        except (PolicyFileError, EngineError) as error:
+            message = error.message if isinstance(error, PolicyFileError) else str(error)
+            problems.append(finding(policy.path, "", None, message, "error", COMPILE))
+            return LintReport(policy.path, policy, tuple(problems))
+    try:
+        found = analysis.analyse(policy, evaluator, lines, limit or MAX_COMBINATIONS)
+    finally:
+        if own:
+            evaluator.close()  # unloads the throwaway ruleset (durable_rules keeps ~300 KB per ruleset)
+    problems.extend(found.problems)
+    return LintReport(policy.path, policy, tuple(sorted(problems, key=_order)), found.notes)
+
+
+def _order(problem: Problem) -> tuple[int, int, str]:
+    return (problem.severity != "error", problem.line or 0, problem.check)
+
+
+def unused_facts(policy: Policy, lines: dict[tuple[str, str], int]) -> Iterable[Problem]:
+    """Declared facts that no walk rule, advice or check reads."""
+    read = {fact for rule in (*policy.rules, *policy.advice, *policy.checks) for fact in rule.reads}
+    for name in policy.facts:
+        if name not in read and name not in DECISION_FIELDS:
+            yield finding(policy.path, "", lines.get(("facts", name)),
+                          f"fact {name!r} is declared but no rule, advice or check reads it",
+                          "warning", "unused-fact")
+
+
+def unknown_codes(policy: Policy) -> Iterable[Problem]:
+    """Advice codes outside :data:`KNOWN_ADVICE_CODES`."""
+    for rule in policy.advice:
+        if rule.code not in KNOWN_ADVICE_CODES:
+            yield finding(policy.path, rule.id, rule.line,
+                          f"advice code {rule.code!r} is not a known code (domain reference §10.1/§10.2): "
+                          "check the spelling, or add it to the known codes",
+                          "warning", "unknown-code")
+
+
+def _entry_lines(text: str) -> dict[tuple[str, str], int]:
+    """Lines of the ``facts`` (by name) and ``pathways`` (by code) entries: the model does not keep them."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return {}
+    found: dict[tuple[str, str], int] = {}
+    if not isinstance(root, yaml.MappingNode):
+        return found
+    for key, section in root.value:
+        if key.value not in ("facts", "pathways") or not isinstance(section, yaml.SequenceNode):
+            continue
+        field = "name" if key.value == "facts" else "code"
+        for entry in section.value:
+            if isinstance(entry, yaml.MappingNode):
+                for entry_key, value in entry.value:
+                    if entry_key.value == field and isinstance(value, yaml.ScalarNode):
+                        found[(key.value, str(value.value))] = entry.start_mark.line + 1
+    return found

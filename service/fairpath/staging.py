@@ -1,0 +1,280 @@
+"""Stage a new serving state from the policy directory, next to the one serving now.
+
+:func:`stage` reads every policy file and decides, file by file, what the new
+state serves from it:
+
+1. content unchanged since the serving state loaded it (same path, same
+   digest): carried over as it is, compiled ruleset and explainer included;
+2. otherwise the file is loaded, checked against ``policies.lock``
+   (:mod:`fairpath.policy.lock`), compiled and registered with the engine, and
+   its own test cases (``<version>.tests.yaml``) are run through the real
+   engine; only if all of that succeeds does it serve;
+3. if any step refuses it, whatever was serving from that path keeps serving,
+   exactly as it was, and the reasons are returned as
+   :class:`~fairpath.problems.Problem` values.
+
+A version that appears in two files never serves from the newcomer: the one
+already serving stays, and two new ones are both refused (no winner by file
+order). A file that disappeared stops serving. Nothing here touches the state
+that is serving: the caller installs the result, or drops it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from fairpath.authoring.testing import cases_file, load_cases, run_cases
+from fairpath.decisions import Decision, Subject
+from fairpath.engine.durable import DurableEngine
+from fairpath.errors import EngineError, PolicyFileError
+from fairpath.policy.loader import load_bytes
+from fairpath.policy.lock import PolicyLock, read_lock
+from fairpath.policy.registry import PolicyRegistry, policy_files
+from fairpath.problems import COMPILE, DUPLICATE, LOCK, TESTS, Problem
+from fairpath.serving import ServedVersion, ServingState
+
+_MAX_CASE_PROBLEMS = 10  # failing cases reported one by one; the rest are counted
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A file that did not (newly) serve: why, and what keeps serving from it."""
+
+    path: str
+    problems: tuple[Problem, ...]
+    version: str = ""  # name@version when the file got far enough to say
+    still_serving: ServedVersion | None = None
+    digest: str = ""  # the file's SHA-256, when it could be read
+    locked: str = ""  # the digest policies.lock records for ``version``, if any
+
+    @property
+    def check(self) -> str:
+        """The stage that refused the file."""
+        return self.problems[0].check
+
+
+@dataclass
+class Staged:
+    """A new state, ready to install, and what went into it.
+
+    Attributes:
+        state: Serves every accepted and carried-over version.
+        loaded: ``name@version`` of the versions that start serving with it (new or changed).
+        removed: ``name@version`` served before and not any more (their file is gone).
+        refused: Files refused, with their problems.
+        warnings: Problems that did not refuse a file (e.g. uncovered rules).
+
+    """
+
+    state: ServingState
+    loaded: list[ServedVersion] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[Problem]:
+        """Every problem found, refusals first."""
+        return [problem for refusal in self.refused for problem in refusal.problems] + self.warnings
+
+
+def stage(
+    root: str | Path,
+    previous: ServingState,
+    engine: DurableEngine,
+    *,
+    allow_unlocked: bool = False,
+    today: date | None = None,
+) -> Staged:
+    """Build the state ``root`` describes now, reusing what ``previous`` already serves.
+
+    The returned state holds its own engine registrations; if it is never
+    installed, :meth:`ServingState.supersede` it to give them back.
+    """
+    return _Stager(Path(root), previous, engine, allow_unlocked).run(today)
+
+
+class _RefusedError(Exception):
+    """A changed file may not serve (control flow inside :class:`_Stager`, never raised out of it)."""
+
+    def __init__(self, problems: list[Problem], version: str = "") -> None:
+        super().__init__(version)
+        self.problems = problems
+        self.version = version
+
+
+class _Stager:
+    def __init__(
+        self, root: Path, previous: ServingState, engine: DurableEngine, allow_unlocked: bool
+    ) -> None:
+        self.root = root
+        self.engine = engine
+        self.allow_unlocked = allow_unlocked
+        self.previous = {version.policy.path: version for version in previous.versions()}
+        self.kept: dict[str, ServedVersion] = {}  # path -> carried over from the previous state
+        self.fresh: dict[str, ServedVersion] = {}  # path -> newly prepared (one registration held here)
+        self.refused: list[Refusal] = []
+        self.warnings: list[Problem] = []
+        self.lock = PolicyLock("", {})
+
+    def run(self, today: date | None) -> Staged:
+        try:
+            self.lock = self.read_lock()
+            for path in self.files():
+                self.take(path)
+            served = self.resolve_duplicates()
+            for version in self.kept.values():
+                self.engine.register(version.compiled)  # the new state's own registration
+            state = ServingState(PolicyRegistry((v.policy for v in served), today=today), served, self.engine)
+        except BaseException:
+            for version in self.fresh.values():
+                self.engine.release(version.compiled)
+            raise
+        now = {version.policy.key for version in served}
+        return Staged(
+            state=state,
+            loaded=sorted(self.fresh.values(), key=lambda v: v.policy.key),
+            removed=sorted({v.policy.key for v in self.previous.values()} - now),
+            refused=self.refused,
+            warnings=self.warnings,
+        )
+
+    def read_lock(self) -> PolicyLock:
+        try:
+            return read_lock(self.root)
+        except PolicyFileError as error:
+            # Every new version not a draft is then refused (or, with --allow-unlocked, warned about).
+            self.refused.append(Refusal(error.path, (Problem.from_error(error, check=LOCK),)))
+            return PolicyLock(error.path, {}, exists=False)
+
+    def files(self) -> list[Path]:
+        if not self.root.is_dir():
+            problem = Problem(path=str(self.root), message="policy directory does not exist")
+            self.refused.append(Refusal(str(self.root), (problem,)))
+            return []
+        return policy_files(self.root)
+
+    def refuse(self, path: str, problems: list[Problem], version: str = "", digest: str = "") -> None:
+        previous = self.previous.get(path)
+        if previous is not None:
+            self.kept[path] = previous
+        locked = self.lock.digests.get(version, "")
+        self.refused.append(Refusal(path, tuple(problems), version, previous, digest, locked))
+
+    def take(self, file: Path) -> None:
+        path = str(file)
+        try:
+            data = file.read_bytes()
+        except OSError as error:
+            self.refuse(path, [Problem(path=path, message=f"cannot read: {error.strerror}")])
+            return
+        digest = hashlib.sha256(data).hexdigest()
+        previous = self.previous.get(path)
+        if previous is not None and previous.policy.digest == digest:
+            self.kept[path] = previous
+            problem = self.lock.verify(previous.policy, allow_unlocked=self.allow_unlocked)
+            if problem is not None and problem.is_error:
+                # The lock changed under a serving version: say so, and keep serving it.
+                self.refuse(path, [problem], previous.policy.key, digest)
+            elif problem is not None:
+                self.warnings.append(problem)
+            return
+        try:
+            self.fresh[path], warnings = self.admit(path, data)
+        except _RefusedError as refused:
+            self.refuse(path, refused.problems, refused.version, digest)
+            return
+        self.warnings += warnings
+
+    def admit(self, path: str, data: bytes) -> tuple[ServedVersion, list[Problem]]:
+        """Load, lock-check, compile, register and test one changed file; raises :class:`_RefusedError`."""
+        try:
+            policy = load_bytes(data, path)
+        except PolicyFileError as error:
+            raise _RefusedError([Problem.from_error(error)]) from None
+        warnings = []
+        problem = self.lock.verify(policy, allow_unlocked=self.allow_unlocked)
+        if problem is not None:
+            if problem.is_error:
+                raise _RefusedError([problem], policy.key)
+            warnings.append(problem)
+        try:
+            version = ServedVersion.prepare(policy, self.engine)
+        except PolicyFileError as error:
+            raise _RefusedError([Problem.from_error(error, check=COMPILE)], policy.key) from None
+        except EngineError as error:
+            raise _RefusedError([Problem(path=path, message=str(error), check=COMPILE)], policy.key) from None
+        gate = gate_problems(version, self.engine)
+        if any(problem.is_error for problem in gate):
+            self.engine.release(version.compiled)
+            raise _RefusedError(gate, policy.key)
+        return version, warnings + gate
+
+    def resolve_duplicates(self) -> list[ServedVersion]:
+        # Carried-over versions were unique in the previous state. A new version whose key is
+        # carried over, or that another new file also defines, is refused; its path falls back
+        # to what it served before, which may clash with another new one: repeat until stable.
+        while True:
+            kept = {version.policy.key: path for path, version in self.kept.items()}
+            paths: dict[str, list[str]] = {}
+            for path, version in self.fresh.items():
+                paths.setdefault(version.policy.key, []).append(path)
+            clashes = [
+                (path, version) for path, version in self.fresh.items()
+                if version.policy.key in kept or len(paths[version.policy.key]) > 1
+            ]
+            if not clashes:
+                return sorted([*self.kept.values(), *self.fresh.values()], key=lambda v: v.policy.key)
+            for path, version in clashes:
+                key = version.policy.key
+                elsewhere = [*([kept[key]] if key in kept else []), *(p for p in paths[key] if p != path)]
+                del self.fresh[path]
+                self.engine.release(version.compiled)
+                message = f"{key} is also defined in {', '.join(elsewhere)}"
+                self.refuse(path, [Problem(path=path, check=DUPLICATE, message=message)], key)
+
+
+def gate_problems(version: ServedVersion, engine: DurableEngine) -> list[Problem]:
+    """Run a prepared version's own test cases through ``engine``; errors mean it must not serve.
+
+    A version with no tests file, no cases or a failing case is refused; cases
+    that leave a rule, advice, check or pathway unexercised are a warning
+    (``fairpath policy test`` is where coverage fails a build).
+    """
+    policy = version.policy
+    tests = cases_file(policy.path)
+    try:
+        text = tests.read_bytes()
+    except FileNotFoundError:
+        message = f"{policy.key} has no test cases ({tests.name}); a version serves only once its cases pass"
+        return [Problem(path=str(tests), check=TESTS, message=message)]
+    except OSError as error:
+        return [Problem(path=str(tests), check=TESTS, message=f"cannot read: {error.strerror}")]
+    try:
+        cases = load_cases(text, policy, str(tests))
+    except PolicyFileError as error:
+        return [Problem.from_error(error, check=TESTS)]
+    if not cases:
+        return [Problem(path=str(tests), check=TESTS, message=f"{policy.key}: the tests file has no cases")]
+
+    def evaluate(facts: Mapping[str, object]) -> Decision:
+        return version.decide(engine, facts, subject=Subject(), request_id="")
+
+    report = run_cases(policy, cases, evaluate)
+    failed = [case for case in report.cases if not case.passed]
+    problems = [
+        Problem(path=str(tests), check=TESTS, message=f"case {case.name!r}: {'; '.join(case.failures)}")
+        for case in failed[:_MAX_CASE_PROBLEMS]
+    ]
+    if len(failed) > _MAX_CASE_PROBLEMS:
+        more = len(failed) - _MAX_CASE_PROBLEMS
+        problems.append(Problem(path=str(tests), check=TESTS, message=f"and {more} more failing case(s)"))
+    if not failed and report.uncovered:
+        items = ", ".join(item.item for item in report.uncovered)
+        problems.append(Problem(path=str(tests), check=TESTS, severity="warning",
+                                message=f"{policy.key}: no case exercises {items}"))
+    return problems

@@ -1,0 +1,101 @@
+"""Reload triggers that are not RPCs: SIGHUP, and polling the policy directory.
+
+:class:`ReloadDaemon` runs reloads on its own thread, never in a signal
+handler or an RPC thread. SIGHUP only sets an event (:meth:`ReloadDaemon.request`
+is safe to call from a handler); every ``interval`` seconds the daemon takes a
+cheap snapshot of the directory (path, modification time and size of every
+``*.yaml`` file and the lock file, no file contents, no new dependency) and
+reloads when it differs from the last one. An interval of 0 turns polling off;
+SIGHUP still works.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import FrameType
+
+import structlog
+
+from fairpath.policy.lock import LOCK_FILE
+from fairpath.reload import Reloader
+
+Snapshot = frozenset[tuple[str, int, int]]
+
+_log = structlog.get_logger(__name__)
+
+
+def snapshot(root: str | Path) -> Snapshot:
+    """Return (path, mtime in ns, size) of every file a reload reads under ``root``."""
+    entries = set()
+    for path in Path(root).rglob("*"):
+        if path.suffix != ".yaml" and path.name != LOCK_FILE:
+            continue
+        try:
+            stat = path.stat()
+        except OSError:  # deleted between listing and stat: the next scan sees it gone
+            continue
+        entries.add((str(path), stat.st_mtime_ns, stat.st_size))
+    return frozenset(entries)
+
+
+class ReloadDaemon:
+    """A thread that reloads on request (SIGHUP) and when the policy directory changes."""
+
+    def __init__(self, reloader: Reloader, interval: float) -> None:
+        self._reloader = reloader
+        self._interval = interval
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="fairpath-reload", daemon=True)
+        # Taken now: create the daemon before the start-up reload, so that a change made
+        # while that reload runs is still seen as a change.
+        self._seen = snapshot(reloader.policies_dir)
+
+    def start(self) -> None:
+        """Start watching (the start-up reload has already happened)."""
+        self._thread.start()
+
+    def request(self) -> None:
+        """Ask for a reload as soon as possible (safe from a signal handler)."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread, letting a reload in progress finish."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            requested = self._wake.wait(self._interval or None)
+            if self._stopping:
+                return
+            self._wake.clear()
+            # Snapshot before reloading, so a change made during the reload is seen next time.
+            current = snapshot(self._reloader.policies_dir)
+            if requested:
+                self._seen = current
+                self._reloader.reload("signal")
+            elif current != self._seen:
+                self._seen = current
+                self._reloader.reload("watch")
+
+
+@contextlib.contextmanager
+def reload_on_sighup(on_signal: Callable[[], None]) -> Iterator[None]:
+    """Call ``on_signal`` on SIGHUP while the block runs (main thread only), then restore the old handler."""
+
+    def handler(signum: int, _: FrameType | None) -> None:
+        _log.info("signal_received", signal=signal.Signals(signum).name)
+        on_signal()
+
+    previous = signal.signal(signal.SIGHUP, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
