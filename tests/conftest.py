@@ -14,6 +14,18 @@ POLICIES = ROOT / "policies"
 GUIDE = "nhs-just-culture-guide"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_store_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Record test servers' decisions in a session temporary file, never in ./fairpath.sqlite3.
+
+    Also exported as FAIRPATH_STORE, which ``fairpath serve`` subprocesses read.
+    """
+    url = f"sqlite:///{tmp_path_factory.mktemp('decisions') / 'decisions.sqlite3'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FAIRPATH_STORE", url)
+        yield url
+
+
 @pytest.fixture(scope="session")
 def evaluator() -> Iterator[Evaluator]:
     """One evaluator over the real policies/ directory, shared by the session (like a server process)."""

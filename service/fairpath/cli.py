@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from fairpath_client import cli as client_cli
 
 from fairpath import __version__
+from fairpath.authoring import cli as authoring_cli
 from fairpath.config import Config, ConfigError, add_arguments
+from fairpath.policy import lock_command
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -43,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(serve)
     serve.set_defaults(func=_serve)
     client_cli.add_commands(subparsers)
+    policy = subparsers.add_parser(
+        "policy", help="policy authors' tools", description="Tools for policy authors; they work on files."
+    )
+    policy_commands = policy.add_subparsers(title="policy commands", metavar="COMMAND")
+    authoring_cli.add_commands(policy_commands)
+    lock_command.add_command(policy_commands)
     return parser
 
 

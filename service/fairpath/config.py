@@ -24,6 +24,10 @@ flag                        environment variable              default
 ``--tls-client-ca``         ``FAIRPATH_TLS_CLIENT_CA``        off
 ``--auth-config``           ``FAIRPATH_AUTH_CONFIG``          off (open)
 ``--health-port``           ``FAIRPATH_HEALTH_PORT``          0 (off)
+``--max-connection-age``    ``FAIRPATH_MAX_CONNECTION_AGE``   0 (off)
+``--watch-seconds``         ``FAIRPATH_WATCH_SECONDS``        ``2.0``
+``--[no-]allow-unlocked``   ``FAIRPATH_ALLOW_UNLOCKED``       off
+``--store``                 ``FAIRPATH_STORE``                ``sqlite:///fairpath.sqlite3``
 ==========================  ================================  =============
 """
 
@@ -31,11 +35,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("json", "console")
+STORE_SCHEMES = ("sqlite:///", "postgresql://", "postgres://")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -72,6 +77,16 @@ class Config:
         health_port: When not 0, a second, plaintext port serving only
             ``grpc.health.v1``, on its own threads and outside the RPC cap, for
             probes that cannot speak TLS or must not be shed under load.
+        max_connection_age: Seconds after which a client connection is asked to
+            reconnect (0: never), so clients balancing over several replicas
+            re-resolve DNS and spread onto replicas started since they connected.
+        watch_seconds: How often the policy directory is scanned for changes,
+            which are then reloaded (:mod:`fairpath.watch`); 0 turns polling off.
+        allow_unlocked: Serve active and retired versions missing from
+            ``policies.lock`` (development and tests only; drafts never need it).
+        store: Where decisions are recorded: ``sqlite:///relative/path``,
+            ``sqlite:////absolute/path`` or a ``postgresql://`` URL (which may hold a
+            password, so it is left out of the config's repr and never logged).
 
     """
 
@@ -91,6 +106,10 @@ class Config:
     tls_client_ca: str = ""
     auth_config: str = ""
     health_port: int = 0
+    max_connection_age: float = 0.0
+    watch_seconds: float = 2.0
+    allow_unlocked: bool = False
+    store: str = field(default="sqlite:///fairpath.sqlite3", repr=False)
 
     def __post_init__(self) -> None:
         # Checked here as well as in the parsers so a Config built in code is as safe as one from flags.
@@ -101,8 +120,10 @@ class Config:
         for name in ("workers", "threads", "max_concurrent_rpcs", "max_message_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.grace_seconds < 0:
-            raise ConfigError(f"grace_seconds must not be negative, got {self.grace_seconds}")
+        seconds = ("grace_seconds", "watch_seconds", "max_connection_age")
+        negative = [name for name in seconds if getattr(self, name) < 0]
+        if negative:
+            raise ConfigError(f"{negative[0]} must not be negative, got {getattr(self, negative[0])}")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
         if self.log_format not in LOG_FORMATS:
@@ -227,6 +248,14 @@ def _seconds(raw: object, source: str) -> float:
     return value
 
 
+def _store_url(raw: object, source: str) -> str:
+    value = _text(raw, source)
+    if not value.startswith(STORE_SCHEMES):
+        scheme = value.split("://", maxsplit=1)[0]
+        raise ConfigError(f"{source}: expected a sqlite:/// or postgresql:// URL, got scheme {scheme!r}")
+    return value
+
+
 def _choice(options: Sequence[str]) -> Callable[[object, str], str]:
     def parse(raw: object, source: str) -> str:
         value = str(raw).strip().lower()
@@ -296,5 +325,21 @@ _SETTINGS = (
     _Setting(
         "health_port", "--health-port", "FAIRPATH_HEALTH_PORT", _port,
         "extra plaintext port serving only grpc.health.v1; 0 is off", "PORT",
+    ),
+    _Setting(
+        "max_connection_age", "--max-connection-age", "FAIRPATH_MAX_CONNECTION_AGE", _seconds,
+        "seconds before clients are asked to reconnect (and re-balance); 0 is never", "SECONDS",
+    ),
+    _Setting(
+        "watch_seconds", "--watch-seconds", "FAIRPATH_WATCH_SECONDS", _seconds,
+        "seconds between scans of the policy directory for changes; 0 is off", "SECONDS",
+    ),
+    _Setting(
+        "allow_unlocked", "--allow-unlocked", "FAIRPATH_ALLOW_UNLOCKED", _boolean,
+        "serve versions missing from policies.lock (development only)",
+    ),
+    _Setting(
+        "store", "--store", "FAIRPATH_STORE", _store_url,
+        "where decisions are recorded: sqlite:///FILE or a postgresql:// URL", "URL",
     ),
 )

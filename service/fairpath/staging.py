@@ -115,6 +115,8 @@ class _Stager:
         self.engine = engine
         self.allow_unlocked = allow_unlocked
         self.previous = {version.policy.path: version for version in previous.versions()}
+        self.previous_keys = {version.policy.key: version.policy.path for version in previous.versions()}
+        self.listed: set[str] = set()  # every policy file found this time
         self.kept: dict[str, ServedVersion] = {}  # path -> carried over from the previous state
         self.fresh: dict[str, ServedVersion] = {}  # path -> newly prepared (one registration held here)
         self.refused: list[Refusal] = []
@@ -124,7 +126,9 @@ class _Stager:
     def run(self, today: date | None) -> Staged:
         try:
             self.lock = self.read_lock()
-            for path in self.files():
+            files = self.files()
+            self.listed = {str(path) for path in files}
+            for path in files:
                 self.take(path)
             served = self.resolve_duplicates()
             for version in self.kept.values():
@@ -196,6 +200,11 @@ class _Stager:
             policy = load_bytes(data, path)
         except PolicyFileError as error:
             raise _RefusedError([Problem.from_error(error)]) from None
+        serving_from = self.previous_keys.get(policy.key, path)
+        if serving_from != path and serving_from in self.listed:
+            # Refused before compiling: the version is served from its own file already.
+            message = f"{policy.key} is also defined in {serving_from}, which serves it"
+            raise _RefusedError([Problem(path=path, check=DUPLICATE, message=message)], policy.key)
         warnings = []
         problem = self.lock.verify(policy, allow_unlocked=self.allow_unlocked)
         if problem is not None:

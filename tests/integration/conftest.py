@@ -12,12 +12,14 @@ from fairpath.evaluation import Evaluator
 
 
 @pytest.fixture(scope="session")
-def server(evaluator: Evaluator) -> Iterator[Running]:
+def server(evaluator: Evaluator, session_store_url: str) -> Iterator[Running]:
     """Serve the real policies/ directory for the session: started, SERVING, stopped at the end."""
-    running = build_server(Config(host="127.0.0.1", port=0), evaluator)
+    running = build_server(Config(host="127.0.0.1", port=0, store=session_store_url), evaluator)
     running.start()
     yield running
     running.stop(None).wait(5)
+    if running.store is not None:
+        running.store.close()
 
 
 @pytest.fixture(scope="session")

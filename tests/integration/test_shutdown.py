@@ -210,7 +210,7 @@ def test_two_workers_share_one_port_and_stop_together(start: Callable[..., _Serv
 
 
 def test_a_broken_policy_file_exits_two_with_one_clear_line(tmp_path: Path) -> None:
-    """A policy file that does not load: one policy_load_failed line naming it, exit 2, no traceback."""
+    """Nothing loads: one policy_load_failed line naming the file, then no_policy_served, exit 2, no traceback."""
     broken = tmp_path / "policies" / "broken"
     broken.mkdir(parents=True)
     (broken / "1.0.0.yaml").write_text("policy: [unclosed\n")
@@ -223,8 +223,9 @@ def test_a_broken_policy_file_exits_two_with_one_clear_line(tmp_path: Path) -> N
         check=False,
     )
     assert result.returncode == 2
-    (line,) = [json.loads(text) for text in result.stdout.splitlines()]
-    assert line["event"] == "policy_load_failed"
+    lines = [json.loads(text) for text in result.stdout.splitlines()]
+    (line,) = [line for line in lines if line["event"] == "policy_load_failed"]
     assert line["level"] == "error"
     assert "1.0.0.yaml" in line["error"]
+    assert lines[-1]["event"] == "no_policy_served"
     assert "Traceback" not in result.stdout + result.stderr

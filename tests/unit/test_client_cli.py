@@ -29,9 +29,11 @@ class FakeClient:
     instances: ClassVar[list[FakeClient]] = []
     answer: ClassVar[Any] = None
 
-    def __init__(self, target: str, *, timeout: float) -> None:
+    def __init__(self, target: str, *, timeout: float, tls: Any = None, token: str | None = None) -> None:
         self.target = target
         self.timeout = timeout
+        self.tls = tls
+        self.token = token
         self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
         self.closed = False
         FakeClient.instances.append(self)

@@ -16,9 +16,17 @@ def test_all_lists_exactly_the_public_names() -> None:
         [
             "DEFAULT_TARGET",
             "DEFAULT_TIMEOUT",
+            "render_record",
+            "InvalidRequestError",
+            "OutcomeRecord",
+            "DecisionRecord",
+            "DecisionPage",
+            "DecisionFilter",
+            "ChainReport",
             "Advice",
             "AdviceSpec",
             "DeadlineExceededError",
+            "DecisionNotFoundError",
             "Decision",
             "DecisionStatus",
             "DecisionWarning",
@@ -62,7 +70,7 @@ def test_every_exception_derives_from_the_base_class() -> None:
         getattr(fairpath_client, name) for name in fairpath_client.__all__ if name.endswith("Error")
     ]
 
-    assert len(errors) == 9
+    assert len(errors) == 11
     assert all(issubclass(error, fairpath_client.FairpathClientError) for error in errors)
 
 

@@ -20,9 +20,11 @@ The command line lives in :mod:`fairpath_client.cli` (``python -m fairpath_clien
 from fairpath_client._client import DEFAULT_TARGET, DEFAULT_TIMEOUT, FairpathClient
 from fairpath_client._errors import (
     DeadlineExceededError,
+    DecisionNotFoundError,
     FairpathClientError,
     FieldViolation,
     InvalidFactsError,
+    InvalidRequestError,
     PermissionDeniedError,
     PolicyNotFoundError,
     ServerError,
@@ -52,7 +54,9 @@ from fairpath_client._models import (
     Subject,
     TraceEntry,
 )
+from fairpath_client._records import ChainReport, DecisionFilter, DecisionPage, DecisionRecord, OutcomeRecord
 from fairpath_client._render import render_decision, render_policies, render_walk
+from fairpath_client._render_records import render_record
 from fairpath_client._security import TlsConfig
 
 __all__ = [
@@ -60,8 +64,13 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "Advice",
     "AdviceSpec",
+    "ChainReport",
     "DeadlineExceededError",
     "Decision",
+    "DecisionFilter",
+    "DecisionNotFoundError",
+    "DecisionPage",
+    "DecisionRecord",
     "DecisionStatus",
     "DecisionWarning",
     "FactSpec",
@@ -71,7 +80,9 @@ __all__ = [
     "FairpathClientError",
     "FieldViolation",
     "InvalidFactsError",
+    "InvalidRequestError",
     "MissingFact",
+    "OutcomeRecord",
     "Pathway",
     "PathwaySpec",
     "PermissionDeniedError",
@@ -92,5 +103,6 @@ __all__ = [
     "from_rpc_error",
     "render_decision",
     "render_policies",
+    "render_record",
     "render_walk",
 ]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Self, TypeVar
 
 import grpc
 from fairpath.v1 import (
+    decision_service_pb2,
+    decision_service_pb2_grpc,
     evaluation_service_pb2,
     evaluation_service_pb2_grpc,
     policy_service_pb2,
@@ -23,6 +25,7 @@ from fairpath_client._errors import (
     from_rpc_error,
 )
 from fairpath_client._models import Decision, PolicyDetail, PolicySummary, Subject
+from fairpath_client._records import ChainReport, DecisionFilter, DecisionPage, DecisionRecord, OutcomeRecord
 from fairpath_client._security import TlsConfig, open_channel, with_token
 
 #: Where ``fairpath serve`` listens by default.
@@ -84,6 +87,7 @@ class FairpathClient:
             self._channel = with_token(channel, token) if token else channel
         self._evaluation = evaluation_service_pb2_grpc.EvaluationServiceStub(self._channel)
         self._policies = policy_service_pb2_grpc.PolicyServiceStub(self._channel)
+        self._decisions = decision_service_pb2_grpc.DecisionServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
     @property
@@ -117,6 +121,8 @@ class FairpathClient:
         version: str | None = None,
         subject: Subject | Mapping[str, str] | None = None,
         request_id: str | None = None,
+        *,
+        dry_run: bool = False,
     ) -> Decision:
         """Evaluate one staff member's action against a policy.
 
@@ -128,6 +134,9 @@ class FairpathClient:
             version: The policy version; None for the current one.
             subject: Pseudonymous ``incident_ref``/``staff_ref``/``action_ref``.
             request_id: Correlation id; sent in the request and as ``x-request-id``.
+                The service records one decision per id: repeating an id returns the
+                first decision recorded under it.
+            dry_run: Evaluate without recording the decision in the audit trail.
 
         Returns:
             The decision, ``"DECIDED"`` or ``"NEEDS_INFORMATION"``; both are
@@ -149,6 +158,7 @@ class FairpathClient:
             facts=_facts_struct(facts, request_id),
             subject=subject.to_proto() if subject is not None else None,
             request_id=request_id or "",
+            dry_run=dry_run,
         )
         metadata = (("x-request-id", request_id),) if request_id else None
         response = self._call(
@@ -213,6 +223,105 @@ class FairpathClient:
             # know; that is a health status here, not a missing policy.
             return "SERVICE_UNKNOWN"
         return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
+
+    def get_decision(self, decision_id: str) -> DecisionRecord:
+        """Return one recorded decision, its trace and the outcomes recorded for it.
+
+        Raises:
+            DecisionNotFoundError: No decision with that id is recorded.
+            FairpathClientError: Any other failure (see the subclasses).
+
+        """
+        request = decision_service_pb2.GetDecisionRequest(decision_id=decision_id)
+        response = self._call(lambda: self._decisions.GetDecision(request, timeout=self._timeout))
+        return DecisionRecord.from_proto(response.record)
+
+    def list_decisions(
+        self, query: DecisionFilter | None = None, *, page_size: int = 0, page_token: str = ""
+    ) -> DecisionPage:
+        """Return one page of recorded decisions matching ``query``, oldest first.
+
+        Args:
+            query: Which decisions; None for all.
+            page_size: Records per page; 0 for the service's default (50; at most 500).
+            page_token: ``next_page_token`` of the previous page, with the same ``query``.
+
+        Raises:
+            InvalidRequestError: A page token from another query, or a bad filter.
+            FairpathClientError: Any other failure (see the subclasses).
+
+        """
+        request = decision_service_pb2.ListDecisionsRequest(
+            filter=(query or DecisionFilter()).to_proto(), page_size=page_size, page_token=page_token
+        )
+        response = self._call(lambda: self._decisions.ListDecisions(request, timeout=self._timeout))
+        return DecisionPage(
+            records=tuple(DecisionRecord.from_proto(item) for item in response.records),
+            next_page_token=response.next_page_token,
+        )
+
+    def export_decisions(
+        self, query: DecisionFilter | None = None, *, timeout: float | None = None
+    ) -> Iterator[DecisionRecord]:
+        """Stream every recorded decision matching ``query``, oldest first.
+
+        Args:
+            query: Which decisions; None for all.
+            timeout: Deadline of the whole stream in seconds; the client's timeout by default.
+
+        Raises:
+            FairpathClientError: The stream failed (raised while iterating).
+
+        """
+        request = decision_service_pb2.ExportDecisionsRequest(filter=(query or DecisionFilter()).to_proto())
+        stream = self._decisions.ExportDecisions(request, timeout=timeout or self._timeout)
+        try:
+            for message in stream:
+                yield DecisionRecord.from_proto(message)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from error
+        finally:
+            stream.cancel()  # a consumer that stops early must not leave the stream open
+
+    def record_outcome(
+        self, decision_id: str, action_taken: str, reviewer: str = "", reason: str = ""
+    ) -> OutcomeRecord:
+        """Record what people finally did after a decision; appended, never replacing earlier outcomes.
+
+        Args:
+            decision_id: The decision concerned.
+            action_taken: What was done, ideally a pathway code of the policy; it "departs" from
+                the recommendation when it differs from the recommended pathway's code.
+            reviewer: Who decided; the authenticated caller when empty.
+            reason: Why, especially when departing from the recommendation.
+
+        Raises:
+            DecisionNotFoundError: No decision with that id is recorded.
+            InvalidRequestError: A required field is missing or too long.
+            FairpathClientError: Any other failure (see the subclasses).
+
+        """
+        request = decision_service_pb2.RecordOutcomeRequest(
+            decision_id=decision_id, action_taken=action_taken, reviewer=reviewer, reason=reason
+        )
+        response = self._call(lambda: self._decisions.RecordOutcome(request, timeout=self._timeout))
+        return OutcomeRecord.from_proto(response.outcome)
+
+    def verify_chain(self, *, timeout: float | None = None) -> ChainReport:
+        """Ask the service to check the trail's whole hash chain and report the first broken link.
+
+        Args:
+            timeout: Deadline in seconds (a long trail takes a while); the client's timeout by default.
+
+        Raises:
+            FairpathClientError: The call failed (see the subclasses).
+
+        """
+        request = decision_service_pb2.VerifyChainRequest()
+        response = self._call(
+            lambda: self._decisions.VerifyChain(request, timeout=timeout or self._timeout)
+        )
+        return ChainReport.from_proto(response)
 
     def _call(self, rpc: Callable[[], _T], request_id: str | None = None) -> _T:
         """Run one RPC, translating gRPC failures into the client's exceptions."""

@@ -4,7 +4,10 @@ The tree::
 
     FairpathClientError             base: catch this to catch every failed call
     ├── PolicyNotFoundError         unknown policy name or version     NOT_FOUND
+    ├── DecisionNotFoundError       no decision recorded with that id  NOT_FOUND (DECISION_NOT_FOUND)
     ├── InvalidFactsError           facts break the policy (.violations) INVALID_ARGUMENT
+    ├── InvalidRequestError         a trail request is malformed (.violations) INVALID_ARGUMENT
+                                    (INVALID_REQUEST)
     ├── ServiceBusyError            the engine is saturated; retry     RESOURCE_EXHAUSTED
     ├── ServiceUnavailableError     no server answering at the target  UNAVAILABLE
     ├── DeadlineExceededError       no answer within the timeout       DEADLINE_EXCEEDED
@@ -112,6 +115,32 @@ class InvalidFactsError(FairpathClientError):
         self.violations = list(violations)
 
 
+class DecisionNotFoundError(FairpathClientError):
+    """No decision with that id is recorded (``NOT_FOUND``, reason ``DECISION_NOT_FOUND``)."""
+
+
+class InvalidRequestError(FairpathClientError):
+    """A decision-trail request is malformed, e.g. a stale page token (``INVALID_ARGUMENT``).
+
+    Attributes:
+        violations: One entry per bad field, decoded from ``google.rpc.BadRequest``.
+
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        violations: Sequence[FieldViolation] = (),
+        request_id: str | None = None,
+        reason: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(code, message, request_id=request_id, reason=reason, metadata=metadata)
+        self.violations = list(violations)
+
+
 class ServiceBusyError(FairpathClientError):
     """The service is saturated and shed the call; retry later (``RESOURCE_EXHAUSTED``)."""
 
@@ -147,6 +176,13 @@ _BY_CODE: dict[grpc.StatusCode, type[FairpathClientError]] = {
 }
 
 
+# Statuses whose code is shared by several errors are told apart by their ErrorInfo reason.
+_BY_REASON: dict[str, type[FairpathClientError]] = {
+    "DECISION_NOT_FOUND": DecisionNotFoundError,
+    "INVALID_REQUEST": InvalidRequestError,
+}
+
+
 def from_rpc_error(error: grpc.RpcError, *, request_id: str | None = None) -> FairpathClientError:
     """Translate a failed gRPC call into the matching :class:`FairpathClientError`.
 
@@ -167,14 +203,15 @@ def from_rpc_error(error: grpc.RpcError, *, request_id: str | None = None) -> Fa
     reason = (str(info.reason) or None) if info else None
     request_id = metadata.get("request_id") or _trailer(error, "x-request-id") or request_id
     message = _details_text(error) or code.name
-    cls = _BY_CODE.get(code, ServerError)
-    if cls is InvalidFactsError:
+    cls = _BY_REASON.get(reason or "") or _BY_CODE.get(code, ServerError)
+    if cls is InvalidFactsError or cls is InvalidRequestError:
         bad_request = _first(details, error_details_pb2.BadRequest)
         violations = [
             FieldViolation(field=str(item.field), description=str(item.description))
             for item in (bad_request.field_violations if bad_request else ())
         ]
-        return InvalidFactsError(
+        invalid = InvalidFactsError if cls is InvalidFactsError else InvalidRequestError
+        return invalid(
             code.name,
             message,
             violations=violations,

@@ -120,18 +120,23 @@ class Subject(_Model):
     incident_ref: str = ""
     staff_ref: str = ""
     action_ref: str = ""
+    #: Pseudonymous equality-monitoring group (e.g. "G1"), for fairness statistics only: the
+    #: service stores it apart from the facts, never evaluates it and never sends it back.
+    equality_group: str = ""
 
     @classmethod
     def from_proto(cls, message: decision_pb2.Subject) -> Subject:
         """Build from a ``fairpath.v1.Subject`` message."""
         return cls(
-            incident_ref=message.incident_ref, staff_ref=message.staff_ref, action_ref=message.action_ref
+            incident_ref=message.incident_ref, staff_ref=message.staff_ref, action_ref=message.action_ref,
+            equality_group=message.equality_group,
         )
 
     def to_proto(self) -> decision_pb2.Subject:
         """Return the ``fairpath.v1.Subject`` message for a request."""
         return decision_pb2.Subject(
-            incident_ref=self.incident_ref, staff_ref=self.staff_ref, action_ref=self.action_ref
+            incident_ref=self.incident_ref, staff_ref=self.staff_ref, action_ref=self.action_ref,
+            equality_group=self.equality_group,
         )
 
 
@@ -280,6 +285,9 @@ class Decision(_Model):
         engine_version: Its version.
         subject: The pseudonymous ids sent with the request.
         request_id: The correlation id of the request.
+        caller: Who asked, as the service identified them (``token:<name>`` or
+            ``subject:<certificate CN>``); empty when the service runs without auth.
+        dry_run: True when the request asked not to record the decision (nothing was recorded).
 
     """
 
@@ -296,6 +304,8 @@ class Decision(_Model):
     engine_version: str
     subject: Subject
     request_id: str
+    caller: str = ""
+    dry_run: bool = False
 
     @classmethod
     def from_proto(cls, message: decision_pb2.Decision) -> Decision:
@@ -317,6 +327,8 @@ class Decision(_Model):
             engine_version=message.engine.version,
             subject=Subject.from_proto(message.subject),
             request_id=message.request_id,
+            caller=message.caller,
+            dry_run=message.dry_run,
         )
 
 

@@ -29,7 +29,9 @@ from typing import Any
 
 import yaml
 
+from fairpath_client._cli_credentials import add_credential_arguments, credentials_from_args
 from fairpath_client._client import DEFAULT_TARGET, DEFAULT_TIMEOUT, FairpathClient
+from fairpath_client._decisions_cli import add_decision_commands
 from fairpath_client._errors import (
     FairpathClientError,
     InvalidFactsError,
@@ -94,6 +96,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help=f"deadline of the call (default: {DEFAULT_TIMEOUT:g})",
     )
     common.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add_credential_arguments(common)
 
     evaluate = subparsers.add_parser(
         "evaluate",
@@ -110,6 +113,8 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     evaluate.add_argument("--staff-ref", metavar="S", help="pseudonymous staff reference")
     evaluate.add_argument("--action-ref", metavar="A", help="pseudonymous action reference")
     evaluate.add_argument("--request-id", metavar="ID", help="correlation id, sent as x-request-id")
+    evaluate.add_argument("--equality-group", metavar="G", help="pseudonymous equality-monitoring group")
+    evaluate.add_argument("--dry-run", action="store_true", help="evaluate without recording the decision")
     evaluate.set_defaults(func=_run_evaluate)
 
     policies = subparsers.add_parser(
@@ -119,6 +124,8 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         description="List the policy versions the service has loaded.",
     )
     policies.set_defaults(func=_run_policies)
+
+    add_decision_commands(subparsers, common, _connect, _report)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -152,12 +159,16 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     except _FactsFileError as error:
         _error(f"error: {error}")
         return EXIT_INVALID_FACTS
-    refs = {"incident_ref": args.incident_ref, "staff_ref": args.staff_ref, "action_ref": args.action_ref}
+    refs = {
+        "incident_ref": args.incident_ref, "staff_ref": args.staff_ref, "action_ref": args.action_ref,
+        "equality_group": args.equality_group,
+    }
     subject = Subject(**{k: v for k, v in refs.items() if v}) if any(refs.values()) else None
     try:
         with _connect(args) as client:
             decision = client.evaluate(
-                args.policy, facts, version=args.version, subject=subject, request_id=args.request_id
+                args.policy, facts, version=args.version, subject=subject, request_id=args.request_id,
+                dry_run=args.dry_run,
             )
     except FairpathClientError as error:
         return _report(error, args, facts)
@@ -182,7 +193,8 @@ def _run_policies(args: argparse.Namespace) -> int:
 def _connect(args: argparse.Namespace) -> FairpathClient:
     """Open a client for the target named on the command line, in the environment, or the default."""
     target = args.target or os.environ.get(TARGET_ENV) or DEFAULT_TARGET
-    return FairpathClient(target, timeout=args.timeout)
+    tls, token = credentials_from_args(args, os.environ)
+    return FairpathClient(target, timeout=args.timeout, tls=tls, token=token)
 
 
 def _load_facts(path: str) -> dict[str, Any]:

@@ -213,6 +213,10 @@ class AuthPolicy:
         raise UnauthenticatedError("no credentials: send a bearer token or a client certificate")
 
 
+def _unimplemented(_: bytes, context: grpc.ServicerContext) -> bytes:
+    context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not found!")
+
+
 def _roles(raw: object, where: str, fail: Callable[[str], CredentialsError]) -> frozenset[Role]:
     names = [raw] if isinstance(raw, str) else raw
     if not isinstance(names, list) or not names:
@@ -242,8 +246,12 @@ class AuthInterceptor(grpc.ServerInterceptor):
         """Wrap fairpath handlers in the identify-and-authorise scope; leave health and reflection open."""
         handler = continuation(handler_call_details)
         method = handler_call_details.method
-        if handler is None or not method.startswith(_PROTECTED_PREFIX):
+        if not method.startswith(_PROTECTED_PREFIX):
             return handler
+        if handler is None:
+            # Refuse unknown fairpath methods by the same rules, so nobody learns without credentials
+            # which methods exist; an authorised caller gets grpc's usual UNIMPLEMENTED.
+            handler = grpc.unary_unary_rpc_method_handler(_unimplemented)
         allowed = METHOD_ROLES.get(method, frozenset())
         headers = handler_call_details.invocation_metadata or ()
         metadata = {key: value for key, value in headers if isinstance(value, str)}

@@ -6,10 +6,14 @@ interceptors) and binds it; tests and :func:`serve` both use it.
 ``workers > 1`` a small supervisor that forks that many server processes sharing
 one port through ``SO_REUSEPORT`` (grpc's ``examples/python/multiprocessing``).
 
-Lifecycle of a server process: load and compile every policy (a broken file is
-one log line and exit code 2) → bind → start → health SERVING → log ``serving``
-→ wait for SIGTERM/SIGINT → health NOT_SERVING → stop accepting calls, let
-in-flight ones finish within the grace period → exit 0.
+Lifecycle of a server process: the start-up reload (:mod:`fairpath.reload`:
+every policy file that loads, matches ``policies.lock``, compiles and passes its
+own tests serves; each refused file is one log line; exit code 2 only when
+nothing at all serves) → bind → start → health SERVING → log ``serving`` →
+reload on ``Reload``, SIGHUP and directory changes (:mod:`fairpath.watch`) →
+wait for SIGTERM/SIGINT → health NOT_SERVING → stop accepting calls, let
+in-flight ones finish within the grace period → exit 0. With several workers
+the supervisor passes SIGHUP on to each of them.
 """
 
 from __future__ import annotations
@@ -32,25 +36,32 @@ from grpc_reflection.v1alpha import reflection
 
 from fairpath import logs
 from fairpath.api.auth import AuthInterceptor, AuthPolicy
+from fairpath.api.decisions_api import DecisionService
 from fairpath.api.interceptors import AccessLogInterceptor
 from fairpath.api.limits import LimitsInterceptor
 from fairpath.api.probes import build_health_server
 from fairpath.api.servicers import EvaluationService, PolicyService
 from fairpath.api.status import StatusInterceptor
 from fairpath.api.tls import server_credentials
+from fairpath.audit import DecisionRecorder, DecisionStore, open_store
 from fairpath.config import Config
-from fairpath.errors import CredentialsError, PolicyFileError
+from fairpath.errors import CredentialsError, StoreError
 from fairpath.evaluation import Evaluator
+from fairpath.reload import Reloader
 from fairpath.v1 import (
+    decision_service_pb2,
+    decision_service_pb2_grpc,
     evaluation_service_pb2,
     evaluation_service_pb2_grpc,
     policy_service_pb2,
     policy_service_pb2_grpc,
 )
+from fairpath.watch import ReloadDaemon, reload_on_sighup
 
 SERVICE_NAMES = (
     evaluation_service_pb2.DESCRIPTOR.services_by_name["EvaluationService"].full_name,
     policy_service_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name,
+    decision_service_pb2.DESCRIPTOR.services_by_name["DecisionService"].full_name,
 )
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -69,6 +80,7 @@ class Running:
         health: Reports NOT_SERVING until :meth:`start`, and again from :meth:`stop` on.
         health_server: The plaintext health-only server of ``--health-port``, if any.
         health_port: The port it bound (0 without one).
+        store: Where decisions are recorded; whoever opened it closes it after :meth:`stop`.
 
     """
 
@@ -77,6 +89,7 @@ class Running:
     health: health.HealthServicer
     health_server: grpc.Server | None = None
     health_port: int = 0
+    store: DecisionStore | None = None
 
     def start(self) -> None:
         """Start serving, then report SERVING for the server and both fairpath services."""
@@ -110,12 +123,23 @@ class Running:
         return both
 
 
-def build_server(config: Config, evaluator: Evaluator) -> Running:
+def build_server(
+    config: Config,
+    evaluator: Evaluator,
+    reloader: Reloader | None = None,
+    *,
+    store: DecisionStore | None = None,
+) -> Running:
     """Assemble the server described by ``config`` around ``evaluator`` and bind it.
+
+    ``reloader`` backs ``PolicyService.Reload`` and ``GetStatus``'s last reload;
+    without one, ``Reload`` answers FAILED_PRECONDITION. Decisions are recorded in
+    ``store``, or in the store ``config.store`` names when none is given.
 
     Raises:
         RuntimeError: The address cannot be bound.
         CredentialsError: A TLS file or the auth config cannot be used.
+        StoreError: The decision store cannot be opened (StoreUnavailableError when unreachable).
 
     """
     credentials = server_credentials(config)
@@ -135,11 +159,15 @@ def build_server(config: Config, evaluator: Evaluator) -> Running:
             ("grpc.max_send_message_length", config.max_message_bytes),
             # grpc turns SO_REUSEPORT on by default, which would let a second server silently share the port.
             ("grpc.so_reuseport", 1 if config.workers > 1 else 0),
+            *_connection_age_options(config),
         ],
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
     )
-    evaluation_service_pb2_grpc.add_EvaluationServiceServicer_to_server(EvaluationService(evaluator), server)
-    policy_service_pb2_grpc.add_PolicyServiceServicer_to_server(PolicyService(evaluator), server)
+    store = store if store is not None else open_store(config.store)
+    recorder = DecisionRecorder(evaluator, store)
+    evaluation_service_pb2_grpc.add_EvaluationServiceServicer_to_server(EvaluationService(recorder), server)
+    decision_service_pb2_grpc.add_DecisionServiceServicer_to_server(DecisionService(store), server)
+    policy_service_pb2_grpc.add_PolicyServiceServicer_to_server(PolicyService(evaluator, reloader), server)
 
     # Watch streams run on their own small pool so they cannot starve the RPC threads.
     health_servicer = health.HealthServicer(
@@ -166,15 +194,27 @@ def build_server(config: Config, evaluator: Evaluator) -> Running:
         health=health_servicer,
         health_server=probe[0] if probe else None,
         health_port=probe[1] if probe else 0,
+        store=store,
     )
+
+
+def _connection_age_options(config: Config) -> list[tuple[str, int]]:
+    if not config.max_connection_age:
+        return []
+    # GOAWAY after the age: clients reconnect and re-resolve, so long-lived channels reach new replicas.
+    # In-flight calls get the grace period to finish on the old connection.
+    return [
+        ("grpc.max_connection_age_ms", int(config.max_connection_age * 1000)),
+        ("grpc.max_connection_age_grace_ms", int(config.grace_seconds * 1000)),
+    ]
 
 
 def serve(config: Config) -> int:
     """Run ``fairpath serve`` until SIGTERM or SIGINT; must be called from the main thread.
 
     Returns:
-        The process exit code: 0 after a graceful stop, 2 when a policy file is
-        broken, 1 for any other failure to start.
+        The process exit code: 0 after a graceful stop, 2 when no policy version
+        at all could be served, 1 for any other failure to start.
 
     """
     logs.configure(config.log_level, config.log_format)
@@ -185,17 +225,24 @@ def serve(config: Config) -> int:
 
 def _serve_one(config: Config) -> int:
     stop_requested = threading.Event()
-    with _signals(stop_requested.set):
-        try:
-            evaluator = Evaluator.from_directory(config.policies_dir)
-        except PolicyFileError as error:
-            _log.error("policy_load_failed", error=str(error), policies_dir=config.policies_dir)
+    evaluator = Evaluator()
+    reloader = Reloader(evaluator, config.policies_dir, allow_unlocked=config.allow_unlocked)
+    reloads = ReloadDaemon(reloader, config.watch_seconds)
+    # SIGHUP is handled from the start: its default action would kill the process.
+    with _signals(stop_requested.set), reload_on_sighup(reloads.request):
+        # A broken file is logged and refused; the rest serve. Nothing serving is fatal.
+        startup = reloader.reload("startup")
+        if not evaluator.registry.all():
+            _log.error("no_policy_served", policies_dir=config.policies_dir, problems=len(startup.problems))
             return EXIT_BAD_POLICY
-        except Exception:
-            _log.exception("startup_failed", policies_dir=config.policies_dir)
+        try:
+            store = open_store(config.store)
+        except StoreError as error:
+            # The URL may hold a password: log the error (which never repeats it), not the URL.
+            _log.error("store_unavailable", error=str(error))
             return EXIT_FAILED
         try:
-            running = build_server(config, evaluator)
+            running = build_server(config, evaluator, reloader, store=store)
         except RuntimeError as error:
             _log.error("bind_failed", address=config.address, error=str(error))
             return EXIT_FAILED
@@ -214,10 +261,18 @@ def _serve_one(config: Config) -> int:
             tls="mutual" if config.tls_client_ca else ("on" if config.tls_cert else "off"),
             auth=bool(config.auth_config),
             health_port=running.health_port or None,
+            watch_seconds=config.watch_seconds,
+            store=store.description,
         )
+        if config.auth_config and not config.tls_cert:
+            # Allowed (loopback, or TLS ended by a proxy in front), but tokens then cross the wire readable.
+            _log.warning("bearer_tokens_over_plaintext", hint="set --tls-cert and --tls-key")
+        reloads.start()
         stop_requested.wait()
         _log.info("stopping", grace_seconds=config.grace_seconds)
+        reloads.stop()
         running.stop(config.grace_seconds).wait()
+        store.close()
         evaluator.close()
         _log.info("stopped")
         return EXIT_OK
@@ -243,8 +298,13 @@ def _supervise(config: Config) -> int:
             if worker.is_alive() and worker.pid is not None:
                 os.kill(worker.pid, signal.SIGTERM)
 
+    def reload_all() -> None:
+        for worker in workers:
+            if worker.is_alive() and worker.pid is not None:
+                os.kill(worker.pid, signal.SIGHUP)
+
     exit_code = EXIT_OK
-    with _signals(stop_all):
+    with _signals(stop_all), reload_on_sighup(reload_all):
         alive = list(workers)
         while alive:
             multiprocessing.connection.wait([worker.sentinel for worker in alive])

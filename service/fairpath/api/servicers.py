@@ -12,9 +12,13 @@ from __future__ import annotations
 import grpc
 import structlog
 
-from fairpath.api import convert
+from fairpath.api import convert, reloads, validation
+from fairpath.api.auth import current_caller
 from fairpath.api.interceptors import current_request_id
+from fairpath.audit.recorder import DecisionRecorder
 from fairpath.evaluation import Evaluator
+from fairpath.policy.registry import PolicyRegistry
+from fairpath.reload import Reloader
 from fairpath.v1 import (
     evaluation_service_pb2,
     evaluation_service_pb2_grpc,
@@ -24,22 +28,26 @@ from fairpath.v1 import (
 
 
 class EvaluationService(evaluation_service_pb2_grpc.EvaluationServiceServicer):
-    """``fairpath.v1.EvaluationService``: evaluates one action against a policy."""
+    """``fairpath.v1.EvaluationService``: evaluates one action against a policy, recording the decision."""
 
-    def __init__(self, evaluator: Evaluator) -> None:
-        self._evaluator = evaluator
+    def __init__(self, recorder: DecisionRecorder) -> None:
+        self._recorder = recorder
 
     def Evaluate(  # noqa: N802 - the name is the RPC's
         self, request: evaluation_service_pb2.EvaluateRequest, context: grpc.ServicerContext
     ) -> evaluation_service_pb2.EvaluateResponse:
         """Evaluate the request's facts and return the decision with its trace."""
         structlog.contextvars.bind_contextvars(policy=request.policy, version=request.version)
-        decision = self._evaluator.evaluate(
+        # Recorded before it is returned (unless dry_run); the equality group is stored apart, not evaluated.
+        decision = self._recorder.evaluate(
             request.policy,
             convert.facts_from_proto(request.facts),
             version=request.version,
             subject=convert.subject_from_proto(request.subject),
             request_id=current_request_id(),
+            caller=current_caller(),
+            equality_group=request.subject.equality_group,
+            dry_run=request.dry_run,
         )
         structlog.contextvars.bind_contextvars(
             version=decision.policy.version,
@@ -53,17 +61,24 @@ class EvaluationService(evaluation_service_pb2_grpc.EvaluationServiceServicer):
 class PolicyService(policy_service_pb2_grpc.PolicyServiceServicer):
     """``fairpath.v1.PolicyService``: describes the loaded policy versions."""
 
-    def __init__(self, evaluator: Evaluator) -> None:
-        self._registry = evaluator.registry
+    def __init__(self, evaluator: Evaluator, reloader: Reloader | None = None) -> None:
+        self._evaluator = evaluator
+        self._reloader = reloader
+
+    @property
+    def _registry(self) -> PolicyRegistry:
+        # Read per call, never kept: a reload swaps the evaluator's registry.
+        return self._evaluator.registry
 
     def ListPolicies(  # noqa: N802 - the name is the RPC's
         self, request: policy_service_pb2.ListPoliciesRequest, context: grpc.ServicerContext
     ) -> policy_service_pb2.ListPoliciesResponse:
         """List every loaded policy version, marking the current one of each policy."""
+        registry = self._registry
         return policy_service_pb2.ListPoliciesResponse(
             policies=[
-                convert.policy_summary(policy, current=self._registry.is_current(policy))
-                for policy in self._registry.all()
+                convert.policy_summary(policy, current=registry.is_current(policy))
+                for policy in registry.all()
             ]
         )
 
@@ -72,28 +87,27 @@ class PolicyService(policy_service_pb2_grpc.PolicyServiceServicer):
     ) -> policy_service_pb2.GetPolicyResponse:
         """Describe one policy version (the current one when no version is given)."""
         structlog.contextvars.bind_contextvars(policy=request.name, version=request.version)
-        policy = self._registry.get(request.name, request.version)
+        registry = self._registry
+        policy = registry.get(request.name, request.version)
         structlog.contextvars.bind_contextvars(version=policy.version)
         return policy_service_pb2.GetPolicyResponse(
-            policy=convert.policy_detail(policy, current=self._registry.is_current(policy))
+            policy=convert.policy_detail(policy, current=registry.is_current(policy))
         )
 
-    # The proto grew these after the servicer was written; until the evaluator can reload and the
-    # authoring tools are wired in, say so plainly instead of grpc's generic "Method not implemented!".
     def Reload(  # noqa: N802 - the name is the RPC's
         self, request: policy_service_pb2.ReloadRequest, context: grpc.ServicerContext
     ) -> policy_service_pb2.ReloadResponse:
-        """Not implemented yet: answers UNIMPLEMENTED."""
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "Reload is not implemented by this server yet")
+        """Re-read the policy directory now; new versions serve once compiled and tested."""
+        return reloads.reload(self._reloader, context)
 
     def GetStatus(  # noqa: N802 - the name is the RPC's
         self, request: policy_service_pb2.GetStatusRequest, context: grpc.ServicerContext
     ) -> policy_service_pb2.GetStatusResponse:
-        """Not implemented yet: answers UNIMPLEMENTED."""
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "GetStatus is not implemented by this server yet")
+        """Report the versions serving (digest, current) and the last reload's result."""
+        return reloads.status(self._evaluator, self._reloader)
 
     def ValidatePolicy(  # noqa: N802 - the name is the RPC's
         self, request: policy_service_pb2.ValidatePolicyRequest, context: grpc.ServicerContext
     ) -> policy_service_pb2.ValidatePolicyResponse:
-        """Not implemented yet: answers UNIMPLEMENTED."""
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "ValidatePolicy is not implemented by this server yet")
+        """Lint and test draft policy text on a throwaway engine; nothing is loaded into this server."""
+        return validation.validate_policy(request)

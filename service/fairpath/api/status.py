@@ -15,6 +15,11 @@ exception                  gRPC code            ErrorInfo.reason   other details
 ``PermissionDeniedError``  PERMISSION_DENIED    PERMISSION_DENIED  metadata caller, method
 ``DeadlineExpiredError``   DEADLINE_EXCEEDED    DEADLINE_EXCEEDED
 ``MalformedRequestError``  INVALID_ARGUMENT     MALFORMED_REQUEST
+``DecisionNotFoundError``  NOT_FOUND            DECISION_NOT_FOUND metadata decision_id
+``InvalidRequestError``    INVALID_ARGUMENT     INVALID_REQUEST    BadRequest, one violation
+                                                                   per bad field
+``StoreUnavailableError``  UNAVAILABLE          STORE_UNAVAILABLE  nothing was recorded (nor
+                                                                   returned); logged here
 anything else              INTERNAL             INTERNAL           message names only the
                                                                    request id; logged here
 =========================  ===================  =================  ===========================
@@ -40,11 +45,14 @@ from grpc_status import rpc_status
 from fairpath.api.interceptors import REQUEST_ID_HEADER, Handler, code_of, current_request_id, wrap_handler
 from fairpath.errors import (
     DeadlineExpiredError,
+    DecisionNotFoundError,
     EngineBusyError,
     InvalidFactsError,
+    InvalidRequestError,
     MalformedRequestError,
     PermissionDeniedError,
     PolicyNotFoundError,
+    StoreUnavailableError,
     UnauthenticatedError,
 )
 
@@ -69,8 +77,9 @@ def rich_status(error: BaseException, request_id: str) -> Any:
     if isinstance(error, PolicyNotFoundError):
         code, reason, message = grpc.StatusCode.NOT_FOUND, "POLICY_NOT_FOUND", str(error)
         metadata.update(policy=error.name, version=error.version)
-    elif isinstance(error, InvalidFactsError):
-        code, reason, message = grpc.StatusCode.INVALID_ARGUMENT, "INVALID_FACTS", str(error)
+    elif isinstance(error, InvalidFactsError | InvalidRequestError):
+        code, message = grpc.StatusCode.INVALID_ARGUMENT, str(error)
+        reason = "INVALID_FACTS" if isinstance(error, InvalidFactsError) else "INVALID_REQUEST"
         details.append(
             error_details_pb2.BadRequest(
                 field_violations=[
@@ -90,6 +99,13 @@ def rich_status(error: BaseException, request_id: str) -> Any:
         code, reason, message = grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED", str(error)
     elif isinstance(error, MalformedRequestError):
         code, reason, message = grpc.StatusCode.INVALID_ARGUMENT, "MALFORMED_REQUEST", str(error)
+    elif isinstance(error, DecisionNotFoundError):
+        code, reason, message = grpc.StatusCode.NOT_FOUND, "DECISION_NOT_FOUND", str(error)
+        metadata.update(decision_id=error.decision_id)
+    elif isinstance(error, StoreUnavailableError):
+        # The store's own words (a file path, a host) stay in the server log.
+        code, reason = grpc.StatusCode.UNAVAILABLE, "STORE_UNAVAILABLE"
+        message = f"the decision store is unavailable, so nothing was recorded (request id {request_id})"
     else:
         code, reason = grpc.StatusCode.INTERNAL, "INTERNAL"
         message = f"internal error (request id {request_id})"
@@ -127,6 +143,8 @@ def _translate_errors(_: Any, context: grpc.ServicerContext) -> Iterator[None]:
         status = rich_status(error, request_id)
         if status.code == grpc.StatusCode.INTERNAL.value[0]:
             _log.error("internal_error", error_type=type(error).__name__, exc_info=error)
+        elif isinstance(error, StoreUnavailableError):
+            _log.warning("store_unavailable", error=str(error))
         wire = rpc_status.to_status(status)
         # abort_with_status replaces the trailers, so the request id rides along again here.
         context.abort_with_status(

@@ -1,0 +1,36 @@
+"""The decision audit trail: every decision recorded, tamper-evident, reviewable.
+
+* :class:`DecisionRecorder` evaluates and records before answering (the use
+  case behind ``Evaluate``);
+* :class:`DecisionStore` is where records go: :func:`open_store` opens SQLite
+  (``sqlite:///file``, the default) or PostgreSQL (``postgresql://…``);
+* :mod:`fairpath.audit.chain` describes the hash chain and
+  :mod:`fairpath.audit.masking` what is masked;
+* :mod:`fairpath.audit.records` holds the values read and written.
+"""
+
+from fairpath.audit.recorder import DecisionRecorder
+from fairpath.audit.records import (
+    ChainReport,
+    DecisionFilter,
+    DecisionSummary,
+    NewDecision,
+    NewOutcome,
+    OutcomeRecord,
+    StoredDecision,
+)
+from fairpath.audit.store import DecisionStore, check_url, open_store
+
+__all__ = [
+    "ChainReport",
+    "DecisionFilter",
+    "DecisionRecorder",
+    "DecisionStore",
+    "DecisionSummary",
+    "NewDecision",
+    "NewOutcome",
+    "OutcomeRecord",
+    "StoredDecision",
+    "check_url",
+    "open_store",
+]

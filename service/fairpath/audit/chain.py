@@ -128,7 +128,7 @@ def _problem(link: Link, expected: int, previous: str) -> str:
     if link.sequence != expected:
         return f"record {expected} is missing (the next record found is {link.sequence})"
     if link.previous_hash != previous:
-        return f"record {link.sequence} does not link to record {link.sequence - 1}: its previous_hash differs"
+        return f"record {link.sequence} does not link to record {link.sequence - 1}: previous_hash differs"
     if link_hash(link.sequence, link.previous_hash, link.kind, link.values) != link.hash:
         return f"{link.kind} record {link.sequence} was changed after it was written: its hash does not match"
     for side in link.side:

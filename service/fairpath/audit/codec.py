@@ -98,7 +98,7 @@ class DecisionEncoder:
         encoded = {
             "rule_id": entry.rule_id, "title": entry.title, "kind": entry.kind.value,
             "condition": entry.condition,
-            "facts_seen": {name: list(v) if isinstance(v, tuple) else v for name, v in entry.facts_seen.items()},
+            "facts_seen": {n: list(v) if isinstance(v, tuple) else v for n, v in entry.facts_seen.items()},
             "result": entry.result.value, "reason": entry.reason, "question": entry.question,
             "leads_to": entry.leads_to,
         }

@@ -64,7 +64,7 @@ class Masker:
 
     def mask(self, facts: Mapping[str, object], decision: Decision) -> Masked:
         """Return ``decision`` and the request's ``facts`` with every sensitive value masked."""
-        hidden = {name: value for name, value in facts.items() if value is not None and self._is_sensitive(name)}
+        hidden = {name: v for name, v in facts.items() if v is not None and self._is_sensitive(name)}
         if not hidden:  # facts_seen only holds request facts, so the trace has nothing to mask either
             return Masked(decision, dict(facts), (), {})
         masked_facts = {name: MASK if name in hidden else value for name, value in facts.items()}

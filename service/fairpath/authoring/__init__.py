@@ -1,0 +1,1 @@
+"""Tools for policy authors: test cases with coverage, lint, version diff (``fairpath policy ...``)."""

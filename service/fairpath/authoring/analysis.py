@@ -67,8 +67,10 @@ class _Class:
     end: WalkEnd
 
 
-def analyse(policy: Policy, evaluator: Evaluator, lines: Mapping[tuple[str, str], int], limit: int) -> Analysis:
-    """Run every enumeration check on ``policy``, evaluating with ``evaluator`` (which must have it loaded)."""
+def analyse(
+    policy: Policy, evaluator: Evaluator, lines: Mapping[tuple[str, str], int], limit: int
+) -> Analysis:
+    """Run every enumeration check on ``policy``; ``evaluator`` must serve it (for the ``gap`` check)."""
     domains = fact_domains([policy])
     facts = walk_facts(policy)
     total = space_size(domains, facts)
@@ -82,13 +84,13 @@ def analyse(policy: Policy, evaluator: Evaluator, lines: Mapping[tuple[str, str]
     except TooManyCombinations:
         message = (f"not enumerated: the walk has more than {limit:,} classes of answers, so gaps, dead "
                    "branches, overlaps and advice that never fires were not checked")
-        return Analysis((finding(policy.path, "", None, message, "warning", "gap"),), (message,))
+        return Analysis((finding(policy.path, "", None, message, "warning", "gap"),), ())
     classes = []
     for leaf in leaves:
         end = walk(policy, leaf.assignment)
-        assert isinstance(end, WalkEnd)  # noqa: S101 - explore stops only once the walk has ended
+        assert isinstance(end, WalkEnd)  # explore stops only once the walk has ended
         classes.append(_Class(leaf, end))
-    gaps = list(_gaps(policy, evaluator, classes, domains))
+    gaps, disagreed = _gaps(policy, evaluator, classes, domains)
     problems = [
         *_branches(policy, classes, lines),
         *_leads_nowhere(policy, classes),
@@ -99,11 +101,14 @@ def analyse(policy: Policy, evaluator: Evaluator, lines: Mapping[tuple[str, str]
     ]
     note = (f"walk: {len(leaves):,} classes of answers cover all {total:,} combinations of the "
             f"{len(facts)} facts the walk reads; ")
-    note += f"the engine disagreed on {len(gaps)}" if gaps else "the engine reached the walk's outcome on every one"
+    agreed = "the engine agreed with the walk on every one"
+    note += f"the engine disagreed on {disagreed}" if disagreed else agreed
     return Analysis(tuple(problems), (note,))
 
 
-def _branches(policy: Policy, classes: Sequence[_Class], lines: Mapping[tuple[str, str], int]) -> Iterator[Problem]:
+def _branches(
+    policy: Policy, classes: Sequence[_Class], lines: Mapping[tuple[str, str], int]
+) -> Iterator[Problem]:
     taken: dict[str, set[str]] = defaultdict(set)
     for item in classes:
         for step in item.end.steps:
@@ -153,10 +158,9 @@ def _leads_nowhere(policy: Policy, classes: Sequence[_Class]) -> Iterator[Proble
         names = ", ".join(idle)
         stops = f"yet the walk stops here while {names} {'is' if len(idle) == 1 else 'are'} unanswered"
         if rule.then == rule.otherwise:
-            message = f"'then' and 'else' both lead to {rule.then}: no answer changes where the walk goes, {stops}"
+            message = f"'then' and 'else' both lead to {rule.then}: no answer changes the way, {stops}"
         else:
-            message = (f"no answer to {names} changes where this rule leads, given the answers that reach it; "
-                       f"{stops}")
+            message = f"given the answers that reach it, no answer to {names} changes where it leads; {stops}"
         yield finding(policy.path, rule.id, rule.line, message, "warning", "answer-leads-nowhere")
 
 
@@ -172,27 +176,33 @@ def _decides(records: set[tuple[tuple[object, ...], str]], index: int) -> bool:
     return False
 
 
-def _gaps(policy: Policy, evaluator: Evaluator, classes: Sequence[_Class], domains: Mapping[str, Domain],
-          ) -> Iterator[Problem]:
+def _gaps(
+    policy: Policy, evaluator: Evaluator, classes: Sequence[_Class], domains: Mapping[str, Domain]
+) -> tuple[list[Problem], int]:
+    """Run every class through the engine; return the problems to show and how many classes disagreed."""
     generator = random.Random(_SEED)  # noqa: S311 - reproducible filling, not security
     walk_only = walk_facts(policy)
-    found = 0
+    problems: list[Problem] = []
+    disagreed = 0
     for item in classes:
         filled = {
             fact: generator.choices(domains[fact].values, weights=domains[fact].weights)[0]
             for fact in walk_only if fact not in item.leaf.assignment
         }
         for assignment in (item.leaf.assignment, {**item.leaf.assignment, **filled}):
-            problem = _engine_disagrees(policy, evaluator, item.end, assignment)
-            if problem is None:
+            message = _engine_disagrees(policy, evaluator, item.end, assignment)
+            if message is None:
                 continue
-            found += 1
-            if found <= MAX_GAPS_SHOWN:
-                yield finding(policy.path, item.end.last.rule.id, item.end.last.rule.line, problem, "error", "gap")
+            disagreed += 1
+            if disagreed <= MAX_GAPS_SHOWN:
+                rule = item.end.last.rule
+                problems.append(finding(policy.path, rule.id, rule.line, message, "error", "gap"))
             break
-    if found > MAX_GAPS_SHOWN:
-        yield finding(policy.path, "", None, f"... and {found - MAX_GAPS_SHOWN} more classes like these",
-                      "error", "gap")
+    if disagreed > MAX_GAPS_SHOWN:
+        more = disagreed - MAX_GAPS_SHOWN
+        message = f"... and {more} more classes like these"
+        problems.append(finding(policy.path, "", None, message, "error", "gap"))
+    return problems, disagreed
 
 
 def _engine_disagrees(
@@ -220,7 +230,7 @@ def _label(decision: Decision) -> str:
 def _residuals(
     condition: cond.Condition, policy: Policy, classes: Sequence[_Class]
 ) -> dict[cond.Condition | bool, _Class]:
-    """What is left of a NNF condition in each class (given its outcome), one class per distinct residual."""
+    """Map what is left of a NNF condition in each class (given its outcome) to one class leaving it."""
     found: dict[cond.Condition | bool, _Class] = {}
     for item in classes:
         found.setdefault(residual_of(condition, item.leaf.assignment, item.end.outcome(policy)), item)
@@ -228,9 +238,13 @@ def _residuals(
 
 
 def _witness(
-    condition: cond.Condition, policy: Policy, classes: Sequence[_Class], domains: Mapping[str, Domain], limit: int
+    condition: cond.Condition,
+    policy: Policy,
+    classes: Sequence[_Class],
+    domains: Mapping[str, Domain],
+    limit: int,
 ) -> tuple[_Class, dict[str, cond.Value | None]] | None:
-    """A class and answers under which the NNF condition holds, or ``None`` when there are none.
+    """Find a class and answers under which the NNF condition holds, or ``None`` when there are none.
 
     Raises:
         TooManyCombinations: the facts left open have too many combinations to try.
@@ -306,6 +320,6 @@ def _identical_checks(policy: Policy, domains: Mapping[str, Domain], limit: int)
 
 
 def describe(assignment: Mapping[str, cond.Value | None], names: Iterable[str]) -> str:
-    """``a = YES, b unanswered`` for the facts ``names`` that the assignment decides."""
+    """Describe the facts ``names`` that the assignment decides: ``a = YES, b unanswered``."""
     decided = [name for name in names if name in assignment]
     return cond.describe_facts(decided, known(assignment)) if decided else "any answers"

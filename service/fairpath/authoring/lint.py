@@ -41,11 +41,13 @@ import yaml
 from fairpath.errors import EngineError, PolicyFileError
 from fairpath.evaluation import Evaluator
 from fairpath.policy.loader import load_bytes
-from fairpath.policy.model import DECISION_FIELDS, Policy
+from fairpath.policy.model import DECISION_FIELDS, AdviceRule, CheckRule, Policy, Rule
 from fairpath.policy.registry import PolicyRegistry
 from fairpath.problems import COMPILE, LOAD, Problem, Severity
 
-__all__ = ["KNOWN_ADVICE_CODES", "LintReport", "Problem", "format_problem", "lint_file", "lint_policy", "lint_text"]
+__all__ = [
+    "KNOWN_ADVICE_CODES", "LintReport", "Problem", "format_problem", "lint_file", "lint_policy", "lint_text",
+]
 
 # Advice codes of the domain reference (shared/domain/just-culture.md): the overlays of §10.2 and the
 # per-pathway flags of §10.1, spelled as the guide policy spells them. A code outside this list is not
@@ -75,13 +77,15 @@ _LOAD_CHECKS = ((re.compile(r"fact '[^']*' is not declared"), "undeclared-fact")
                 (re.compile(r"^no answer leads to this rule$"), "unreachable-rule"))
 
 
-def finding(path: str, rule_id: str, line: int | None, message: str, severity: Severity, check: str) -> Problem:
-    """A :class:`~fairpath.problems.Problem` from positional parts (the shared type takes keywords)."""
+def finding(  # noqa: PLR0917 - one call per finding reads best positionally
+    path: str, rule_id: str, line: int | None, message: str, severity: Severity, check: str
+) -> Problem:
+    """Return a :class:`~fairpath.problems.Problem` (whose fields after ``path`` are keywords)."""
     return Problem(path, message, rule_id=rule_id, line=line, severity=severity, check=check)
 
 
 def format_problem(problem: Problem) -> str:
-    """A problem as a compiler message: ``path:line: severity: rule R: message [check]``."""
+    """Format a problem as a compiler message: ``path:line: severity: rule R: message [check]``."""
     where = (problem.path or "<policy>") + (f":{problem.line}" if problem.line else "")
     rule = f"rule {problem.rule_id}: " if problem.rule_id else ""
     return f"{where}: {problem.severity}: {rule}{problem.message} [{problem.check}]"
@@ -108,7 +112,7 @@ class LintReport:
 
 
 def problem_from_error(error: PolicyFileError, path: str = "") -> Problem:
-    """A load error as a problem (check ``load``, or a more precise code where there is one)."""
+    """Return a load error as a problem (check ``load``, or a more precise code where there is one)."""
     check = next((code for pattern, code in _LOAD_CHECKS if pattern.search(error.message)), LOAD)
     return finding(error.path or path, error.rule_id, error.line, error.message, "error", check)
 
@@ -176,8 +180,9 @@ def _order(problem: Problem) -> tuple[int, int, str]:
 
 
 def unused_facts(policy: Policy, lines: dict[tuple[str, str], int]) -> Iterable[Problem]:
-    """Declared facts that no walk rule, advice or check reads."""
-    read = {fact for rule in (*policy.rules, *policy.advice, *policy.checks) for fact in rule.reads}
+    """Report declared facts that no walk rule, advice or check reads."""
+    rules: tuple[Rule | AdviceRule | CheckRule, ...] = (*policy.rules, *policy.advice, *policy.checks)
+    read = {fact for rule in rules for fact in rule.reads}
     for name in policy.facts:
         if name not in read and name not in DECISION_FIELDS:
             yield finding(policy.path, "", lines.get(("facts", name)),
@@ -186,7 +191,7 @@ def unused_facts(policy: Policy, lines: dict[tuple[str, str], int]) -> Iterable[
 
 
 def unknown_codes(policy: Policy) -> Iterable[Problem]:
-    """Advice codes outside :data:`KNOWN_ADVICE_CODES`."""
+    """Report advice codes outside :data:`KNOWN_ADVICE_CODES`."""
     for rule in policy.advice:
         if rule.code not in KNOWN_ADVICE_CODES:
             yield finding(policy.path, rule.id, rule.line,

@@ -35,6 +35,9 @@ from fairpath.policy.model import DECISION_FIELDS, FactSpec, FactType, Policy
 
 # Above this many leaves (classes of combinations) enumeration is refused; callers say so.
 MAX_COMBINATIONS = 2_000_000
+# Above the bound, diff samples this many full combinations, with this seed (reproducible runs).
+SAMPLES = 20_000
+SEED = 1
 _OTHER_TEXT = "other"
 
 # A fact's value, or None for unanswered; a fact absent from an Assignment is not decided yet.
@@ -84,7 +87,7 @@ def conditions_of(policy: Policy) -> Iterable[cond.Condition]:
 
 
 def fact_domains(policies: Sequence[Policy]) -> dict[str, Domain]:
-    """The domain of every fact any of ``policies`` declares (the first declaration's type wins)."""
+    """Return the domain of every fact any of ``policies`` declares (the first declaration's type wins)."""
     literals: dict[str, list[cond.Value]] = {}
     for policy in policies:
         for condition in conditions_of(policy):
@@ -152,7 +155,7 @@ def space_size(domains: Mapping[str, Domain], facts: Iterable[str]) -> int:
 
 
 def known(assignment: Assignment) -> dict[str, cond.Value]:
-    """The answered facts of an assignment, as an evaluation request would carry them."""
+    """Return the answered facts of an assignment, as an evaluation request would carry them."""
     return {name: value for name, value in assignment.items() if value is not None}
 
 
@@ -206,7 +209,7 @@ def satisfying(
     outcome: Mapping[str, cond.Value] | None = None,
     limit: int = MAX_COMBINATIONS,
 ) -> dict[str, cond.Value | None] | None:
-    """An extension of ``assignment`` under which the NNF ``condition`` holds, or ``None`` if there is none.
+    """Extend ``assignment`` so that the NNF ``condition`` holds; ``None`` when no extension does.
 
     ``outcome`` gives the walk's outcome fields (``pathway``, ``status``,
     ``individual_directed``), which count as decided; a missing ``pathway``
@@ -233,7 +236,7 @@ def satisfying(
 def residual_of(
     condition: cond.Condition, assignment: Assignment, outcome: Mapping[str, cond.Value] | None = None
 ) -> cond.Condition | bool:
-    """What is left of a NNF condition once the assigned facts (and the outcome, if given) are known."""
+    """Return what is left of a NNF condition once the assigned facts (and any outcome) are known."""
     values = {**known(assignment), **(outcome or {})}
     decided = frozenset(assignment)
     if outcome is not None:

@@ -62,12 +62,13 @@ class WalkEnd:
         return tuple(dict.fromkeys(fact for step in self.steps for fact in step.rule.reads))
 
     def outcome(self, policy: Policy) -> dict[str, cond.Value]:
-        """The outcome fields advice may read, as the compiler sets them (no ``pathway`` when undecided)."""
+        """Return the outcome fields advice reads, as the compiler sets them (no ``pathway``: undecided)."""
         target = self.target
         if target is None:
             return {"individual_directed": False, "status": "NEEDS_INFORMATION"}
         pathway = policy.pathways[target.pathway]
-        return {"pathway": pathway.code, "individual_directed": pathway.individual_directed, "status": "DECIDED"}
+        return {"pathway": pathway.code, "individual_directed": pathway.individual_directed,
+                "status": "DECIDED"}
 
     def label(self) -> str:
         """``CODE``, ``CODE (sub-reason)`` or ``NEEDS_INFORMATION [facts]``, as an author reads an outcome."""
@@ -78,7 +79,7 @@ class WalkEnd:
 
 
 def walk(policy: Policy, assignment: Assignment) -> WalkEnd | str:
-    """Walk ``policy`` over ``assignment``; returns the end, or the name of a fact that must be decided first."""
+    """Walk ``policy`` over ``assignment``; return the end, or a fact that must be decided first."""
     steps: list[Step] = []
     rule = policy.start
     while True:
@@ -96,7 +97,7 @@ def walk(policy: Policy, assignment: Assignment) -> WalkEnd | str:
         step = Step(rule, THEN if residual else ELSE)
         steps.append(step)
         target = step.target
-        assert target is not None  # noqa: S101 - a THEN/ELSE step always has a target
+        assert target is not None  # a THEN/ELSE step always has a target
         if not target.rule:
             return WalkEnd(tuple(steps))
         rule = policy.rules_by_id[target.rule]

@@ -12,6 +12,7 @@ without a reload.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
@@ -29,8 +30,28 @@ def semver_key(version: str) -> tuple[int, ...]:
 
 
 def policy_files(root: str | Path) -> list[Path]:
-    """Every policy file under ``root`` (test-case files excluded), sorted."""
-    return sorted(p for p in Path(root).rglob("*.yaml") if not p.name.endswith(TESTS_SUFFIX))
+    """Every policy file under ``root`` (test-case files excluded), sorted.
+
+    Hidden files and directories are skipped and symlinked directories followed, because a
+    Kubernetes ConfigMap volume holds every file twice: once in a hidden timestamped
+    directory (``..2026_01_31_…``) and once as a symlink beside it, which links whole
+    directories when the volume maps keys to ``<name>/<version>.yaml`` paths.
+    """
+    found: list[Path] = []
+    walked: set[str] = set()
+    for directory, subdirectories, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(directory)
+        if real in walked:  # a symlink loop, or a directory linked twice
+            subdirectories.clear()
+            continue
+        walked.add(real)
+        subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
+        found.extend(
+            Path(directory, name)
+            for name in files
+            if name.endswith(".yaml") and not name.startswith(".") and not name.endswith(TESTS_SUFFIX)
+        )
+    return sorted(found)
 
 
 class PolicyRegistry:

@@ -1,0 +1,225 @@
+"""``fairpath decisions``: review the decision audit trail from the command line.
+
+::
+
+    fairpath decisions list   [FILTERS] [--page-size N] [--page-token T | --all] [--json]
+    fairpath decisions show   DECISION_ID [--json]
+    fairpath decisions export [FILTERS] --format jsonl|csv [--output FILE]
+    fairpath decisions outcome DECISION_ID --action ACTION [--reviewer WHO] [--reason WHY]
+    fairpath decisions verify [--json]
+
+FILTERS: ``--since`` / ``--until`` (ISO 8601; a time without a zone is UTC),
+``--policy``, ``--policy-version``, ``--status``, ``--pathway``,
+``--rule-fired``, ``--incident-ref``, ``--staff-ref``, ``--action-ref``.
+
+Exit codes as the other commands (0 done, 1 failure, 2 bad request, 3 no such
+decision), plus :data:`EXIT_CHAIN_BROKEN` when ``verify`` finds a broken link.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import TextIO
+
+from fairpath_client._client import DEFAULT_TIMEOUT, FairpathClient
+from fairpath_client._errors import DecisionNotFoundError, FairpathClientError, InvalidRequestError
+from fairpath_client._records import DecisionFilter, DecisionRecord
+from fairpath_client._render_records import (
+    CSV_COLUMNS,
+    csv_row,
+    render_chain_report,
+    render_record,
+    render_records,
+)
+
+#: Exit code of ``verify`` when the chain is broken (the trail was altered or records are missing).
+EXIT_CHAIN_BROKEN = 4
+#: Deadline of ``export`` and ``verify`` (which walk the whole trail) unless ``--timeout`` says otherwise.
+LONG_TIMEOUT = 600.0
+_EXIT_INVALID = 2
+_EXIT_NOT_FOUND = 3
+
+Connect = Callable[[argparse.Namespace], FairpathClient]
+Report = Callable[[FairpathClientError, argparse.Namespace], int]
+
+
+def add_decision_commands(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+    connect: Connect,
+    report: Report,
+) -> None:
+    """Register ``decisions`` and its subcommands.
+
+    Args:
+        subparsers: The top-level subcommands.
+        common: The parent parser with target, timeout, ``--json`` and credential options.
+        connect: Opens a client from the parsed options.
+        report: Prints a failed call and returns its exit code (for errors without their own code here).
+
+    """
+    decisions = subparsers.add_parser(
+        "decisions", help="review the decision audit trail", description=__doc__.split("\n\n")[0]
+    )
+    decisions.set_defaults(func=lambda _: _usage(decisions))
+    commands = decisions.add_subparsers(title="decisions commands", metavar="COMMAND")
+
+    listing = commands.add_parser("list", parents=[common], help="list recorded decisions, oldest first")
+    _add_filters(listing)
+    listing.add_argument("--page-size", type=int, default=0, metavar="N", help="records per page (max 500)")
+    listing.add_argument("--page-token", default="", metavar="TOKEN", help="continue after a previous page")
+    listing.add_argument("--all", action="store_true", help="follow every page")
+
+    show = commands.add_parser("show", parents=[common], help="show one decision, its walk and outcomes")
+    show.add_argument("decision_id", metavar="DECISION_ID")
+
+    export = commands.add_parser("export", parents=[common], help="stream matching decisions as JSONL or CSV")
+    _add_filters(export)
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format")
+    export.add_argument("--output", metavar="FILE", help="write here instead of standard output")
+
+    outcome = commands.add_parser("outcome", parents=[common], help="record what people finally did")
+    outcome.add_argument("decision_id", metavar="DECISION_ID")
+    outcome.add_argument("--action", required=True, help="action taken, ideally a pathway code")
+    outcome.add_argument("--reviewer", default="", help="who decided (default: the authenticated caller)")
+    outcome.add_argument("--reason", default="", help="why, above all when departing from the recommendation")
+
+    verify = commands.add_parser("verify", parents=[common], help="check the whole hash chain")
+
+    runs = {listing: _list, show: _show, export: _export, outcome: _outcome, verify: _verify}
+    for parser, run in runs.items():
+        parser.set_defaults(func=partial(_run, run, connect, report))
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("filters")
+    group.add_argument("--since", type=_moment, metavar="TIME", help="evaluated at or after (ISO 8601)")
+    group.add_argument("--until", type=_moment, metavar="TIME", help="evaluated before (ISO 8601)")
+    group.add_argument("--policy", default="", metavar="NAME")
+    group.add_argument("--policy-version", default="", metavar="V")
+    group.add_argument("--status", choices=("DECIDED", "NEEDS_INFORMATION"))
+    group.add_argument("--pathway", default="", metavar="CODE")
+    group.add_argument("--rule-fired", default="", metavar="RULE_ID")
+    group.add_argument("--incident-ref", default="", metavar="R")
+    group.add_argument("--staff-ref", default="", metavar="S")
+    group.add_argument("--action-ref", default="", metavar="A")
+
+
+def _filter(args: argparse.Namespace) -> DecisionFilter:
+    return DecisionFilter(
+        from_time=args.since, to_time=args.until, policy=args.policy, version=args.policy_version,
+        status=args.status, pathway=args.pathway, rule_fired=args.rule_fired,
+        incident_ref=args.incident_ref, staff_ref=args.staff_ref, action_ref=args.action_ref,
+    )
+
+
+def _run(
+    command: Callable[[FairpathClient, argparse.Namespace], int],
+    connect: Connect,
+    report: Report,
+    args: argparse.Namespace,
+) -> int:
+    try:
+        with connect(args) as client:
+            return command(client, args)
+    except InvalidRequestError as error:
+        for violation in error.violations or ():
+            sys.stderr.write(f"{violation.field}: {violation.description}\n")
+        if not error.violations:
+            sys.stderr.write(f"error: {error}\n")
+        return _EXIT_INVALID
+    except DecisionNotFoundError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return _EXIT_NOT_FOUND
+    except FairpathClientError as error:
+        return report(error, args)
+
+
+def _list(client: FairpathClient, args: argparse.Namespace) -> int:
+    query, token = _filter(args), args.page_token
+    while True:
+        page = client.list_decisions(query, page_size=args.page_size, page_token=token)
+        if args.json:
+            sys.stdout.writelines(json.dumps(record.to_dict()) + "\n" for record in page.records)
+        else:
+            sys.stdout.write(render_records(page.records))
+        token = page.next_page_token
+        if not token or not args.all:
+            break
+    if token and not args.json:
+        sys.stdout.write(f"More decisions match: add --page-token {token} (or use --all).\n")
+    return 0
+
+
+def _show(client: FairpathClient, args: argparse.Namespace) -> int:
+    record = client.get_decision(args.decision_id)
+    sys.stdout.write(json.dumps(record.to_dict(), indent=2) + "\n" if args.json else render_record(record))
+    return 0
+
+
+def _export(client: FairpathClient, args: argparse.Namespace) -> int:
+    records = client.export_decisions(_filter(args), timeout=_long(args))
+    if args.output:
+        with Path(args.output).open("w", encoding="utf-8", newline="") as out:
+            count = _write(records, args.format, out)
+    else:
+        count = _write(records, args.format, sys.stdout)
+    sys.stderr.write(f"exported {count} decision(s)\n")
+    return 0
+
+
+def _write(records: Iterable[DecisionRecord], fmt: str, out: TextIO) -> int:
+    count = 0
+    writer = csv.writer(out) if fmt == "csv" else None
+    if writer is not None:
+        writer.writerow(CSV_COLUMNS)
+    for record in records:
+        if writer is not None:
+            writer.writerow(csv_row(record))
+        else:
+            out.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+        count += 1
+    return count
+
+
+def _outcome(client: FairpathClient, args: argparse.Namespace) -> int:
+    recorded = client.record_outcome(args.decision_id, args.action, args.reviewer, args.reason)
+    if args.json:
+        sys.stdout.write(json.dumps(recorded.to_dict(), indent=2) + "\n")
+    else:
+        departs = " (departs from the recommendation)" if recorded.departs_from_recommendation else ""
+        sys.stdout.write(f"Recorded outcome {recorded.sequence} for {recorded.decision_id}{departs}.\n")
+    return 0
+
+
+def _verify(client: FairpathClient, args: argparse.Namespace) -> int:
+    report = client.verify_chain(timeout=_long(args))
+    sys.stdout.write(json.dumps(report.to_dict()) + "\n" if args.json else render_chain_report(report))
+    return 0 if report.intact else EXIT_CHAIN_BROKEN
+
+
+def _long(args: argparse.Namespace) -> float:
+    # --timeout is shared by every command (one argparse action), so its default cannot differ per
+    # command; export and verify walk the whole trail and take the long deadline unless told otherwise.
+    return LONG_TIMEOUT if args.timeout == DEFAULT_TIMEOUT else float(args.timeout)
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        msg = f"expected an ISO 8601 date or time, e.g. 2026-11-01 or 2026-11-01T09:00:00+00:00, not {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return _EXIT_INVALID

@@ -1,0 +1,131 @@
+"""``fairpath.v1.DecisionService``: the decision trail for compliance review, as a thin translator.
+
+Reads go straight to the :class:`~fairpath.audit.store.DecisionStore`;
+``RecordOutcome`` appends. Like the other servicers it raises domain errors
+(:class:`~fairpath.errors.DecisionNotFoundError` → NOT_FOUND,
+:class:`~fairpath.errors.InvalidRequestError` → INVALID_ARGUMENT,
+:class:`~fairpath.errors.StoreUnavailableError` → UNAVAILABLE) and lets
+:class:`fairpath.api.status.StatusInterceptor` report them. It binds ids and
+counts into the access log, never facts or equality groups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+import structlog
+
+from fairpath.api import audit_convert
+from fairpath.api.auth import current_caller
+from fairpath.audit.records import NewOutcome
+from fairpath.audit.store import DecisionStore
+from fairpath.errors import FieldViolation, InvalidRequestError
+from fairpath.v1 import decision_service_pb2, decision_service_pb2_grpc
+
+#: Longest action, reviewer and reason accepted by RecordOutcome, in characters.
+MAX_ACTION = 200
+MAX_REVIEWER = 200
+MAX_REASON = 4000
+
+
+class DecisionService(decision_service_pb2_grpc.DecisionServiceServicer):
+    """Review recorded decisions, append what people did, and check the hash chain."""
+
+    def __init__(self, store: DecisionStore) -> None:
+        self._store = store
+
+    def GetDecision(  # noqa: N802 - the name is the RPC's
+        self, request: decision_service_pb2.GetDecisionRequest, context: grpc.ServicerContext
+    ) -> decision_service_pb2.GetDecisionResponse:
+        """Return one recorded decision with its outcomes; NOT_FOUND when unknown."""
+        structlog.contextvars.bind_contextvars(decision_id=request.decision_id)
+        if not request.decision_id:
+            raise InvalidRequestError([FieldViolation("decision_id", "is required")])
+        stored = self._store.get_decision(request.decision_id)
+        return decision_service_pb2.GetDecisionResponse(record=audit_convert.record_to_proto(stored))
+
+    def ListDecisions(  # noqa: N802 - the name is the RPC's
+        self, request: decision_service_pb2.ListDecisionsRequest, context: grpc.ServicerContext
+    ) -> decision_service_pb2.ListDecisionsResponse:
+        """Return one page of matching decisions, oldest first, and the token of the next page."""
+        query = audit_convert.filter_from_proto(request.filter)
+        size = audit_convert.page_size(request.page_size)
+        after = audit_convert.after_sequence(request.page_token, request.filter)
+        # One more than the page, to know whether another page follows without a second query.
+        found = self._store.list_decisions(query, limit=size + 1, after_sequence=after)
+        page = found[:size]
+        next_token = audit_convert.page_token(page[-1].sequence, request.filter) if len(found) > size else ""
+        structlog.contextvars.bind_contextvars(records=len(page))
+        return decision_service_pb2.ListDecisionsResponse(
+            records=[audit_convert.record_to_proto(stored) for stored in page], next_page_token=next_token
+        )
+
+    def ExportDecisions(  # noqa: N802 - the name is the RPC's
+        self, request: decision_service_pb2.ExportDecisionsRequest, context: grpc.ServicerContext
+    ) -> Iterator[decision_service_pb2.DecisionRecord]:
+        """Stream every matching decision, oldest first, reading the store a chunk at a time."""
+        query = audit_convert.filter_from_proto(request.filter)
+        sent = 0
+        try:
+            for stored in self._store.iter_decisions(query):
+                yield audit_convert.record_to_proto(stored)
+                sent += 1
+        finally:
+            structlog.contextvars.bind_contextvars(records=sent)
+
+    def RecordOutcome(  # noqa: N802 - the name is the RPC's
+        self, request: decision_service_pb2.RecordOutcomeRequest, context: grpc.ServicerContext
+    ) -> decision_service_pb2.RecordOutcomeResponse:
+        """Append what people finally did after a decision; the reviewer defaults to the caller."""
+        structlog.contextvars.bind_contextvars(decision_id=request.decision_id)
+        outcome = NewOutcome(
+            decision_id=request.decision_id.strip(),
+            action_taken=request.action_taken.strip(),
+            reviewer=request.reviewer.strip() or current_caller(),
+            reason=request.reason.strip(),
+        )
+        _check(outcome)
+        recorded = self._store.append_outcome(outcome)
+        structlog.contextvars.bind_contextvars(departs=recorded.departs_from_recommendation)
+        return decision_service_pb2.RecordOutcomeResponse(outcome=audit_convert.outcome_to_proto(recorded))
+
+    def VerifyChain(  # noqa: N802 - the name is the RPC's
+        self, request: decision_service_pb2.VerifyChainRequest, context: grpc.ServicerContext
+    ) -> decision_service_pb2.VerifyChainResponse:
+        """Walk the whole hash chain and report the first broken link."""
+        report = self._store.verify_chain()
+        structlog.contextvars.bind_contextvars(intact=report.intact, records_checked=report.records_checked)
+        return audit_convert.report_to_proto(report)
+
+    # Replay and fairness statistics build on this store next; until then say so plainly
+    # instead of grpc's generic "Method not implemented!".
+
+    def ReplayDecisions(  # noqa: N802 - the name is the RPC's
+        self, request: decision_service_pb2.ReplayDecisionsRequest, context: grpc.ServicerContext
+    ) -> decision_service_pb2.ReplayDecisionsResponse:
+        """Not implemented yet: answers UNIMPLEMENTED."""
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "ReplayDecisions is not implemented by this server yet")
+
+    def OutcomeStats(  # noqa: N802 - the name is the RPC's
+        self, request: decision_service_pb2.OutcomeStatsRequest, context: grpc.ServicerContext
+    ) -> decision_service_pb2.OutcomeStatsResponse:
+        """Not implemented yet: answers UNIMPLEMENTED."""
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "OutcomeStats is not implemented by this server yet")
+
+
+def _check(outcome: NewOutcome) -> None:
+    violations = []
+    for field, value, limit in (
+        ("decision_id", outcome.decision_id, MAX_ACTION),
+        ("action_taken", outcome.action_taken, MAX_ACTION),
+        ("reviewer", outcome.reviewer, MAX_REVIEWER),
+    ):
+        if not value:
+            violations.append(FieldViolation(field, "is required"))
+        elif len(value) > limit:
+            violations.append(FieldViolation(field, f"must be at most {limit} characters"))
+    if len(outcome.reason) > MAX_REASON:
+        violations.append(FieldViolation("reason", f"must be at most {MAX_REASON} characters"))
+    if violations:
+        raise InvalidRequestError(violations)

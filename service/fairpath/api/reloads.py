@@ -1,0 +1,62 @@
+"""``PolicyService.Reload`` and ``GetStatus``: hot reload and what is serving, over gRPC.
+
+The servicer delegates both RPCs here. ``Reload`` runs a reload now (the same
+one SIGHUP and the directory watcher run) and returns its result; ``GetStatus``
+lists the versions serving right now, with digest and which is current, and
+the result of the last reload, whatever triggered it.
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import timestamp_pb2
+
+from fairpath.api import convert
+from fairpath.evaluation import Evaluator
+from fairpath.problems import Problem
+from fairpath.reload import Reloader, ReloadResult
+from fairpath.v1 import decision_pb2, policy_service_pb2
+
+
+def problem_to_proto(problem: Problem) -> decision_pb2.PolicyProblem:
+    """Return the wire form of a problem (line 0 when unknown)."""
+    return decision_pb2.PolicyProblem(
+        path=problem.path,
+        rule_id=problem.rule_id,
+        line=problem.line or 0,
+        message=problem.message,
+        severity=problem.severity,
+        check=problem.check,
+    )
+
+
+def result_to_proto(result: ReloadResult) -> policy_service_pb2.ReloadResult:
+    """Return the wire form of a reload's result."""
+    finished_at = timestamp_pb2.Timestamp()
+    finished_at.FromDatetime(result.finished_at)
+    return policy_service_pb2.ReloadResult(
+        finished_at=finished_at,
+        ok=result.ok,
+        loaded=result.loaded,
+        problems=[problem_to_proto(problem) for problem in result.problems],
+        trigger=result.trigger,
+    )
+
+
+def reload(reloader: Reloader | None, context: grpc.ServicerContext) -> policy_service_pb2.ReloadResponse:
+    """Reload now and answer with the result; FAILED_PRECONDITION when there is nothing to reload."""
+    if reloader is None:
+        context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this server has no policy directory to reload")
+    return policy_service_pb2.ReloadResponse(result=result_to_proto(reloader.reload("rpc")))
+
+
+def status(evaluator: Evaluator, reloader: Reloader | None) -> policy_service_pb2.GetStatusResponse:
+    """Describe the versions serving now and the last reload (absent before the first)."""
+    registry = evaluator.registry  # one snapshot: a reload may swap it while we read
+    response = policy_service_pb2.GetStatusResponse(
+        versions=[convert.policy_summary(p, current=registry.is_current(p)) for p in registry.all()]
+    )
+    last = reloader.last if reloader is not None else None
+    if last is not None:
+        response.last_reload.CopyFrom(result_to_proto(last))
+    return response

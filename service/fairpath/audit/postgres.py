@@ -1,0 +1,134 @@
+"""The PostgreSQL backend: one trail shared by several server processes or replicas.
+
+Appends are serialised across every process by ``SELECT … FROM chain_head …
+FOR UPDATE``: the one head row is locked until the appending transaction
+commits, so sequences and hashes are assigned strictly one after another and
+commits happen in sequence order. Commits are durable as PostgreSQL's
+``synchronous_commit`` makes them (``on`` by default: synced to disk).
+
+The URL is handed to libpq as it is, so its usual parameters work, e.g.
+``postgresql://fairpath@db:5432/audit?options=-csearch_path%3Dfairpath`` to
+keep the tables in their own schema. The URL (which may hold a password) is
+never logged; :func:`describe` gives a safe description.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+
+from fairpath.audit.migrations import POSTGRES
+from fairpath.audit.queries import HEAD
+from fairpath.audit.sessions import Row
+from fairpath.audit.sql import SqlStore
+from fairpath.errors import StoreError, StoreUnavailableError
+
+CONNECT_TIMEOUT_SECONDS = 5
+#: How long an append waits for the chain lock held by another process before giving up (UNAVAILABLE).
+LOCK_TIMEOUT = "10s"
+# Errors that mean "not now": the server is unreachable, restarting, or a lock or snapshot could not be had.
+_RETRYABLE = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+)
+
+
+def describe(url: str) -> str:
+    """Return ``postgresql://host:port/database`` without user, password or parameters."""
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    port = f":{parts.port}" if parts.port else ""
+    return f"postgresql://{host}{port}{parts.path}"
+
+
+class PostgresSession:
+    """A :class:`~fairpath.audit.sessions.Session` over one psycopg connection."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            # Autocommit: reads run without holding a transaction open; writes BEGIN explicitly.
+            self._conn = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+            self._conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
+        except psycopg.Error as error:
+            message = f"cannot connect to the PostgreSQL store {describe(url)}: {error}"
+            raise StoreUnavailableError(message) from error
+        self._sql: dict[str, str] = {}
+
+    def _native(self, sql: str) -> Any:
+        # The store writes "?" placeholders; psycopg wants "%s". No statement contains a literal % or ?.
+        native = self._sql.get(sql)
+        if native is None:
+            native = self._sql[sql] = sql.replace("?", "%s")
+        return native
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        """Run one statement and return its rows."""
+        try:
+            with self._conn.cursor() as cursor:
+                cursor.execute(self._native(sql), tuple(params))
+                return cursor.fetchall() if cursor.description else []
+        except psycopg.Error as error:
+            raise _translate(error) from error
+
+    def execute_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        """Run one statement per row, pipelined (one round trip for the lot)."""
+        try:
+            with self._conn.cursor() as cursor:
+                cursor.executemany(self._native(sql), rows)
+        except psycopg.Error as error:
+            raise _translate(error) from error
+
+    def begin_append(self) -> tuple[int, str]:
+        """Lock the chain head row until commit; every other appender waits here."""
+        self.query("BEGIN")
+        sequence, head = self.query(f"{HEAD} FOR UPDATE")[0]
+        return int(sequence), str(head)
+
+    def begin_migration(self) -> None:
+        """Take a transaction-scoped advisory lock: servers starting together migrate one by one."""
+        self.query("BEGIN")
+        self.query("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+
+    def begin_snapshot(self) -> None:
+        """REPEATABLE READ: every query of the transaction sees the same snapshot."""
+        self.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+
+    def commit(self) -> None:
+        """Commit the open transaction."""
+        self.query("COMMIT")
+
+    def rollback(self) -> None:
+        """Roll back the open transaction, if any."""
+        try:
+            if self._conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                self._conn.execute("ROLLBACK")
+        except psycopg.Error:
+            pass  # the connection is being abandoned anyway
+
+    def close(self) -> None:
+        """Close the connection."""
+        with contextlib.suppress(psycopg.Error):
+            self._conn.close()
+
+
+# An arbitrary constant naming fairpath's migration lock among the database's advisory locks.
+_MIGRATION_LOCK = 0x6661697270617468  # "fairpath"
+
+
+def _translate(error: psycopg.Error) -> StoreError:
+    if isinstance(error, _RETRYABLE):
+        return StoreUnavailableError(f"PostgreSQL store unavailable: {error}")
+    return StoreError(f"PostgreSQL store error: {error}")
+
+
+class PostgresStore(SqlStore):
+    """The decision store in a PostgreSQL database."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(POSTGRES, lambda: PostgresSession(url), description=describe(url))

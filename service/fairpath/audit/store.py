@@ -1,0 +1,125 @@
+"""The decision store interface, and :func:`open_store` to open one from a URL.
+
+Two implementations pass one shared test suite: :class:`~fairpath.audit.sqlite.SqliteStore`
+(``sqlite:///path``, the default) and :class:`~fairpath.audit.postgres.PostgresStore`
+(``postgresql://…``). The trail is append-only: this interface has no method
+that updates or deletes a decision or an outcome.
+
+What comes next builds on the read side: replay selects decisions with
+:meth:`DecisionStore.iter_decisions` (facts and trace decoded) and reads the
+true values of masked facts with :meth:`DecisionStore.sensitive_facts`;
+fairness statistics read :meth:`DecisionStore.iter_summaries` (indexed columns,
+facts and equality group, no trace decoding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from fairpath.audit.records import (
+    ChainReport,
+    DecisionFilter,
+    DecisionSummary,
+    NewDecision,
+    NewOutcome,
+    OutcomeRecord,
+    StoredDecision,
+)
+from fairpath.errors import StoreError
+
+SQLITE_PREFIX = "sqlite:///"
+POSTGRES_PREFIXES = ("postgresql://", "postgres://")
+
+
+class DecisionStore(Protocol):
+    """Where decisions and outcomes are recorded; safe to share between threads.
+
+    Every method may raise :class:`~fairpath.errors.StoreUnavailableError` (the
+    database cannot be reached or written now) or
+    :class:`~fairpath.errors.StoreError` (anything else the database refuses).
+    """
+
+    #: How logs name the store: backend, host and database or file; never a password.
+    description: str
+
+    def append_decisions(self, batch: Sequence[NewDecision]) -> list[StoredDecision]:
+        """Append decisions in one transaction; a recorded request id returns its first decision instead."""
+        ...
+
+    def append_outcome(self, outcome: NewOutcome, *, recorded_at: datetime | None = None) -> OutcomeRecord:
+        """Append an outcome record (DecisionNotFoundError when the decision is unknown)."""
+        ...
+
+    def get_decision(self, decision_id: str) -> StoredDecision:
+        """Return one decision with its outcomes (DecisionNotFoundError when unknown)."""
+        ...
+
+    def find_by_request_id(self, request_id: str) -> StoredDecision | None:
+        """Return the decision recorded under a request id, if any."""
+        ...
+
+    def list_decisions(
+        self, query: DecisionFilter, *, limit: int, after_sequence: int = 0
+    ) -> list[StoredDecision]:
+        """Return up to ``limit`` matching decisions after a sequence, oldest first."""
+        ...
+
+    def iter_decisions(
+        self, query: DecisionFilter, *, after_sequence: int = 0, chunk: int = 500
+    ) -> Iterator[StoredDecision]:
+        """Yield every matching decision, oldest first, a chunk at a time."""
+        ...
+
+    def iter_summaries(self, query: DecisionFilter, *, chunk: int = 2000) -> Iterator[DecisionSummary]:
+        """Yield indexed columns, facts and equality group of matching decisions (no trace decoding)."""
+        ...
+
+    def equality_groups(self, decision_ids: Sequence[str]) -> dict[str, str]:
+        """Return the equality group of each decision that has one."""
+        ...
+
+    def sensitive_facts(self, decision_ids: Sequence[str]) -> dict[str, dict[str, object]]:
+        """Return the true values of masked facts, per decision (replay only; never for display)."""
+        ...
+
+    def verify_chain(self) -> ChainReport:
+        """Walk the whole hash chain and report the first broken link."""
+        ...
+
+    def close(self) -> None:
+        """Release every connection."""
+        ...
+
+
+def check_url(url: str) -> str:
+    """Return ``url`` if it names a store this fairpath can open.
+
+    Raises:
+        StoreError: Neither ``sqlite:///…`` nor ``postgresql://…``.
+
+    """
+    if url.startswith(SQLITE_PREFIX) or url.startswith(POSTGRES_PREFIXES):
+        return url
+    raise StoreError(
+        f"store URL must start with {SQLITE_PREFIX} or postgresql://, got {url.split('://', maxsplit=1)[0]!r}"
+    )
+
+
+def open_store(url: str) -> DecisionStore:
+    """Open (and migrate) the store ``url`` names.
+
+    Raises:
+        StoreUnavailableError: The database cannot be reached or written.
+        StoreError: The URL is not supported, or the schema is newer than this fairpath.
+
+    """
+    check_url(url)
+    if url.startswith(SQLITE_PREFIX):
+        from fairpath.audit.sqlite import SqliteStore  # noqa: PLC0415 - only the backend in use is loaded
+
+        return SqliteStore(url)
+    from fairpath.audit.postgres import PostgresStore  # noqa: PLC0415
+
+    return PostgresStore(url)

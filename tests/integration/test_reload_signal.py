@@ -1,0 +1,157 @@
+"""`fairpath serve` as a real process: SIGHUP reloads, and start-up survives a broken file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from fairpath.v1 import (
+    evaluation_service_pb2,
+    evaluation_service_pb2_grpc,
+    policy_service_pb2,
+    policy_service_pb2_grpc,
+)
+
+from tests.conftest import GUIDE, ROOT
+from tests.support.policy_dirs import add_version, copy_policies, lock
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class _Server:
+    """A `python -m fairpath serve` subprocess over ``root`` (polling off), its JSON log collected."""
+
+    def __init__(self, root: Path) -> None:
+        self.target = f"127.0.0.1:{_free_port()}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "fairpath", "serve", "--policies", str(root),
+             "--port", self.target.rsplit(":", 1)[1], "--watch-seconds", "0"],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        found = []
+        for line in list(self.lines):
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("event") == name:
+                found.append(event)
+        return found
+
+    def wait_until(self, condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if self.process.poll() is not None:
+                code = self.process.returncode
+                pytest.fail(f"server exited ({code}) before {what}:\n{''.join(self.lines)}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out waiting for {what}:\n{''.join(self.lines)}")
+            time.sleep(0.05)
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=30)
+        self._reader.join(timeout=5)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+        return code
+
+
+@pytest.fixture(name="start")
+def _start() -> Iterator[Callable[[Path], _Server]]:
+    started: list[_Server] = []
+
+    def start(root: Path) -> _Server:
+        server = _Server(root)
+        started.append(server)
+        server.wait_until(lambda: bool(server.events("serving")), "serving")
+        return server
+
+    yield start
+    for server in started:
+        if server.process.poll() is None:
+            server.process.kill()
+        server.stop()
+
+
+def _versions(target: str) -> dict[str, bool]:
+    with grpc.insecure_channel(target) as channel:
+        status = policy_service_pb2_grpc.PolicyServiceStub(channel).GetStatus(
+            policy_service_pb2.GetStatusRequest(), timeout=5
+        )
+    return {f"{v.name}@{v.version}": v.current for v in status.versions}
+
+
+def test_sighup_serves_a_new_version_without_restart(
+    tmp_path: Path, start: Callable[[Path], _Server]
+) -> None:
+    """SIGHUP to a running server loads a new locked version (trigger 'signal'); same pid, exit 0 later."""
+    root = copy_policies(tmp_path / "policies", GUIDE)
+    server = start(root)
+    assert _versions(server.target) == {f"{GUIDE}@1.0.0": True, f"{GUIDE}@1.1.0": False}
+    add_version(root, GUIDE, "1.0.0", "1.2.0")
+    lock(root)
+    server.process.send_signal(signal.SIGHUP)
+    server.wait_until(lambda: f"{GUIDE}@1.2.0" in _versions(server.target), "1.2.0 to serve")
+    with grpc.insecure_channel(server.target) as channel:
+        request = evaluation_service_pb2.EvaluateRequest(policy=GUIDE)
+        request.facts.update({"is_patient_safety_incident": "NO"})
+        evaluation = evaluation_service_pb2_grpc.EvaluationServiceStub(channel)
+        decision = evaluation.Evaluate(request, timeout=5).decision
+        last = policy_service_pb2_grpc.PolicyServiceStub(channel).GetStatus(
+            policy_service_pb2.GetStatusRequest(), timeout=5
+        ).last_reload
+    assert decision.policy.version == "1.2.0"
+    assert (last.trigger, last.ok) == ("signal", True)
+    (reloaded,) = [event for event in server.events("policies_reloaded") if event["trigger"] == "signal"]
+    assert reloaded["loaded"] == [f"{GUIDE}@1.2.0"]
+    assert server.stop() == 0
+
+
+def test_startup_with_a_broken_and_an_edited_file_serves_the_rest(
+    tmp_path: Path, start: Callable[[Path], _Server]
+) -> None:
+    """Start-up logs one line per refused file (policy_load_failed, policy_refused) and serves the rest."""
+    root = copy_policies(tmp_path / "policies", GUIDE)
+    (root / GUIDE / "3.0.0.yaml").write_text("policy: [unclosed\n")
+    draft = root / GUIDE / "1.1.0.yaml"
+    draft.write_text(draft.read_text() + "# edited after locking\n")
+    server = start(root)
+    assert _versions(server.target) == {f"{GUIDE}@1.0.0": True}
+    (failed,) = server.events("policy_load_failed")
+    assert failed["path"].endswith("3.0.0.yaml")
+    (refused,) = server.events("policy_refused")
+    assert (refused["version"], refused["check"]) == (f"{GUIDE}@1.1.0", "lock")
+    assert refused["expected"] != refused["actual"]
+    assert len(refused["expected"]) == len(refused["actual"]) == 12
+    (startup,) = server.events("policies_reloaded")
+    assert (startup["trigger"], startup["ok"], startup["serving"]) == ("startup", False, 1)
+    assert server.stop() == 0
