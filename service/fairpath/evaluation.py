@@ -86,6 +86,7 @@ class Evaluator:
             InvalidFactsError: undeclared facts, wrong types or values.
             EngineBusyError: no engine session free in time.
             EngineError: durable_rules misbehaved.
+
         """
         state = self._lease()
         try:

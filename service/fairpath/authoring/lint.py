@@ -69,6 +69,21 @@ KNOWN_ADVICE_CODES = frozenset(
         "SENIOR_HR_ADVICE_REQUIRED",
         "OCCUPATIONAL_HEALTH_REFERRAL",
         "POLICE_AND_REGULATOR_PROMPT",
+        # §10.5 pre-formal check: the suspension sub-decision, and the director/panel check (§4 model 3)
+        "SUSPENSION_MAY_BE_CONSIDERED_WITH_REVIEW",
+        "SUSPENSION_NOT_SUPPORTED",
+        "PRE_FORMAL_ACTION_CHECK",
+        # §10.6 restorative: who is hurt, what they need, whose obligation (one code per party)
+        "RJC_NEEDS_STAFF_INVOLVED",
+        "RJC_NEEDS_PATIENT",
+        "RJC_NEEDS_FAMILY",
+        "RJC_NEEDS_COLLEAGUES",
+        "RJC_NEEDS_ORGANISATION",
+        "RJC_NEEDS_COMMUNITY",
+        "RJC_FORMAL_PROCESS_SAFEGUARDS",
+        "SAFEGUARDING_REFERRAL",
+        # §7.2: Reason's tree is best applied by a small group, not one manager
+        "REASON_SMALL_GROUP_REVIEW",
     }
 )
 

@@ -203,7 +203,9 @@ class DurableEngine:
         if compiled.ruleset not in self._compiled:
             raise EngineError(f"{compiled.ruleset} is not registered")
         if self._abandoned.get(compiled.ruleset, 0) >= _ABANDONED_LIMIT:
-            raise EngineError(f"{compiled.ruleset} is disabled: it left facts unmatched {_ABANDONED_LIMIT} times")
+            raise EngineError(
+                f"{compiled.ruleset} is disabled: it left facts unmatched {_ABANDONED_LIMIT} times"
+            )
         sid = self._pool.acquire(self._acquire_timeout)
         run = _Run()
         self._runs[sid] = run
@@ -220,10 +222,12 @@ class DurableEngine:
             return self._outcome(compiled, run, state)
         except durable_engine.MessageNotHandledException as error:
             unmatched = True
-            raise EngineError(f"{compiled.ruleset}: no compiled path matched; the walk is not exhaustive") from error
+            message = f"{compiled.ruleset}: no compiled path matched; the walk is not exhaustive"
+            raise EngineError(message) from error
         except TypeError as error:
             if run.steps > _BUDGET_PER_RULE * len(compiled.actions):
-                raise EngineError(f"{compiled.ruleset}: runaway rules aborted after {run.steps} actions") from error
+                message = f"{compiled.ruleset}: runaway rules aborted after {run.steps} actions"
+                raise EngineError(message) from error
             raise EngineError(f"{compiled.ruleset}: durable_rules failed: {type(error).__name__}") from error
         except EngineError:
             raise
@@ -252,7 +256,7 @@ class DurableEngine:
     def _discard(self, ruleset: str, sid: str) -> None:
         try:
             self._host.delete_state(ruleset, sid)
-        except Exception as error:  # noqa: BLE001 - durable raises bare Exception
+        except Exception as error:  # durable raises bare Exception
             if _SESSION_NOT_FOUND in str(error):
                 self._pool.release(sid)  # nothing was left behind
             else:
