@@ -4,9 +4,12 @@
 handler or an RPC thread. SIGHUP only sets an event (:meth:`ReloadDaemon.request`
 is safe to call from a handler); every ``interval`` seconds the daemon takes a
 cheap snapshot of the directory (path, modification time and size of every
-``*.yaml`` file and the lock file, no file contents, no new dependency) and
-reloads when it differs from the last one. An interval of 0 turns polling off;
-SIGHUP still works.
+policy file, its tests file and the lock file; no file contents, no new
+dependency) and reloads when it differs from the last one. The files are found
+as a reload finds them (:func:`~fairpath.policy.registry.policy_files`), and
+``stat`` follows symlinks, so a Kubernetes ConfigMap update (an atomic swap of
+its ``..data`` link) shows as changed files. An interval of 0 turns polling
+off; SIGHUP still works.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from types import FrameType
 
 import structlog
 
-from fairpath.policy.lock import LOCK_FILE
+from fairpath.authoring.testing import cases_file
+from fairpath.policy.lock import lock_path
+from fairpath.policy.registry import policy_files
 from fairpath.reload import Reloader
 
 Snapshot = frozenset[tuple[str, int, int]]
@@ -30,13 +35,12 @@ _log = structlog.get_logger(__name__)
 
 def snapshot(root: str | Path) -> Snapshot:
     """Return (path, mtime in ns, size) of every file a reload reads under ``root``."""
+    policies = policy_files(root) if Path(root).is_dir() else []
     entries = set()
-    for path in Path(root).rglob("*"):
-        if path.suffix != ".yaml" and path.name != LOCK_FILE:
-            continue
+    for path in (lock_path(root), *policies, *(cases_file(policy) for policy in policies)):
         try:
             stat = path.stat()
-        except OSError:  # deleted between listing and stat: the next scan sees it gone
+        except OSError:  # absent, or deleted between listing and stat: the next scan sees it
             continue
         entries.add((str(path), stat.st_mtime_ns, stat.st_size))
     return frozenset(entries)

@@ -3,13 +3,15 @@
 Decisions and outcomes share ONE chain, numbered by ``sequence`` (1, 2, 3 …
 with no gaps) in the order they were appended. Each record's hash is
 
-    sha256( JSON [ LINK_FORMAT, sequence, previous_hash, kind, <column values> ] )
+    sha256( N(LINK_FORMAT) N(sequence) N(previous_hash) N(kind) N(column value) … )
 
-where ``kind`` is ``"decision"`` or ``"outcome"``, the column values are the
-stored columns named in :data:`DECISION_COLUMNS` / :data:`OUTCOME_COLUMNS` in
-that order (only strings and integers, so they read back from SQLite and
-PostgreSQL byte for byte), and ``previous_hash`` is the hash of record
-``sequence - 1`` (:data:`GENESIS` for the first). Because the stored columns
+where ``N(x)`` is ``x`` as a netstring (``<length of its UTF-8 bytes>:<bytes>,``,
+integers in decimal), ``kind`` is ``"decision"`` or ``"outcome"``, the column
+values are the stored columns named in :data:`DECISION_COLUMNS` /
+:data:`OUTCOME_COLUMNS` in that order (only strings and integers, so they read
+back from SQLite and PostgreSQL byte for byte), and ``previous_hash`` is the
+hash of record ``sequence - 1`` (:data:`GENESIS` for the first). Netstrings
+frame the fields unambiguously without escaping the large JSON columns again. Because the stored columns
 themselves are hashed, editing any of them (a status, a pathway, a fact, the
 trace) breaks that record's link; deleting or inserting a record breaks the
 sequence; recomputing the hashes after an edit breaks the next record's
@@ -32,7 +34,6 @@ against an administrator who rewrites the tail too.
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -58,10 +59,11 @@ OUTCOME_COLUMNS = ("decision_id", "action_taken", "reviewer", "reason", "recorde
 
 def link_hash(sequence: int, previous_hash: str, kind: str, values: Sequence[str | int]) -> str:
     """Return the hex sha256 of one record's link (see the module docstring)."""
-    payload = json.dumps(
-        [LINK_FORMAT, sequence, previous_hash, kind, *values], ensure_ascii=False, separators=(",", ":")
-    )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    digest = hashlib.sha256()
+    for value in (LINK_FORMAT, sequence, previous_hash, kind, *values):
+        data = str(value).encode("utf-8")
+        digest.update(b"%d:%s," % (len(data), data))
+    return digest.hexdigest()
 
 
 def new_salt() -> str:

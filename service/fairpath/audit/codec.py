@@ -1,18 +1,26 @@
-"""The stored form of a decision: one JSON document, and back.
+"""The stored form of a decision: one JSON document plus content-addressed trace entries.
 
 The document mirrors the ``fairpath.v1.Decision`` message with its proto
-field names (``decision_id``, ``policy``, ``trace`` …), enums as their names
+field names (``decision_id``, ``policy``, ``pathway`` …), enums as their names
 and times as ISO 8601, so a record read with ``sqlite3`` or ``psql`` reads
-like the API's JSON. It is written once and its text is hashed verbatim
-(:mod:`fairpath.audit.chain`), so it never needs to be re-serialised
-identically; decoding ignores keys it does not know, so later fields do not
-break reading old records.
+like the API's JSON. One field differs: ``trace`` lists *entry digests*, and
+each trace entry's JSON is stored once in the ``trace_entries`` table under
+its digest (:func:`entry_digest`). A full trace is ~35 entries and ~14 KB, and
+the same entries recur across decisions (answers are mostly YES/NO), so
+storing each once keeps a decision row near 4 KB; that is what keeps
+recording cheap. The digest is a hash of the entry, so the chain, which
+covers the document, covers the entries too (:mod:`fairpath.audit.chain`).
+
+A document is written once and its text hashed verbatim, so it never needs
+to be re-serialised identically; decoding ignores keys it does not know.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,6 +39,8 @@ from fairpath.decisions import (
 )
 from fairpath.policy.conditions import Value
 
+#: Hex digits of sha256 kept in an entry digest: 128 bits, beyond any collision or second preimage.
+DIGEST_HEX = 32
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _CACHE_LIMIT = 20_000  # encoded trace entries remembered before starting afresh
@@ -51,21 +61,34 @@ def dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def entry_digest(entry_json: str) -> str:
+    """Return the digest a trace entry's JSON is stored under: the first 128 bits of its sha256, hex."""
+    return hashlib.sha256(entry_json.encode("utf-8")).hexdigest()[:DIGEST_HEX]
+
+
+@dataclass(frozen=True)
+class EncodedDecision:
+    """A decision document and the trace entries it refers to (digest -> entry JSON)."""
+
+    document: str
+    entries: dict[str, str]
+
+
 class DecisionEncoder:
     """Writes decision documents; safe to share between threads.
 
-    The explainer shares trace-entry objects between decisions (most answers are
-    YES/NO, so the same entries recur), so each entry is encoded once and
-    remembered by identity.
+    The explainer shares trace-entry objects between decisions, so each entry's
+    JSON and digest are made once and remembered by identity.
     """
 
     def __init__(self) -> None:
-        # id(entry) -> (entry, encoded); the entry is kept so its id cannot be reused.
-        self._entries: dict[int, tuple[TraceEntry, dict[str, Any]]] = {}
+        # id(entry) -> (entry, digest, JSON); the entry is kept so its id cannot be reused.
+        self._entries: dict[int, tuple[TraceEntry, str, str]] = {}
 
-    def encode(self, decision: Decision) -> str:
-        """Return the JSON document of ``decision`` (the trace included, as given: mask it first)."""
+    def encode(self, decision: Decision) -> EncodedDecision:
+        """Return the document of ``decision`` and its trace entries (mask the decision first)."""
         p = decision.pathway
+        entries = [self._entry(entry) for entry in decision.trace]
         document = {
             "decision_id": decision.decision_id,
             "policy": {"name": decision.policy.name, "version": decision.policy.version,
@@ -79,7 +102,7 @@ class DecisionEncoder:
             "missing_facts": [{"fact": m.fact, "question": m.question, "rule_id": m.rule_id}
                               for m in decision.missing_facts],
             "advice": [{"code": a.code, "text": a.text, "rule_id": a.rule_id} for a in decision.advice],
-            "trace": [self._entry(entry) for entry in decision.trace],
+            "trace": [digest for digest, _ in entries],
             "warnings": [{"code": w.code, "text": w.text, "facts": list(w.facts)} for w in decision.warnings],
             "evaluated_at": decision.evaluated_at.isoformat(),
             "engine": {"name": decision.engine_name, "version": decision.engine_version},
@@ -89,28 +112,39 @@ class DecisionEncoder:
             "request_id": decision.request_id,
             "caller": decision.caller,
         }
-        return dumps(document)
+        return EncodedDecision(dumps(document), dict(entries))
 
-    def _entry(self, entry: TraceEntry) -> dict[str, Any]:
+    def _entry(self, entry: TraceEntry) -> tuple[str, str]:
         cached = self._entries.get(id(entry))
         if cached is not None and cached[0] is entry:
-            return cached[1]
-        encoded = {
+            return cached[1], cached[2]
+        text = dumps({
             "rule_id": entry.rule_id, "title": entry.title, "kind": entry.kind.value,
             "condition": entry.condition,
             "facts_seen": {n: list(v) if isinstance(v, tuple) else v for n, v in entry.facts_seen.items()},
             "result": entry.result.value, "reason": entry.reason, "question": entry.question,
             "leads_to": entry.leads_to,
-        }
+        })
+        digest = entry_digest(text)
         if len(self._entries) >= _CACHE_LIMIT:
             self._entries.clear()
-        self._entries[id(entry)] = (entry, encoded)
-        return encoded
+        self._entries[id(entry)] = (entry, digest, text)
+        return digest, text
 
 
-def decode_decision(text: str) -> Decision:
-    """Return the decision a document written by :meth:`DecisionEncoder.encode` describes."""
-    d = json.loads(text)
+def trace_digests(document: Mapping[str, Any]) -> list[str]:
+    """Return the entry digests a parsed document refers to, in trace order."""
+    return [str(digest) for digest in document.get("trace", ())]
+
+
+def decode_decision(document: Mapping[str, Any], entries: Mapping[str, TraceEntry]) -> Decision:
+    """Return the decision a parsed document describes, its trace taken from ``entries`` by digest.
+
+    Raises:
+        KeyError: An entry the document refers to is not in ``entries``.
+
+    """
+    d = document
     p = d.get("pathway")
     engine = d.get("engine") or {}
     subject = d.get("subject") or {}
@@ -125,7 +159,7 @@ def decode_decision(text: str) -> Decision:
         ),
         missing_facts=tuple(MissingFact(m["fact"], m["question"], m["rule_id"]) for m in d["missing_facts"]),
         advice=tuple(AdviceItem(a["code"], a["text"], a["rule_id"]) for a in d["advice"]),
-        trace=tuple(_decode_entry(e) for e in d["trace"]),
+        trace=tuple(entries[digest] for digest in trace_digests(d)),
         warnings=tuple(Warning(w["code"], w["text"], tuple(w["facts"])) for w in d["warnings"]),
         evaluated_at=datetime.fromisoformat(d["evaluated_at"]),
         engine_name=engine.get("name", ""),
@@ -137,7 +171,9 @@ def decode_decision(text: str) -> Decision:
     )
 
 
-def _decode_entry(e: Mapping[str, Any]) -> TraceEntry:
+def decode_entry(text: str) -> TraceEntry:
+    """Return the trace entry stored as ``text``."""
+    e = json.loads(text)
     seen: dict[str, Value] = {
         name: tuple(v) if isinstance(v, list) else v for name, v in e["facts_seen"].items()
     }

@@ -222,12 +222,12 @@ class DurableEngine:
             return self._outcome(compiled, run, state)
         except durable_engine.MessageNotHandledException as error:
             unmatched = True
-            message = f"{compiled.ruleset}: no compiled path matched; the walk is not exhaustive"
-            raise EngineError(message) from error
+            reason = f"{compiled.ruleset}: no compiled path matched; the walk is not exhaustive"
+            raise EngineError(reason) from error
         except TypeError as error:
             if run.steps > _BUDGET_PER_RULE * len(compiled.actions):
-                message = f"{compiled.ruleset}: runaway rules aborted after {run.steps} actions"
-                raise EngineError(message) from error
+                reason = f"{compiled.ruleset}: runaway rules aborted after {run.steps} actions"
+                raise EngineError(reason) from error
             raise EngineError(f"{compiled.ruleset}: durable_rules failed: {type(error).__name__}") from error
         except EngineError:
             raise

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     elif plan.changed:
         out.write(f"{target} is not up to date (--check: nothing written)\n")
         return EXIT_MISMATCH
-    else:
+    elif plan.ok:
         out.write(f"{target} is up to date\n")
     return EXIT_OK if plan.ok else EXIT_MISMATCH
 
