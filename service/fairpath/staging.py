@@ -131,13 +131,14 @@ class _Stager:
             for path in files:
                 self.take(path)
             served = self.resolve_duplicates()
-            for version in self.kept.values():
-                self.engine.register(version.compiled)  # the new state's own registration
-            state = ServingState(PolicyRegistry((v.policy for v in served), today=today), served, self.engine)
+            registry = PolicyRegistry((v.policy for v in served), today=today)
         except BaseException:
             for version in self.fresh.values():
                 self.engine.release(version.compiled)
             raise
+        for version in self.kept.values():
+            self.engine.register(version.compiled)  # the new state's own registration
+        state = ServingState(registry, served, self.engine)
         now = {version.policy.key for version in served}
         return Staged(
             state=state,

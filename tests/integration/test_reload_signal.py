@@ -23,7 +23,7 @@ from fairpath.v1 import (
     policy_service_pb2_grpc,
 )
 
-from tests.conftest import GUIDE, ROOT
+from tests.conftest import GUIDE
 from tests.support.policy_dirs import add_version, copy_policies, lock
 
 
@@ -35,14 +35,17 @@ def _free_port() -> int:
 
 
 class _Server:
-    """A `python -m fairpath serve` subprocess over ``root`` (polling off), its JSON log collected."""
+    """A `python -m fairpath serve` subprocess over ``root`` (polling off), its JSON log collected.
+
+    It runs in ``root``'s parent, so whatever it writes relative to its working directory stays there.
+    """
 
     def __init__(self, root: Path) -> None:
         self.target = f"127.0.0.1:{_free_port()}"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "fairpath", "serve", "--policies", str(root),
              "--port", self.target.rsplit(":", 1)[1], "--watch-seconds", "0"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cwd=root.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         self.lines: list[str] = []

@@ -210,7 +210,7 @@ def test_two_workers_share_one_port_and_stop_together(start: Callable[..., _Serv
 
 
 def test_a_broken_policy_file_exits_two_with_one_clear_line(tmp_path: Path) -> None:
-    """Nothing loads: one policy_load_failed line naming the file, then no_policy_served, exit 2, no traceback."""
+    """Nothing loads: a policy_load_failed line naming the file, then no_policy_served, exit 2."""
     broken = tmp_path / "policies" / "broken"
     broken.mkdir(parents=True)
     (broken / "1.0.0.yaml").write_text("policy: [unclosed\n")

@@ -18,6 +18,10 @@ sequence; recomputing the hashes after an edit breaks the next record's
 ``previous_hash`` unless the whole tail is rewritten, and a one-row
 ``chain_head`` (last sequence and hash) catches a removed tail.
 
+Trace entries live in their own table, content-addressed
+(:mod:`fairpath.audit.codec`): the document lists their digests, so an entry
+changed or deleted after the fact breaks the first record that refers to it.
+
 The equality group and the true values of sensitive facts live in their own
 tables, outside the hashed columns; the decision carries a *commitment* to
 each, ``sha256(salt || value)`` with a random salt stored beside the value, so
@@ -96,6 +100,8 @@ class Link:
     hash: str
     values: tuple[str | int, ...]
     side: tuple[SideValue, ...] = ()
+    #: A problem found outside the row (e.g. a trace entry it refers to is missing), "" if none.
+    problem: str = ""
 
 
 def verify(links: Iterable[Link], head_sequence: int, head_hash: str) -> ChainReport:
@@ -136,4 +142,6 @@ def _problem(link: Link, expected: int, previous: str) -> str:
     for side in link.side:
         if commitment(side.salt, side.value) != side.committed:
             return f"the {side.what} of record {link.sequence} does not match the commitment in the record"
+    if link.problem:
+        return f"record {link.sequence}: {link.problem}"
     return ""

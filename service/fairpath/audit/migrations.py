@@ -17,6 +17,8 @@ Schema (version 1), one hash chain over ``decisions`` and ``outcomes``:
 * ``decisions``: one row per decision, the indexed columns plus the JSON
   document, facts and the chain link;
 * ``decision_rules``: (rule_id, sequence) per FIRED rule, for the rule filter;
+* ``trace_entries``: each distinct trace entry once, under its digest
+  (:mod:`fairpath.audit.codec`);
 * ``outcomes``: what people finally did, each its own chained record;
 * ``decision_equality`` and ``decision_sensitive_facts``: kept apart from the
   record (see :mod:`fairpath.audit.chain` on their commitments);
@@ -39,8 +41,9 @@ POSTGRES = "postgresql"
 
 _TYPES = {
     # The sequence is assigned by fairpath, never by the database; SQLite's INTEGER PRIMARY KEY is its rowid.
-    SQLITE: {"seq_pk": "INTEGER PRIMARY KEY", "int": "INTEGER"},
-    POSTGRES: {"seq_pk": "BIGINT PRIMARY KEY", "int": "BIGINT"},
+    # WITHOUT ROWID keeps small-keyed tables in one b-tree (half the pages written per insert).
+    SQLITE: {"seq_pk": "INTEGER PRIMARY KEY", "int": "INTEGER", "without_rowid": " WITHOUT ROWID"},
+    POSTGRES: {"seq_pk": "BIGINT PRIMARY KEY", "int": "BIGINT", "without_rowid": ""},
 }
 
 
@@ -60,7 +63,7 @@ class Migration:
         return tuple(sql.format(**_TYPES[dialect]) for sql in (*self.common, *extra))
 
 
-_CHAINED = ("decisions", "outcomes", "decision_rules")
+_CHAINED = ("decisions", "outcomes", "decision_rules", "trace_entries")
 
 TRAIL = Migration(
     1,
@@ -109,6 +112,10 @@ TRAIL = Migration(
             rule_id TEXT NOT NULL,
             sequence {int} NOT NULL REFERENCES decisions (sequence),
             PRIMARY KEY (rule_id, sequence)
+        ){without_rowid}""",
+        """CREATE TABLE trace_entries (
+            digest TEXT PRIMARY KEY,
+            entry TEXT NOT NULL
         )""",
         """CREATE TABLE outcomes (
             sequence {seq_pk},

@@ -15,7 +15,8 @@ never logged; :func:`describe` gives a safe description.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,11 +24,14 @@ import psycopg
 
 from fairpath.audit.migrations import POSTGRES
 from fairpath.audit.queries import HEAD
-from fairpath.audit.sessions import Row
+from fairpath.audit.sessions import Lookups, Row, Writes
 from fairpath.audit.sql import SqlStore
 from fairpath.errors import StoreError, StoreUnavailableError
 
 CONNECT_TIMEOUT_SECONDS = 5
+# Rows per multi-row INSERT: far below PostgreSQL's 65535 parameters for the widest row (23 columns).
+_ROWS_PER_INSERT = 1000
+_VALUES = re.compile(r"VALUES \((?:%s, )*%s\)")
 #: How long an append waits for the chain lock held by another process before giving up (UNAVAILABLE).
 LOCK_TIMEOUT = "10s"
 # Errors that mean "not now": the server is unreachable, restarting, or a lock or snapshot could not be had.
@@ -84,11 +88,33 @@ class PostgresSession:
         except psycopg.Error as error:
             raise _translate(error) from error
 
-    def begin_append(self) -> tuple[int, str]:
-        """Lock the chain head row until commit; every other appender waits here."""
-        self.query("BEGIN")
-        sequence, head = self.query(f"{HEAD} FOR UPDATE")[0]
-        return int(sequence), str(head)
+    def begin_append(self, lookups: Lookups = ()) -> tuple[int, str, list[list[Row]]]:
+        """Lock the chain head row until commit (every other appender waits there), then run the lookups.
+
+        Pipelined: BEGIN, the lock and the lookups cost one round trip.
+        """
+        try:
+            with self._conn.pipeline():
+                self._conn.execute("BEGIN")
+                head = self._conn.execute(f"{HEAD} FOR UPDATE")
+                found = [self._conn.execute(self._native(sql), tuple(params)) for sql, params in lookups]
+            row = head.fetchone()
+            if row is None:
+                raise StoreError("the chain_head row is missing")
+            return int(row[0]), str(row[1]), [cursor.fetchall() for cursor in found]
+        except psycopg.Error as error:
+            raise _translate(error) from error
+
+    def finish_append(self, writes: Writes) -> None:
+        """Run the writes as multi-row INSERTs, then COMMIT, pipelined: one round trip plus the sync."""
+        try:
+            with self._conn.pipeline():
+                for sql, rows in writes:
+                    for statement, params in _statements(self._native(sql), rows):
+                        self._conn.execute(statement, params)
+                self._conn.execute("COMMIT")
+        except psycopg.Error as error:
+            raise _translate(error) from error
 
     def begin_migration(self) -> None:
         """Take a transaction-scoped advisory lock: servers starting together migrate one by one."""
@@ -115,6 +141,20 @@ class PostgresSession:
         """Close the connection."""
         with contextlib.suppress(psycopg.Error):
             self._conn.close()
+
+
+def _statements(sql: str, rows: Sequence[Sequence[object]]) -> Iterator[tuple[Any, tuple[object, ...]]]:
+    """Yield ``sql`` per chunk of rows: an INSERT gets one VALUES group per row (one statement, not N)."""
+    values = _VALUES.search(sql)
+    if values is None:
+        for row in rows:
+            yield sql, tuple(row)
+        return
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[start:start + _ROWS_PER_INSERT]
+        groups = ", ".join([values.group(0).removeprefix("VALUES ")] * len(chunk))
+        statement = f"{sql[:values.start()]}VALUES {groups}{sql[values.end():]}"
+        yield statement, tuple(value for row in chunk for value in row)
 
 
 # An arbitrary constant naming fairpath's migration lock among the database's advisory locks.

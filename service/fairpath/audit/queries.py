@@ -8,13 +8,16 @@ every value is bound as a parameter, never formatted into the text.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from fairpath.audit import chain
-from fairpath.audit.codec import decode_decision, from_micros, to_micros
+from fairpath.audit.codec import decode_decision, entry_digest, from_micros, to_micros, trace_digests
 from fairpath.audit.records import DecisionFilter, DecisionSummary, OutcomeRecord, StoredDecision
 from fairpath.audit.sessions import Row, Session
-from fairpath.decisions import Status
+from fairpath.decisions import Status, TraceEntry
+
+#: Decodes the trace entries of the given digests (see :class:`fairpath.audit.entries.TraceEntries`).
+Resolve = Callable[[Session, Sequence[str]], Mapping[str, TraceEntry]]
 
 #: Most ids put in one ``IN (…)`` list.
 IN_CHUNK = 500
@@ -24,6 +27,8 @@ PATHWAY_OF = "SELECT pathway FROM decisions WHERE decision_id = ?"
 INSERT_RULE = "INSERT INTO decision_rules (rule_id, sequence) VALUES (?, ?)"
 INSERT_EQUALITY = "INSERT INTO decision_equality (decision_id, equality_group, salt) VALUES (?, ?, ?)"
 INSERT_SENSITIVE = "INSERT INTO decision_sensitive_facts (decision_id, facts, salt) VALUES (?, ?, ?)"
+# Another process may have stored the same entry a moment ago: identical content, so nothing to do.
+INSERT_ENTRY = "INSERT INTO trace_entries (digest, entry) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING"
 
 
 def marks(count: int) -> str:
@@ -75,32 +80,68 @@ def where(query: DecisionFilter, after_sequence: int) -> tuple[str, list[object]
     return " AND ".join(clauses), params
 
 
-def recorded_request_ids(session: Session, request_ids: Sequence[str]) -> dict[str, str]:
-    """Return ``request_id -> decision_id`` for those of ``request_ids`` already recorded."""
-    found: dict[str, str] = {}
-    for start in range(0, len(request_ids), IN_CHUNK):
-        chunk = list(request_ids[start:start + IN_CHUNK])
-        rows = session.query(
-            f"SELECT request_id, decision_id FROM decisions WHERE request_id IN ({marks(len(chunk))})", chunk
+def request_id_lookups(request_ids: Sequence[str]) -> list[tuple[str, Sequence[object]]]:
+    """Return the queries whose rows are ``(request_id, decision_id)`` of those already recorded."""
+    return [
+        (
+            # "<> ''" lets the planner use the partial unique index on request_id.
+            "SELECT request_id, decision_id FROM decisions"
+            f" WHERE request_id <> '' AND request_id IN ({marks(len(chunk))})",
+            chunk,
         )
-        found.update({str(request_id): str(decision_id) for request_id, decision_id in rows})
-    return found
+        for chunk in (list(request_ids[i:i + IN_CHUNK]) for i in range(0, len(request_ids), IN_CHUNK))
+    ]
 
 
-def decisions(session: Session, clause: str, params: Sequence[object], limit: int) -> list[StoredDecision]:
+def decisions(
+    session: Session, clause: str, params: Sequence[object], limit: int, resolve: Resolve
+) -> list[StoredDecision]:
     """Return up to ``limit`` decisions matching ``clause``, oldest first, with their outcomes."""
     rows = session.query(
         f"SELECT {_DECISION} FROM decisions d WHERE {clause} ORDER BY d.sequence LIMIT ?", [*params, limit]
     )
+    documents = [json.loads(row[2]) for row in rows]
+    entries = resolve(session, [digest for document in documents for digest in trace_digests(document)])
     outcomes = outcomes_of(session, [str(row[1]) for row in rows])
     return [
         StoredDecision(
-            sequence=int(seq), decision=decode_decision(document), facts=json.loads(facts),
+            sequence=int(seq), decision=decode_decision(document, entries), facts=json.loads(facts),
             masked_facts=tuple(json.loads(masked)), duration_ms=int(micros) / 1000, hash=str(digest),
             previous_hash=str(previous), outcomes=tuple(outcomes.get(str(decision_id), ())),
         )
-        for seq, decision_id, document, facts, masked, micros, digest, previous in rows
+        for (seq, decision_id, _, facts, masked, micros, digest, previous), document in zip(
+            rows, documents, strict=True
+        )
     ]
+
+
+def trace_entries(session: Session, digests: Sequence[str]) -> list[Row]:
+    """Return ``(digest, entry JSON)`` rows for those of ``digests`` that are stored."""
+    rows: list[Row] = []
+    for start in range(0, len(digests), IN_CHUNK):
+        chunk = list(digests[start:start + IN_CHUNK])
+        rows += session.query(
+            f"SELECT digest, entry FROM trace_entries WHERE digest IN ({marks(len(chunk))})", chunk
+        )
+    return rows
+
+
+def entry_problems(session: Session, chunk: int) -> tuple[set[str], dict[str, str]]:
+    """Walk ``trace_entries``: return every stored digest, and a problem for each entry not matching it."""
+    stored: set[str] = set()
+    problems: dict[str, str] = {}
+    after = ""
+    while True:
+        rows = session.query(
+            "SELECT digest, entry FROM trace_entries WHERE digest > ? ORDER BY digest LIMIT ?", (after, chunk)
+        )
+        for digest, entry in rows:
+            stored.add(str(digest))
+            if entry_digest(str(entry)) != digest:
+                problems[str(digest)] = f"trace entry {digest} was changed after it was written"
+        if len(rows) < chunk:
+            return stored, problems
+        after = str(rows[-1][0])
 
 
 def summaries(session: Session, clause: str, params: Sequence[object], limit: int) -> list[DecisionSummary]:
@@ -153,8 +194,14 @@ def side_values(session: Session, table: str, column: str, decision_ids: Sequenc
     return rows
 
 
-def links(session: Session, start: int, end: int) -> list[chain.Link]:
-    """Return the chain links of both kinds with ``start <= sequence < end``, in sequence order."""
+def links(
+    session: Session, start: int, end: int, stored: Collection[str], bad: Mapping[str, str]
+) -> list[chain.Link]:
+    """Return the chain links of both kinds with ``start <= sequence < end``, in sequence order.
+
+    A decision referring to a trace entry that is missing (not in ``stored``) or changed (in
+    ``bad``, digest -> problem) carries that problem in its link.
+    """
     linked = ", ".join(f"d.{column}" for column in chain.DECISION_COLUMNS)
     decision_rows = session.query(
         f"SELECT d.sequence, d.previous_hash, d.hash, {linked}, e.equality_group, e.salt, s.facts, s.salt"
@@ -180,7 +227,15 @@ def links(session: Session, start: int, end: int) -> list[chain.Link]:
             side.append(chain.SideValue("equality group", str(values[-2]), str(group_salt), str(group)))
         if facts is not None:
             side.append(chain.SideValue("sensitive facts", str(values[-1]), str(facts_salt), str(facts)))
-        found.append(chain.Link(int(row[0]), chain.DECISION, str(row[1]), str(row[2]), values, tuple(side)))
+        document = json.loads(str(values[chain.DECISION_COLUMNS.index("document")]))
+        problem = next(
+            (bad.get(d) or f"trace entry {d} is missing" for d in trace_digests(document)
+             if d in bad or d not in stored),
+            "",
+        )
+        found.append(
+            chain.Link(int(row[0]), chain.DECISION, str(row[1]), str(row[2]), values, tuple(side), problem)
+        )
     found += [
         chain.Link(int(row[0]), chain.OUTCOME, str(row[1]), str(row[2]), tuple(row[3:]))
         for row in outcome_rows

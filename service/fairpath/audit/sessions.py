@@ -18,6 +18,10 @@ from typing import Any, Protocol
 from fairpath.errors import StoreUnavailableError
 
 Row = tuple[Any, ...]
+#: Statements to run with their parameters.
+Lookups = Sequence[tuple[str, Sequence[object]]]
+#: Statements to run once per parameter row.
+Writes = Sequence[tuple[str, Sequence[Sequence[object]]]]
 
 
 class Session(Protocol):
@@ -31,12 +35,21 @@ class Session(Protocol):
         """Run one statement once per parameter row."""
         ...
 
-    def begin_append(self) -> tuple[int, str]:
-        """Start a write transaction that holds the chain lock and return the chain head (sequence, hash).
+    def begin_append(self, lookups: Lookups = ()) -> tuple[int, str, list[list[Row]]]:
+        """Start a write transaction holding the chain lock; return the head and the lookups' rows.
 
         Only one transaction across every process writing the database holds the lock at a time,
-        so appends are numbered and hashed strictly one after another.
+        so appends are numbered and hashed strictly one after another. ``lookups`` (statement,
+        parameters) run after the lock is taken, so what they read cannot change before commit.
+
+        Returns:
+            The head's sequence and hash, and the rows of each lookup in order.
+
         """
+        ...
+
+    def finish_append(self, writes: Writes) -> None:
+        """Run each ``(statement, parameter rows)`` write, then commit (the lock is released)."""
         ...
 
     def begin_migration(self) -> None:

@@ -26,6 +26,7 @@ from typing import TypeVar
 
 from fairpath.audit import chain, queries
 from fairpath.audit.codec import DecisionEncoder, dumps, from_micros, to_micros
+from fairpath.audit.entries import TraceEntries
 from fairpath.audit.migrations import migrate
 from fairpath.audit.records import (
     ChainReport,
@@ -36,10 +37,12 @@ from fairpath.audit.records import (
     OutcomeRecord,
     StoredDecision,
 )
-from fairpath.audit.sessions import Session, SessionPool
+from fairpath.audit.sessions import Row, Session, SessionPool
 from fairpath.errors import DecisionNotFoundError, StoreUnavailableError
 
 _T = TypeVar("_T")
+# What an append's work returns: its result, (statement, rows) to write, and the new head (sequence, hash).
+_Work = tuple[_T, list[tuple[str, Sequence[Sequence[object]]]], int, str]
 
 
 @dataclass
@@ -48,6 +51,8 @@ class _Pending:
 
     item: NewDecision
     values: tuple[str | int, ...]
+    entries: dict[str, str]  # digest -> JSON of the trace entries the document refers to
+    fired: tuple[str, ...]
     equality: tuple[str, str] | None  # (salt, group)
     sensitive: tuple[str, str] | None  # (salt, facts JSON)
 
@@ -71,6 +76,7 @@ class SqlStore:
         self.description = description
         self._connect = connect
         self._encoder = DecisionEncoder()
+        self._entries = TraceEntries()
         self._pool = SessionPool(connect)
         self._write_lock = threading.Lock()
         self._writer: Session | None = None
@@ -90,15 +96,17 @@ class SqlStore:
 
         """
         pending = [self._encode(item) for item in batch]  # CPU work, done before taking the lock
+        request_ids = list(dict.fromkeys(p.item.decision.request_id for p in pending))
+        request_ids = [request_id for request_id in request_ids if request_id]
 
-        def work(session: Session, sequence: int, head: str) -> tuple[list[StoredDecision | str], int, str]:
-            ids = [p.item.decision.request_id for p in pending if p.item.decision.request_id]
-            first = queries.recorded_request_ids(session, ids)
+        def work(found: list[list[Row]], sequence: int, head: str) -> _Work[list[StoredDecision | str]]:
+            first = {str(request_id): str(decision_id) for rs in found for request_id, decision_id in rs}
             results: list[StoredDecision | str] = []
-            rows: list[tuple[object, ...]] = []
-            rules: list[tuple[object, ...]] = []
-            equality: list[tuple[object, ...]] = []
-            sensitive: list[tuple[object, ...]] = []
+            entries: dict[str, str] = {}
+            rows: list[Sequence[object]] = []
+            rules: list[Sequence[object]] = []
+            equality: list[Sequence[object]] = []
+            sensitive: list[Sequence[object]] = []
             for p in pending:
                 request_id, decision_id = p.item.decision.request_id, p.item.decision.decision_id
                 if request_id in first:
@@ -109,20 +117,24 @@ class SqlStore:
                 sequence += 1
                 digest = chain.link_hash(sequence, head, chain.DECISION, p.values)
                 rows.append((sequence, *p.values, head, digest))
-                rules += [(rule_id, sequence) for rule_id in dict.fromkeys(p.item.decision.fired)]
+                rules += [(rule_id, sequence) for rule_id in p.fired]
                 if p.equality:
                     equality.append((decision_id, p.equality[1], p.equality[0]))
                 if p.sensitive:
                     sensitive.append((decision_id, p.sensitive[1], p.sensitive[0]))
+                entries.update(p.entries)
                 results.append(_stored(p.item, sequence, digest, head))
                 head = digest
-            for sql, params in ((queries.INSERT_DECISION, rows), (queries.INSERT_RULE, rules),
-                                (queries.INSERT_EQUALITY, equality), (queries.INSERT_SENSITIVE, sensitive)):
-                if params:
-                    session.execute_many(sql, params)
-            return results, sequence, head
+            # Entries first: a decision row never refers to an entry that is not there.
+            writes: list[tuple[str, Sequence[Sequence[object]]]] = [
+                (queries.INSERT_ENTRY, self._entries.unstored(entries)), (queries.INSERT_DECISION, rows),
+                (queries.INSERT_RULE, rules), (queries.INSERT_EQUALITY, equality),
+                (queries.INSERT_SENSITIVE, sensitive),
+            ]
+            return results, writes, sequence, head
 
-        recorded = self._append(work)
+        recorded = self._append(queries.request_id_lookups(request_ids), work)
+        self._entries.mark_stored(digest for p in pending for digest in p.entries)
         return [r if isinstance(r, StoredDecision) else self.get_decision(r) for r in recorded]
 
     def append_outcome(self, outcome: NewOutcome, *, recorded_at: datetime | None = None) -> OutcomeRecord:
@@ -135,37 +147,43 @@ class SqlStore:
         """
         recorded_us = to_micros(recorded_at or datetime.now(UTC))
 
-        def work(session: Session, sequence: int, head: str) -> tuple[OutcomeRecord, int, str]:
-            found = session.query(queries.PATHWAY_OF, (outcome.decision_id,))
-            if not found:
+        def work(found: list[list[Row]], sequence: int, head: str) -> _Work[OutcomeRecord]:
+            if not found[0]:
                 raise DecisionNotFoundError(outcome.decision_id)
-            pathway = str(found[0][0])
+            pathway = str(found[0][0][0])
             # No pathway (NEEDS_INFORMATION) means no recommendation, so nothing to depart from.
             departs = bool(pathway) and outcome.action_taken != pathway
             values = (outcome.decision_id, outcome.action_taken, outcome.reviewer, outcome.reason,
                       recorded_us, int(departs))
             sequence += 1
             digest = chain.link_hash(sequence, head, chain.OUTCOME, values)
-            session.query(queries.INSERT_OUTCOME, (sequence, *values, head, digest))
             record = OutcomeRecord(
                 sequence, outcome.decision_id, outcome.action_taken, outcome.reviewer, outcome.reason,
                 from_micros(recorded_us), departs, digest, head,
             )
-            return record, sequence, digest
+            return record, [(queries.INSERT_OUTCOME, [(sequence, *values, head, digest)])], sequence, digest
 
-        return self._append(work)
+        return self._append([(queries.PATHWAY_OF, (outcome.decision_id,))], work)
 
-    def _append(self, work: Callable[[Session, int, str], tuple[_T, int, str]]) -> _T:
-        """Run ``work`` in a transaction holding the chain lock, then move the head to where it says."""
+    def _append(
+        self,
+        lookups: Sequence[tuple[str, Sequence[object]]],
+        work: Callable[[list[list[Row]], int, str], _Work[_T]],
+    ) -> _T:
+        """Append in one transaction holding the chain lock.
+
+        ``lookups`` run under the lock; ``work`` gets their rows and the chain head and
+        returns its result, the rows to write, and where the head moves to.
+        """
         with self._write_lock:
             session = self._writer or self._connect()
             self._writer = session
             try:
-                sequence, head = session.begin_append()
-                result, last, last_hash = work(session, sequence, head)
+                sequence, head, found = session.begin_append(lookups)
+                result, writes, last, last_hash = work(found, sequence, head)
                 if last != sequence:
-                    session.query(queries.MOVE_HEAD, (last, last_hash))
-                session.commit()
+                    writes.append((queries.MOVE_HEAD, [(last, last_hash)]))
+                session.finish_append([(sql, rows) for sql, rows in writes if rows])
             except StoreUnavailableError:
                 # The connection may be what failed: start the next append on a fresh one.
                 session.rollback()
@@ -181,18 +199,20 @@ class SqlStore:
         d = item.decision
         equality = (chain.new_salt(), item.equality_group) if item.equality_group else None
         sensitive = (chain.new_salt(), dumps(dict(item.sensitive_facts))) if item.sensitive_facts else None
+        encoded = self._encoder.encode(d)
+        fired = tuple(dict.fromkeys(d.fired))
         # In the order of chain.DECISION_COLUMNS.
         values: tuple[str | int, ...] = (
             d.decision_id, d.request_id, d.caller, to_micros(d.evaluated_at),
             d.policy.name, d.policy.version, d.policy.digest, d.status.value,
             d.pathway.code if d.pathway else "", int(bool(d.pathway and d.pathway.individual_directed)),
             d.subject.incident_ref, d.subject.staff_ref, d.subject.action_ref, item.duration_us,
-            dumps(list(d.fired)), dumps(list(item.masked_facts)), dumps(dict(item.facts)),
-            self._encoder.encode(d),
+            dumps(list(fired)), dumps(list(item.masked_facts)), dumps(dict(item.facts)),
+            encoded.document,
             chain.commitment(*equality) if equality else "",
             chain.commitment(*sensitive) if sensitive else "",
         )
-        return _Pending(item, values, equality, sensitive)
+        return _Pending(item, values, encoded.entries, fired, equality, sensitive)
 
     # --- reading -------------------------------------------------------------------
 
@@ -204,7 +224,9 @@ class SqlStore:
 
         """
         with self._pool.session() as session:
-            found = queries.decisions(session, "d.decision_id = ?", [decision_id], 1)
+            found = queries.decisions(
+                session, "d.decision_id = ?", [decision_id], 1, self._entries.resolve
+            )
         if not found:
             raise DecisionNotFoundError(decision_id)
         return found[0]
@@ -214,7 +236,9 @@ class SqlStore:
         if not request_id:
             return None
         with self._pool.session() as session:
-            found = queries.decisions(session, "d.request_id = ?", [request_id], 1)
+            found = queries.decisions(
+                session, "d.request_id <> '' AND d.request_id = ?", [request_id], 1, self._entries.resolve
+            )
         return found[0] if found else None
 
     def list_decisions(
@@ -223,7 +247,7 @@ class SqlStore:
         """Return up to ``limit`` matching decisions with sequence above ``after_sequence``, oldest first."""
         clause, params = queries.where(query, after_sequence)
         with self._pool.session() as session:
-            return queries.decisions(session, clause, params, limit)
+            return queries.decisions(session, clause, params, limit, self._entries.resolve)
 
     def iter_decisions(
         self, query: DecisionFilter, *, after_sequence: int = 0, chunk: int = 500
@@ -271,6 +295,7 @@ class SqlStore:
             session.begin_snapshot()
             try:
                 head_sequence, head_hash = session.query(queries.HEAD)[0]
+                stored, bad = queries.entry_problems(session, chunk)
                 top = session.query(
                     "SELECT (SELECT COALESCE(MAX(sequence), 0) FROM decisions),"
                     " (SELECT COALESCE(MAX(sequence), 0) FROM outcomes)"
@@ -280,7 +305,7 @@ class SqlStore:
                 walk = (
                     link
                     for start in range(1, last + 1, chunk)
-                    for link in queries.links(session, start, start + chunk)
+                    for link in queries.links(session, start, start + chunk, stored, bad)
                 )
                 return chain.verify(walk, int(head_sequence), str(head_hash))
             finally:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from fairpath.audit.migrations import SQLITE
 from fairpath.audit.queries import HEAD
-from fairpath.audit.sessions import Row
+from fairpath.audit.sessions import Lookups, Row, Writes
 from fairpath.audit.sql import SqlStore
 from fairpath.errors import StoreError, StoreUnavailableError
 
@@ -86,11 +86,17 @@ class SqliteSession:
         except sqlite3.Error as error:
             raise _translate(error) from error
 
-    def begin_append(self) -> tuple[int, str]:
-        """BEGIN IMMEDIATE takes the database's one write lock at once, then read the head."""
+    def begin_append(self, lookups: Lookups = ()) -> tuple[int, str, list[list[Row]]]:
+        """Take the database's one write lock at once (BEGIN IMMEDIATE), then read the head and lookups."""
         self.query("BEGIN IMMEDIATE")
         sequence, head = self.query(HEAD)[0]
-        return int(sequence), str(head)
+        return int(sequence), str(head), [self.query(sql, params) for sql, params in lookups]
+
+    def finish_append(self, writes: Writes) -> None:
+        """Run the writes and commit."""
+        for sql, rows in writes:
+            self.execute_many(sql, rows)
+        self.commit()
 
     def begin_migration(self) -> None:
         """BEGIN IMMEDIATE: one migrating process at a time."""
