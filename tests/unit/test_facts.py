@@ -81,8 +81,14 @@ class TestNormalisation:
         violation = only_violation(policy, {"severity": "UNKNOWN"})
         assert violation == FieldViolation("facts.severity", "must be one of LOW, HIGH")
 
+    @pytest.mark.parametrize("value", [10**15, 1e300, 0.00001, -1e-7])
+    def test_numbers_the_engine_cannot_read_are_refused(self, policy: Policy, value: float) -> None:
+        """Numbers durable_rules would receive in exponent form (below 1e-4, from 1e15) are violations, not INTERNAL."""
+        violation = only_violation(policy, {"years": value})
+        assert "0.0001" in violation.description
+
     @pytest.mark.parametrize(
-        ("value", "expected"), [(0, 0.0), (-2, -2.0), (2.5, 2.5), (10**15, 1e15), (1e300, 1e300)]
+        ("value", "expected"), [(0, 0.0), (-2, -2.0), (2.5, 2.5), (10**15 - 1, 1e15 - 1), (0.0001, 0.0001)]
     )
     def test_numbers_become_floats(self, policy: Policy, value: float, expected: float) -> None:
         """Integers and floats are accepted and stored as float."""

@@ -7,26 +7,28 @@ changes files and reloads.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fairpath.config import Config, ConfigError
-from fairpath.decisions import Subject
-from fairpath.engine.compiler import compile_policy
+from fairpath.decisions import Decision, Subject
+from fairpath.engine.compiler import CompiledPolicy, compile_policy
 from fairpath.engine.durable import DurableEngine
 from fairpath.errors import EngineError, PolicyNotFoundError
 from fairpath.evaluation import Evaluator
 from fairpath.policy.loader import load_file
 from fairpath.policy.lock import lock_path
-from fairpath.reload import Reloader
+from fairpath.reload import Reloader, ReloadResult
+from fairpath.serving import ServedVersion
 from fairpath.watch import ReloadDaemon, snapshot
 from structlog.testing import capture_logs
 
 from tests.support.policy_dirs import NAME, lock, write_version
+from tests.support.waiting import wait_until
 
 EXPERIENCED = {"intent_to_harm": "NO", "years": 5}  # ACT when the threshold is 2, LEARN when it is 10
 
@@ -299,42 +301,59 @@ class TestSafeReload:
 
 
 class TestInFlight:
-    """Evaluations running during reloads finish on the state they started with."""
+    """Evaluations running during reloads finish on the state they started with.
 
-    def test_evaluations_during_reloads_all_succeed(
-        self, root: Path, reloader: Reloader, evaluator: Evaluator
+    Deterministic: each test opens the race window by hand. Threads evaluating through
+    many reloads are tests/integration/test_reload_service.py's, over gRPC.
+    """
+
+    def test_an_evaluation_whose_state_closes_before_its_lease_takes_the_new_one(
+        self, root: Path, reloader: Reloader, evaluator: Evaluator, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """4 threads evaluate (pinned and unpinned) while 30 reloads swap a changing draft: 0 errors."""
-        stop = threading.Event()
-        errors: list[BaseException] = []
-        counts = [0] * 4
+        """A reload closing the state an evaluation has just read (not yet leased) sends it to the new state."""
+        old = evaluator.state
+        real_enter = old.enter
+        entered: list[bool] = []
 
-        def work(index: int) -> None:
-            version = ("", "1.0.0", "2.0.0", "9.0.0")[index]
-            while not stop.is_set():
-                try:
-                    evaluator.evaluate(NAME, EXPERIENCED, version=version)
-                except PolicyNotFoundError:
-                    if version != "9.0.0":  # the draft may not be there yet
-                        raise
-                except BaseException as error:
-                    errors.append(error)
-                    return
-                counts[index] += 1
+        def enter_after_a_reload() -> bool:
+            (root / NAME / "2.0.0.yaml").unlink()
+            reloader.reload("rpc")  # nobody leases the old state yet, so it closes now
+            entered.append(real_enter())
+            return entered[-1]
 
-        threads = [threading.Thread(target=work, args=(index,)) for index in range(4)]
-        for thread in threads:
-            thread.start()
-        try:
-            for round_ in range(30):
-                write_version(root, "9.0.0", threshold=2, status="draft", title=f"Draft {round_}")
-                assert reloader.reload("watch").ok
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=30)
-        assert errors == []
-        assert min(counts[:3]) > 0
+        monkeypatch.setattr(old, "enter", enter_after_a_reload)
+        decision = evaluator.evaluate(NAME, EXPERIENCED)
+        assert entered == [False]
+        assert old.closed
+        assert decision.policy.version == "1.0.0"
+
+    def test_a_release_that_raises_neither_fails_the_evaluation_nor_keeps_the_other_versions(
+        self, root: Path, reloader: Reloader, evaluator: Evaluator, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The last evaluation on a superseded state returns though one release raises; the rest are released."""
+        first = evaluator.state.version(NAME, "1.0.0").compiled
+        real_release = evaluator.engine.release
+        real_decide = ServedVersion.decide
+
+        def release(compiled: CompiledPolicy) -> None:
+            if compiled is first:
+                raise RuntimeError("release failed")
+            real_release(compiled)
+
+        def decide_during_a_reload(self: ServedVersion, *args: Any, **kwargs: Any) -> Decision:
+            if (root / NAME / "2.0.0.yaml").exists():  # once: the reload's own test cases decide too
+                (root / NAME / "2.0.0.yaml").unlink()
+                reloader.reload("rpc")  # supersedes the state this evaluation holds
+            return real_decide(self, *args, **kwargs)
+
+        monkeypatch.setattr(evaluator.engine, "release", release)
+        monkeypatch.setattr(ServedVersion, "decide", decide_during_a_reload)
+        with capture_logs() as logs:
+            decision = evaluator.evaluate(NAME, EXPERIENCED, version="2.0.0")
+        assert decision.policy.version == "2.0.0"
+        assert evaluator.engine.rulesets == 1  # 2.0.0 was released and unloaded after 1.0.0 failed
+        (failed,) = [log for log in logs if log["event"] == "release_failed"]
+        assert (failed["version"], failed["error_type"]) == (f"{NAME}@1.0.0", "RuntimeError")
 
 
 class TestMemoryBounded:
@@ -441,7 +460,7 @@ class TestTriggers:
         try:
             write_version(root, "9.0.0", status="draft")
             daemon.request()
-            _wait(lambda: reloader.last is not None and reloader.last.trigger == "signal")
+            wait_until(lambda: reloader.last is not None and reloader.last.trigger == "signal", 10, "a signal reload")
         finally:
             daemon.stop()
         assert reloader.last is not None
@@ -456,9 +475,40 @@ class TestTriggers:
             assert reloader.last is not None
             assert reloader.last.trigger == "startup"
             write_version(root, "9.0.0", status="draft")
-            _wait(lambda: reloader.last is not None and reloader.last.trigger == "watch")
+            wait_until(lambda: reloader.last is not None and reloader.last.trigger == "watch", 10, "a watch reload")
         finally:
             daemon.stop()
+
+    def test_a_reload_that_raises_is_logged_and_the_daemon_keeps_going(
+        self, root: Path, reloader: Reloader, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An exception out of reload() is logged as reload_failed (its type); later requests and changes reload."""
+        real_reload = reloader.reload
+        calls: list[str] = []
+
+        def fail_once(trigger: str) -> ReloadResult:
+            calls.append(trigger)
+            if len(calls) == 1:
+                raise RuntimeError("install failed")
+            return real_reload(trigger)
+
+        monkeypatch.setattr(reloader, "reload", fail_once)
+        daemon = ReloadDaemon(reloader, 0.02)
+        with capture_logs() as logs:
+            daemon.start()
+            try:
+                write_version(root, "9.0.0", status="draft")
+                wait_until(lambda: len(calls) == 1, 10, "the failing reload")
+                daemon.request()  # what SIGHUP does
+                wait_until(lambda: reloader.last is not None and reloader.last.trigger == "signal", 10, "SIGHUP")
+                write_version(root, "9.1.0", status="draft")
+                wait_until(lambda: reloader.last is not None and reloader.last.trigger == "watch", 10, "polling")
+            finally:
+                daemon.stop()
+        assert calls == ["watch", "signal", "watch"]
+        (failed,) = [log for log in logs if log["event"] == "reload_failed"]
+        assert (failed["trigger"], failed["error_type"]) == ("watch", "RuntimeError")
+        assert [p.version for p in reloader.evaluator.registry.all()] == ["1.0.0", "2.0.0", "9.0.0", "9.1.0"]
 
     def test_settings_come_from_flags_and_environment(self) -> None:
         """--watch-seconds and --allow-unlocked (and their FAIRPATH_* variables) reach the config."""
@@ -469,9 +519,3 @@ class TestTriggers:
         with pytest.raises(ConfigError, match="--watch-seconds"):
             Config.from_sources(["--watch-seconds", "-1"], {})
 
-
-def _wait(condition: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)

@@ -33,6 +33,17 @@ from fairpath_client._errors import (
     UnauthenticatedError,
     from_rpc_error,
 )
+from fairpath_client._impact import (
+    ChangedDecision,
+    OutcomeStats,
+    RelativeLikelihood,
+    ReplayReport,
+    RuleChange,
+    SkipReason,
+    StatsCell,
+    StatsSlice,
+    Transition,
+)
 from fairpath_client._models import (
     Advice,
     AdviceSpec,
@@ -56,6 +67,7 @@ from fairpath_client._models import (
 )
 from fairpath_client._records import ChainReport, DecisionFilter, DecisionPage, DecisionRecord, OutcomeRecord
 from fairpath_client._render import render_decision, render_policies, render_walk
+from fairpath_client._render_impact import render_replay, render_stats
 from fairpath_client._render_records import render_record
 from fairpath_client._security import TlsConfig
 
@@ -65,6 +77,7 @@ __all__ = [
     "Advice",
     "AdviceSpec",
     "ChainReport",
+    "ChangedDecision",
     "DeadlineExceededError",
     "Decision",
     "DecisionFilter",
@@ -83,6 +96,7 @@ __all__ = [
     "InvalidRequestError",
     "MissingFact",
     "OutcomeRecord",
+    "OutcomeStats",
     "Pathway",
     "PathwaySpec",
     "PermissionDeniedError",
@@ -90,19 +104,28 @@ __all__ = [
     "PolicyNotFoundError",
     "PolicyRef",
     "PolicySummary",
+    "RelativeLikelihood",
+    "ReplayReport",
+    "RuleChange",
     "RuleKind",
     "RuleResult",
     "RuleSpec",
     "ServerError",
     "ServiceBusyError",
     "ServiceUnavailableError",
+    "SkipReason",
+    "StatsCell",
+    "StatsSlice",
     "Subject",
     "TlsConfig",
     "TraceEntry",
+    "Transition",
     "UnauthenticatedError",
     "from_rpc_error",
     "render_decision",
     "render_policies",
     "render_record",
+    "render_replay",
+    "render_stats",
     "render_walk",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -24,6 +25,7 @@ from fairpath_client._errors import (
     PolicyNotFoundError,
     from_rpc_error,
 )
+from fairpath_client._impact import OutcomeStats, ReplayReport
 from fairpath_client._models import Decision, PolicyDetail, PolicySummary, Subject
 from fairpath_client._records import ChainReport, DecisionFilter, DecisionPage, DecisionRecord, OutcomeRecord
 from fairpath_client._security import TlsConfig, open_channel, with_token
@@ -322,6 +324,82 @@ class FairpathClient:
             lambda: self._decisions.VerifyChain(request, timeout=timeout or self._timeout)
         )
         return ChainReport.from_proto(response)
+
+    def replay_decisions(
+        self,
+        version: str,
+        policy: str = "",
+        query: DecisionFilter | None = None,
+        *,
+        max_changed: int = 0,
+        period: str = "",
+        reference_group: str = "",
+        timeout: float | None = None,
+    ) -> ReplayReport:
+        """Re-evaluate recorded decisions against a candidate policy version; nothing is recorded.
+
+        Args:
+            version: The candidate version, e.g. ``"1.1.0"`` (a draft must be loaded to be replayed).
+            policy: The candidate policy; "" for each decision's own. When given and ``query``
+                names no policy, only decisions recorded under this policy are replayed.
+            query: Which recorded decisions, as :meth:`list_decisions`; None for all.
+            max_changed: Most changed decisions to list; 0 for the service's default (100).
+            period: Periods of the fairness figures: ``"all"`` (default), ``"year"``,
+                ``"quarter"`` or ``"month"``.
+            reference_group: Equality group the relative likelihoods compare with; "" for the largest.
+            timeout: Deadline in seconds (a long trail takes a while); the client's timeout by default.
+
+        Raises:
+            PolicyNotFoundError: The named candidate version is not loaded.
+            InvalidRequestError: No version, an unknown period, or a bad filter.
+            FairpathClientError: Any other failure (see the subclasses).
+
+        """
+        request = decision_service_pb2.ReplayDecisionsRequest(
+            filter=(query or DecisionFilter()).to_proto(), policy=policy, version=version,
+            max_changed=max_changed, period=period, reference_group=reference_group,
+        )
+        response = self._call(
+            lambda: self._decisions.ReplayDecisions(request, timeout=timeout or self._timeout)
+        )
+        return ReplayReport.from_proto(response.report)
+
+    def outcome_stats(
+        self,
+        policy: str = "",
+        version: str = "",
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        period: str = "",
+        reference_group: str = "",
+        timeout: float | None = None,
+    ) -> OutcomeStats:
+        """Fairness figures of recorded decisions: pathway counts by group and relative likelihoods.
+
+        Args:
+            policy: Only this policy; "" for all.
+            version: Only this version; "" for all.
+            since: Decisions evaluated at or after this instant (timezone-aware).
+            until: Decisions evaluated before this instant.
+            period: ``"all"`` (default), ``"year"``, ``"quarter"`` or ``"month"``: one slice per
+                policy version and period.
+            reference_group: Equality group the relative likelihoods compare with; "" for the largest.
+            timeout: Deadline in seconds; the client's timeout by default.
+
+        Raises:
+            InvalidRequestError: An unknown period or a time range that ends before it starts.
+            FairpathClientError: Any other failure (see the subclasses).
+            ValueError: A time without a timezone.
+
+        """
+        window = DecisionFilter(from_time=since, to_time=until).to_proto()
+        request = decision_service_pb2.OutcomeStatsRequest(
+            policy=policy, version=version, period=period, reference_group=reference_group,
+            from_time=window.from_time if since else None, to_time=window.to_time if until else None,
+        )
+        response = self._call(lambda: self._decisions.OutcomeStats(request, timeout=timeout or self._timeout))
+        return OutcomeStats.from_proto(response)
 
     def _call(self, rpc: Callable[[], _T], request_id: str | None = None) -> _T:
         """Run one RPC, translating gRPC failures into the client's exceptions."""

@@ -38,6 +38,7 @@ from fairpath_client._errors import (
     PolicyNotFoundError,
     ServiceUnavailableError,
 )
+from fairpath_client._impact_cli import add_impact_commands
 from fairpath_client._models import Subject
 from fairpath_client._render import render_decision, render_policies
 
@@ -126,6 +127,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     policies.set_defaults(func=_run_policies)
 
     add_decision_commands(subparsers, common, _connect, _report)
+    add_impact_commands(subparsers, common, _connect, _report)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

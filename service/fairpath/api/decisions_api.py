@@ -1,7 +1,9 @@
 """``fairpath.v1.DecisionService``: the decision trail for compliance review, as a thin translator.
 
 Reads go straight to the :class:`~fairpath.audit.store.DecisionStore`;
-``RecordOutcome`` appends. Like the other servicers it raises domain errors
+``RecordOutcome`` appends; ``ReplayDecisions`` re-evaluates through
+:class:`~fairpath.audit.replay.Replayer` (writing nothing) and ``OutcomeStats``
+reads :mod:`fairpath.audit.monitoring`. Like the other servicers it raises domain errors
 (:class:`~fairpath.errors.DecisionNotFoundError` → NOT_FOUND,
 :class:`~fairpath.errors.InvalidRequestError` → INVALID_ARGUMENT,
 :class:`~fairpath.errors.StoreUnavailableError` → UNAVAILABLE) and lets
@@ -16,11 +18,14 @@ from collections.abc import Iterator
 import grpc
 import structlog
 
-from fairpath.api import audit_convert
+from fairpath.api import audit_convert, impact_convert
 from fairpath.api.auth import current_caller
+from fairpath.audit import monitoring
 from fairpath.audit.records import NewOutcome
+from fairpath.audit.replay import Replayer
 from fairpath.audit.store import DecisionStore
 from fairpath.errors import FieldViolation, InvalidRequestError
+from fairpath.evaluation import Evaluator
 from fairpath.v1 import decision_service_pb2, decision_service_pb2_grpc
 
 #: Longest action, reviewer and reason accepted by RecordOutcome, in characters.
@@ -32,8 +37,10 @@ MAX_REASON = 4000
 class DecisionService(decision_service_pb2_grpc.DecisionServiceServicer):
     """Review recorded decisions, append what people did, and check the hash chain."""
 
-    def __init__(self, store: DecisionStore) -> None:
+    def __init__(self, store: DecisionStore, evaluator: Evaluator | None = None) -> None:
+        """Serve ``store``; ``evaluator`` (the server's own) replays: without one, replay is UNIMPLEMENTED."""
         self._store = store
+        self._replayer = Replayer(evaluator, store) if evaluator is not None else None
 
     def GetDecision(  # noqa: N802 - the name is the RPC's
         self, request: decision_service_pb2.GetDecisionRequest, context: grpc.ServicerContext
@@ -98,20 +105,31 @@ class DecisionService(decision_service_pb2_grpc.DecisionServiceServicer):
         structlog.contextvars.bind_contextvars(intact=report.intact, records_checked=report.records_checked)
         return audit_convert.report_to_proto(report)
 
-    # Replay and fairness statistics build on this store next; until then say so plainly
-    # instead of grpc's generic "Method not implemented!".
-
     def ReplayDecisions(  # noqa: N802 - the name is the RPC's
         self, request: decision_service_pb2.ReplayDecisionsRequest, context: grpc.ServicerContext
     ) -> decision_service_pb2.ReplayDecisionsResponse:
-        """Not implemented yet: answers UNIMPLEMENTED."""
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "ReplayDecisions is not implemented by this server yet")
+        """Re-evaluate matching decisions against a candidate version; report the impact, record nothing."""
+        if self._replayer is None:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server has no evaluator to replay with")
+        replay = impact_convert.replay_request(request)
+        # Stop between decisions once the caller has gone (deadline passed or cancelled).
+        report = self._replayer.replay(replay, cancelled=lambda: not context.is_active())
+        structlog.contextvars.bind_contextvars(
+            replayed=report.replayed, changed=report.changed, skipped=report.skipped
+        )
+        return decision_service_pb2.ReplayDecisionsResponse(report=impact_convert.report_to_proto(report))
 
     def OutcomeStats(  # noqa: N802 - the name is the RPC's
         self, request: decision_service_pb2.OutcomeStatsRequest, context: grpc.ServicerContext
     ) -> decision_service_pb2.OutcomeStatsResponse:
-        """Not implemented yet: answers UNIMPLEMENTED."""
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "OutcomeStats is not implemented by this server yet")
+        """Return pathway counts by group and relative likelihoods, per policy version and period."""
+        slices = monitoring.outcome_figures(
+            self._store, impact_convert.stats_query(request), period_name=request.period,
+            reference_group=request.reference_group,
+        )
+        # Counts only: the reference group is an equality group, which is never logged.
+        structlog.contextvars.bind_contextvars(slices=len(slices))
+        return impact_convert.stats_response(slices)
 
 
 def _check(outcome: NewOutcome) -> None:

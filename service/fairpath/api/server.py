@@ -166,7 +166,7 @@ def build_server(
     store = store if store is not None else open_store(config.store)
     recorder = DecisionRecorder(evaluator, store)
     evaluation_service_pb2_grpc.add_EvaluationServiceServicer_to_server(EvaluationService(recorder), server)
-    decision_service_pb2_grpc.add_DecisionServiceServicer_to_server(DecisionService(store), server)
+    decision_service_pb2_grpc.add_DecisionServiceServicer_to_server(DecisionService(store, evaluator), server)
     policy_service_pb2_grpc.add_PolicyServiceServicer_to_server(PolicyService(evaluator, reloader), server)
 
     # Watch streams run on their own small pool so they cannot starve the RPC threads.

@@ -63,11 +63,8 @@ OUTCOME_COLUMNS = ("decision_id", "action_taken", "reviewer", "reason", "recorde
 
 def link_hash(sequence: int, previous_hash: str, kind: str, values: Sequence[str | int]) -> str:
     """Return the hex sha256 of one record's link (see the module docstring)."""
-    digest = hashlib.sha256()
-    for value in (LINK_FORMAT, sequence, previous_hash, kind, *values):
-        data = str(value).encode("utf-8")
-        digest.update(b"%d:%s," % (len(data), data))
-    return digest.hexdigest()
+    fields = [str(value).encode("utf-8") for value in (LINK_FORMAT, sequence, previous_hash, kind, *values)]
+    return hashlib.sha256(b"".join(b"%d:%s," % (len(data), data) for data in fields)).hexdigest()
 
 
 def new_salt() -> str:

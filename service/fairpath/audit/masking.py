@@ -64,7 +64,8 @@ class Masker:
 
     def mask(self, facts: Mapping[str, object], decision: Decision) -> Masked:
         """Return ``decision`` and the request's ``facts`` with every sensitive value masked."""
-        hidden = {name: v for name, v in facts.items() if v is not None and self._is_sensitive(name)}
+        names = facts.keys() if self._mask_all else self.sensitive.intersection(facts)
+        hidden = {name: facts[name] for name in names if facts[name] is not None}
         if not hidden:  # facts_seen only holds request facts, so the trace has nothing to mask either
             return Masked(decision, dict(facts), (), {})
         masked_facts = {name: MASK if name in hidden else value for name, value in facts.items()}

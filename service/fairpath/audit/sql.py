@@ -80,8 +80,12 @@ class SqlStore:
         self._pool = SessionPool(connect)
         self._write_lock = threading.Lock()
         self._writer: Session | None = None
-        with self._pool.session() as session:
-            self.schema_version = migrate(session, dialect)
+        try:
+            with self._pool.session() as session:
+                self.schema_version = migrate(session, dialect)
+        except BaseException:
+            self._pool.close()  # nothing else will: the caller never gets the store
+            raise
 
     # --- writing -------------------------------------------------------------------
 

@@ -53,12 +53,12 @@ def path_of(url: str) -> str:
 class SqliteSession:
     """A :class:`~fairpath.audit.sessions.Session` over one :mod:`sqlite3` connection."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         try:
             # Autocommit mode (isolation_level=None): transactions are begun explicitly below.
             # Sessions are pooled and may move between threads, one thread at a time.
             self._conn = sqlite3.connect(
-                path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_SECONDS
+                path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
             )
         except sqlite3.Error as error:
             raise StoreUnavailableError(f"cannot open the sqlite store {path}: {error}") from error
@@ -133,9 +133,15 @@ def _translate(error: sqlite3.Error) -> StoreError:
 
 
 class SqliteStore(SqlStore):
-    """The decision store in one SQLite file."""
+    """The decision store in one SQLite file.
 
-    def __init__(self, url: str) -> None:
+    Args:
+        url: ``sqlite:///relative/path`` or ``sqlite:////absolute/path``.
+        busy_timeout: Seconds an append waits for another process's write lock.
+
+    """
+
+    def __init__(self, url: str, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> None:
         path = path_of(url)
         self.path = Path(path)
-        super().__init__(SQLITE, lambda: SqliteSession(path), description=f"sqlite:///{path}")
+        super().__init__(SQLITE, lambda: SqliteSession(path, busy_timeout), description=f"sqlite:///{path}")

@@ -234,6 +234,10 @@ class _Compiler:
             elif residual is not False and _reads_outcome(condition):
                 split.append((overlay_id, residual))
             # otherwise: never on this path, or fact-only (matched once, on the case fact)
+        if len(self.rules) + 2 ** min(len(split), MAX_SPLIT) > MAX_RULES:
+            # Checked while paths are built: a walk whose paths multiply (each rule sending both
+            # answers on to the next) would otherwise take minutes to enumerate before failing.
+            raise self.error(f"the walk has more paths than the engine takes (at most {MAX_RULES} rules); split it")
         if len(split) > MAX_SPLIT:
             raise self.error(
                 f"{len(split)} advice rules read both the outcome and facts on one path (at most {MAX_SPLIT})",

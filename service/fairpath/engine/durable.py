@@ -63,7 +63,7 @@ ENGINE_NAME = "durable_rules"
 ENGINE_VERSION = metadata.version("durable-rules")
 _SESSION_NOT_FOUND = "error code: 309"
 _BUDGET_PER_RULE = 64
-_ABANDONED_LIMIT = 64  # sessions a ruleset may strand (unmatched facts) before it is refused
+_STRANDED_LIMIT = 64  # sessions a ruleset may strand (unmatched facts) before it is refused
 
 
 class _SyncHost(durable_engine.Host):  # type: ignore[misc]
@@ -109,7 +109,7 @@ class DurableEngine:
         self._compiled: dict[str, CompiledPolicy] = {}
         self._holders: dict[str, int] = {}  # ruleset -> registrations not yet released
         self._unload = unload  # False keeps released rulesets loaded (to measure what unloading saves)
-        self._abandoned: dict[str, int] = {}  # ruleset -> sessions stranded by unmatched facts
+        self._stranded: dict[str, int] = {}  # ruleset -> sessions stranded by unmatched facts
         self._register_lock = threading.Lock()
 
     @property
@@ -164,7 +164,7 @@ class DurableEngine:
     def _unload_ruleset(self, name: str) -> None:
         # durable_rules has no unload API (guide §4): this is the manual recipe.
         self._compiled.pop(name, None)
-        stranded = self._abandoned.pop(name, 0)
+        stranded = self._stranded.pop(name, 0)
         ruleset = self._host._ruleset_directory.pop(name, None)
         if ruleset is None:
             return
@@ -202,9 +202,9 @@ class DurableEngine:
         """Evaluate validated, normalised facts (no ``None``, answers without UNKNOWN)."""
         if compiled.ruleset not in self._compiled:
             raise EngineError(f"{compiled.ruleset} is not registered")
-        if self._abandoned.get(compiled.ruleset, 0) >= _ABANDONED_LIMIT:
+        if self._stranded.get(compiled.ruleset, 0) >= _STRANDED_LIMIT:
             raise EngineError(
-                f"{compiled.ruleset} is disabled: it left facts unmatched {_ABANDONED_LIMIT} times"
+                f"{compiled.ruleset} is disabled: it left facts unmatched {_STRANDED_LIMIT} times"
             )
         sid = self._pool.acquire(self._acquire_timeout)
         run = _Run()
@@ -223,22 +223,23 @@ class DurableEngine:
         except durable_engine.MessageNotHandledException as error:
             unmatched = True
             reason = f"{compiled.ruleset}: no compiled path matched; the walk is not exhaustive"
-            raise EngineError(reason) from error
-        except TypeError as error:
+            # `from None` throughout: durable's messages quote the whole fact, and a chained
+            # exception would carry the facts into the INTERNAL error's logged traceback.
+            raise EngineError(reason) from None
+        except TypeError:
             if run.steps > _BUDGET_PER_RULE * len(compiled.actions):
                 reason = f"{compiled.ruleset}: runaway rules aborted after {run.steps} actions"
-                raise EngineError(reason) from error
-            raise EngineError(f"{compiled.ruleset}: durable_rules failed: {type(error).__name__}") from error
+                raise EngineError(reason) from None
+            raise EngineError(f"{compiled.ruleset}: durable_rules failed: TypeError") from None
         except EngineError:
             raise
         except Exception as error:
-            # Never echo durable's message: it quotes the facts.
-            raise EngineError(f"{compiled.ruleset}: durable_rules failed: {type(error).__name__}") from error
+            raise EngineError(f"{compiled.ruleset}: durable_rules failed: {type(error).__name__}") from None
         finally:
             del self._runs[sid]
             if unmatched:
                 # delete_state on this session segfaults: strand it and retire its id.
-                self._abandoned[compiled.ruleset] = self._abandoned.get(compiled.ruleset, 0) + 1
+                self._stranded[compiled.ruleset] = self._stranded.get(compiled.ruleset, 0) + 1
                 self._pool.quarantine(sid)
             else:
                 self._discard(compiled.ruleset, sid)
@@ -260,6 +261,8 @@ class DurableEngine:
             if _SESSION_NOT_FOUND in str(error):
                 self._pool.release(sid)  # nothing was left behind
             else:
+                # The session may still be alive: count it, so the ruleset is never deleted under it.
+                self._stranded[ruleset] = self._stranded.get(ruleset, 0) + 1
                 self._pool.quarantine(sid)
             return
         self._pool.release(sid)

@@ -32,7 +32,7 @@ has no hook for that) and proven to agree with the engine by property tests.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeAlias
@@ -44,6 +44,7 @@ KEYWORDS = frozenset(
 )
 SET_OPS = ("has", "lacks")
 ORDER_OPS = ("<", "<=", ">", ">=")
+MAX_DEPTH = 32  # nested parentheses and `not`s in one condition
 _NEGATED = {
     "is": "is not", "is not": "is", "<": ">=", ">=": "<", ">": "<=", "<=": ">", "=": "!=", "!=": "=",
     "has": "lacks", "lacks": "has",
@@ -160,6 +161,17 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.tokens = _tokenize(text)
         self.pos = 0
+        self.depth = 0
+
+    def nested(self, parse: Callable[[], Condition]) -> Condition:
+        # Bounded, so a hostile file meets a syntax error rather than Python's recursion limit.
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            self.fail(f"conditions may nest at most {MAX_DEPTH} levels")
+        try:
+            return parse()
+        finally:
+            self.depth -= 1
 
     @property
     def token(self) -> _Token:
@@ -207,9 +219,9 @@ class _Parser:
 
     def unary(self) -> Condition:
         if self.accept("not"):
-            return Not(self.unary())
+            return Not(self.nested(self.unary))
         if self.accept("("):
-            inner = self.disjunction()
+            inner = self.nested(self.disjunction)
             self.expect(")", "')'")
             return inner
         if self.accept("always"):

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from fairpath.errors import FieldViolation, InvalidFactsError
 from fairpath.policy.conditions import Value
-from fairpath.policy.model import FactType, Policy
+from fairpath.policy.model import NUMBER_RANGE, FactType, Policy, number_in_range
 
 MAX_FACTS = 256
 MAX_STRING = 1000
@@ -76,7 +76,10 @@ def normalise_facts(policy: Policy, facts: Mapping[str, object]) -> dict[str, Va
                 problem = f"must be true or false, got {_kind(value)}"
         elif spec.type is FactType.NUMBER:
             if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-                clean[name] = float(value)
+                if number_in_range(float(value)):
+                    clean[name] = float(value)
+                else:
+                    problem = f"must be {NUMBER_RANGE}"
             else:
                 problem = f"must be a finite number, got {_kind(value)}"
         elif isinstance(value, str) and len(value) <= MAX_STRING:

@@ -19,6 +19,7 @@ from fairpath.errors import PolicyFileError
 from fairpath.policy import conditions as cond
 from fairpath.policy.model import (
     ANSWER_VALUES,
+    NUMBER_RANGE,
     DECISION_FIELDS,
     AdviceRule,
     CheckRule,
@@ -28,6 +29,7 @@ from fairpath.policy.model import (
     Policy,
     Rule,
     Target,
+    number_in_range,
 )
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
@@ -54,6 +56,13 @@ MAX_FACTS = 200  # durable_rules refuses facts with more than 255 fields
 _TOP_KEYS = {
     "policy", "version", "title", "status", "effective_from", "source", "description",
     "facts", "pathways", "rules", "advice", "checks",
+}
+_ENTRY_KEYS = {
+    "facts": {"name", "type", "question", "values", "description", "sensitive"},
+    "pathways": {"code", "title", "recommendation", "individual_directed", "category"},
+    "rules": {"id", "title", "question", "when", "then", "else", "source"},
+    "advice": {"id", "code", "title", "text", "when"},
+    "checks": {"id", "title", "text", "when"},
 }
 _LINE = "__line__"
 
@@ -96,6 +105,8 @@ def load_bytes(data: bytes, path: str = "<policy>") -> Policy:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise PolicyFileError(f"not valid YAML: {getattr(error, 'problem', error)}", path=path, line=line) from error
+    except RecursionError:
+        raise PolicyFileError("YAML nested too deeply", path=path) from None
     return _Builder(path, hashlib.sha256(data).hexdigest()).build(document)
 
 
@@ -126,12 +137,18 @@ class _Builder:
             return []
         if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
             raise self.error(f"{key!r} must be a list of entries", document)
+        for entry in value:
+            # A misspelt key is refused, never ignored: `sensitvie: true` would leave a fact unmasked.
+            unknown = sorted(map(str, set(entry) - _ENTRY_KEYS[key] - {_LINE}))
+            if unknown:
+                rule_id = entry.get("id") if isinstance(entry.get("id"), str) else ""
+                raise self.error(f"{key}: unknown key(s) {', '.join(unknown)}", entry, rule_id)
         return value
 
     def build(self, document: Any) -> Policy:
         if not isinstance(document, dict):
             raise PolicyFileError("a policy file must be a mapping of keys", path=self.path)
-        unknown = sorted(set(document) - _TOP_KEYS - {_LINE})
+        unknown = sorted(map(str, set(document) - _TOP_KEYS - {_LINE}))
         if unknown:
             raise self.error(f"unknown key(s) {', '.join(map(str, unknown))}", document)
         name = self.text(document, "policy")
@@ -302,6 +319,8 @@ class _Builder:
         for literal in literals:
             if type(literal) is not kind:
                 return f"{cond.format_value(literal)!r} is not a value {atom.fact!r} can take"
+            if isinstance(literal, float) and not number_in_range(literal):
+                return f"{cond.format_value(literal)} is outside the numbers facts can take ({NUMBER_RANGE})"
             if values and literal not in values:
                 hint = " (UNKNOWN counts as unanswered: test 'is unanswered')" if literal == "UNKNOWN" else ""
                 return f"{literal!r} is not one of {atom.fact}'s values{hint}"

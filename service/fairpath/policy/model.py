@@ -30,6 +30,16 @@ class FactType(enum.Enum):
 
 ANSWER_VALUES = ("YES", "NO", "UNKNOWN")
 
+# durable_rules cannot read a JSON number in exponent form without a decimal point
+# ("1e-05", "1e+16": Python writes those for magnitudes below 1e-4 or from 1e16), so
+# numbers, in requests and in conditions, are kept to a range written without one.
+NUMBER_RANGE = "0, or a magnitude from 0.0001 to below 10^15"
+
+
+def number_in_range(value: float) -> bool:
+    """Whether ``value`` is a number the engine can be given (see :data:`NUMBER_RANGE`)."""
+    return value == 0 or 1e-4 <= abs(value) < 1e15
+
 
 @dataclass(frozen=True)
 class FactSpec:

@@ -323,13 +323,23 @@ class ReplayDecisionsRequest(_message.Message):
     POLICY_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
     MAX_CHANGED_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    REFERENCE_GROUP_FIELD_NUMBER: _builtins.int
     policy: _builtins.str
-    """The candidate: policy name (default: each decision's own policy) and version."""
+    """The candidate: policy name (default: each decision's own policy) and version (required)."""
     version: _builtins.str
     max_changed: _builtins.int
-    """Most changed decisions to list (default 100)."""
+    """Most changed decisions to list (default 100, at most 1000)."""
+    period: _builtins.str
+    """Periods of the fairness figures, as OutcomeStatsRequest.period (default "all")."""
+    reference_group: _builtins.str
+    """Reference group of the relative likelihoods, as OutcomeStatsRequest.reference_group."""
     @_builtins.property
-    def filter(self) -> Global___DecisionFilter: ...
+    def filter(self) -> Global___DecisionFilter:
+        """Which recorded decisions to replay. When policy is set and filter.policy is not,
+        only decisions recorded under that policy are replayed.
+        """
+
     def __init__(
         self,
         *,
@@ -337,10 +347,12 @@ class ReplayDecisionsRequest(_message.Message):
         policy: _builtins.str = ...,
         version: _builtins.str = ...,
         max_changed: _builtins.int = ...,
+        period: _builtins.str = ...,
+        reference_group: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "max_changed", b"max_changed", "policy", b"policy", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "max_changed", b"max_changed", "period", b"period", "policy", b"policy", "reference_group", b"reference_group", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -348,6 +360,10 @@ Global___ReplayDecisionsRequest: _TypeAlias = ReplayDecisionsRequest  # noqa: Y0
 
 @_typing.final
 class Transition(_message.Message):
+    """How many replayed decisions went from one pathway to another (or stayed); a pathway reads
+    "NEEDS_INFORMATION" where the walk stopped for a missing answer.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     FROM_PATHWAY_FIELD_NUMBER: _builtins.int
@@ -373,24 +389,34 @@ Global___Transition: _TypeAlias = Transition  # noqa: Y015
 
 @_typing.final
 class RuleChange(_message.Message):
+    """A rule whose firing changed in at least one replayed decision."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     RULE_ID_FIELD_NUMBER: _builtins.int
     FIRED_BEFORE_FIELD_NUMBER: _builtins.int
     FIRED_AFTER_FIELD_NUMBER: _builtins.int
+    STARTED_FIRING_FIELD_NUMBER: _builtins.int
+    STOPPED_FIRING_FIELD_NUMBER: _builtins.int
     rule_id: _builtins.str
     fired_before: _builtins.int
+    """Replayed decisions in which it fired as recorded, and as replayed."""
     fired_after: _builtins.int
+    started_firing: _builtins.int
+    """Decisions in which it fires now but did not, and the reverse."""
+    stopped_firing: _builtins.int
     def __init__(
         self,
         *,
         rule_id: _builtins.str = ...,
         fired_before: _builtins.int = ...,
         fired_after: _builtins.int = ...,
+        started_firing: _builtins.int = ...,
+        stopped_firing: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fired_after", b"fired_after", "fired_before", b"fired_before", "rule_id", b"rule_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fired_after", b"fired_after", "fired_before", b"fired_before", "rule_id", b"rule_id", "started_firing", b"started_firing", "stopped_firing", b"stopped_firing"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -398,6 +424,8 @@ Global___RuleChange: _TypeAlias = RuleChange  # noqa: Y015
 
 @_typing.final
 class ChangedDecision(_message.Message):
+    """Pathways read "NEEDS_INFORMATION" where the walk stopped for a missing answer."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     DECISION_ID_FIELD_NUMBER: _builtins.int
@@ -405,13 +433,21 @@ class ChangedDecision(_message.Message):
     TO_PATHWAY_FIELD_NUMBER: _builtins.int
     ADVICE_ADDED_FIELD_NUMBER: _builtins.int
     ADVICE_REMOVED_FIELD_NUMBER: _builtins.int
+    FROM_VERSION_FIELD_NUMBER: _builtins.int
+    MISSING_FACTS_FIELD_NUMBER: _builtins.int
     decision_id: _builtins.str
     from_pathway: _builtins.str
     to_pathway: _builtins.str
+    from_version: _builtins.str
+    """The recorded decision's policy version."""
     @_builtins.property
     def advice_added(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def advice_removed(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def missing_facts(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The facts the candidate still needs, when it stops for them."""
+
     def __init__(
         self,
         *,
@@ -420,14 +456,46 @@ class ChangedDecision(_message.Message):
         to_pathway: _builtins.str = ...,
         advice_added: _abc.Iterable[_builtins.str] | None = ...,
         advice_removed: _abc.Iterable[_builtins.str] | None = ...,
+        from_version: _builtins.str = ...,
+        missing_facts: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["advice_added", b"advice_added", "advice_removed", b"advice_removed", "decision_id", b"decision_id", "from_pathway", b"from_pathway", "to_pathway", b"to_pathway"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advice_added", b"advice_added", "advice_removed", b"advice_removed", "decision_id", b"decision_id", "from_pathway", b"from_pathway", "from_version", b"from_version", "missing_facts", b"missing_facts", "to_pathway", b"to_pathway"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ChangedDecision: _TypeAlias = ChangedDecision  # noqa: Y015
+
+@_typing.final
+class SkipReason(_message.Message):
+    """Why some decisions could not be replayed, and how many."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    DECISION_IDS_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    count: _builtins.int
+    @_builtins.property
+    def decision_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The first few of them."""
+
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+        count: _builtins.int = ...,
+        decision_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "decision_ids", b"decision_ids", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SkipReason: _TypeAlias = SkipReason  # noqa: Y015
 
 @_typing.final
 class ReplayReport(_message.Message):
@@ -440,10 +508,15 @@ class ReplayReport(_message.Message):
     RULE_CHANGES_FIELD_NUMBER: _builtins.int
     CHANGED_DECISIONS_FIELD_NUMBER: _builtins.int
     CANDIDATE_STATS_FIELD_NUMBER: _builtins.int
+    RECORDED_STATS_FIELD_NUMBER: _builtins.int
+    SKIP_REASONS_FIELD_NUMBER: _builtins.int
+    SUPPRESSION_THRESHOLD_FIELD_NUMBER: _builtins.int
     replayed: _builtins.int
     changed: _builtins.int
     skipped: _builtins.int
     """Decisions that could not be replayed (e.g. facts the candidate does not declare)."""
+    suppression_threshold: _builtins.int
+    """Counts under this are suppressed in the figures (as OutcomeStatsResponse)."""
     @_builtins.property
     def transitions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Transition]: ...
     @_builtins.property
@@ -454,6 +527,12 @@ class ReplayReport(_message.Message):
     def candidate_stats(self) -> _containers.RepeatedCompositeFieldContainer[Global___StatsSlice]:
         """Fairness figures of the candidate's outcomes over the same decisions."""
 
+    @_builtins.property
+    def recorded_stats(self) -> _containers.RepeatedCompositeFieldContainer[Global___StatsSlice]:
+        """The same figures for the recorded outcomes of the decisions replayed (skipped ones left out)."""
+
+    @_builtins.property
+    def skip_reasons(self) -> _containers.RepeatedCompositeFieldContainer[Global___SkipReason]: ...
     def __init__(
         self,
         *,
@@ -464,10 +543,13 @@ class ReplayReport(_message.Message):
         rule_changes: _abc.Iterable[Global___RuleChange] | None = ...,
         changed_decisions: _abc.Iterable[Global___ChangedDecision] | None = ...,
         candidate_stats: _abc.Iterable[Global___StatsSlice] | None = ...,
+        recorded_stats: _abc.Iterable[Global___StatsSlice] | None = ...,
+        skip_reasons: _abc.Iterable[Global___SkipReason] | None = ...,
+        suppression_threshold: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidate_stats", b"candidate_stats", "changed", b"changed", "changed_decisions", b"changed_decisions", "replayed", b"replayed", "rule_changes", b"rule_changes", "skipped", b"skipped", "transitions", b"transitions"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidate_stats", b"candidate_stats", "changed", b"changed", "changed_decisions", b"changed_decisions", "recorded_stats", b"recorded_stats", "replayed", b"replayed", "rule_changes", b"rule_changes", "skip_reasons", b"skip_reasons", "skipped", b"skipped", "suppression_threshold", b"suppression_threshold", "transitions", b"transitions"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,0 +1,128 @@
+"""Fixtures for the decision trail: every store test runs on SQLite and on PostgreSQL.
+
+PostgreSQL is the server on 127.0.0.1:5432 (``FAIRPATH_TEST_POSTGRES`` to change
+it). Each test gets its own schema, named after this session so parallel runs
+never meet, and every schema the session made is dropped at its end.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+import pytest
+from fairpath.api.server import Running, build_server
+from fairpath.audit import DecisionRecorder, DecisionStore, open_store
+from fairpath.config import Config
+from fairpath.evaluation import Evaluator
+
+POSTGRES = os.environ.get("FAIRPATH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+GUIDE = "nhs-just-culture-guide"
+
+#: Facts walking the guide to pathway B (substance abuse), three of them sensitive.
+SUBSTANCE = {
+    "is_patient_safety_incident": "YES",
+    "individual_concern_raised": "YES",
+    "safeguarding_concern": "NO",
+    "intent_to_harm": "NO",
+    "substance_abuse_indicated": "YES",
+    "professional_group": "REGISTERED_NURSE",
+}
+#: Facts stopping at the guide's first question: NEEDS_INFORMATION.
+INCOMPLETE = {"is_patient_safety_incident": "YES"}
+
+Raw = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
+
+
+@pytest.fixture(scope="session")
+def pg_schema() -> Iterator[Callable[[], str]]:
+    """Make a fresh schema per call and return a store URL using it; all are dropped at session end."""
+    prefix = f"fairpath_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"{prefix}_{len(made)}"
+        with psycopg.connect(POSTGRES, autocommit=True) as connection:
+            connection.execute(f"CREATE SCHEMA {name}")
+        made.append(name)
+        return f"{POSTGRES}?options={quote(f'-csearch_path={name}')}"
+
+    yield make
+    with psycopg.connect(POSTGRES, autocommit=True) as connection:
+        for name in made:
+            connection.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL for an empty store: a SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'decisions.sqlite3'}"
+    make: Callable[[], str] = request.getfixturevalue("pg_schema")
+    return make()
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[DecisionStore]:
+    """The store ``store_url`` names, opened (and so migrated), closed after the test."""
+    opened = open_store(store_url)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def recorder(evaluator: Evaluator, store: DecisionStore) -> DecisionRecorder:
+    """Evaluate-and-record over the real policies and ``store``."""
+    return DecisionRecorder(evaluator, store)
+
+
+@pytest.fixture
+def raw(store_url: str) -> Iterator[Raw]:
+    """Run SQL straight against the store's database, as someone with database access would."""
+    if store_url.startswith("sqlite"):
+        connection: Any = sqlite3.connect(store_url.removeprefix("sqlite:///"), isolation_level=None)
+
+        def run(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+            return list(connection.execute(sql, tuple(params)).fetchall())
+    else:
+        connection = psycopg.connect(store_url, autocommit=True)
+
+        def run(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+            cursor = connection.execute(sql.replace("?", "%s"), tuple(params))
+            return list(cursor.fetchall()) if cursor.description else []
+
+    yield run
+    connection.close()
+
+
+def drop_append_only_triggers(raw: Raw, store_url: str) -> None:
+    """Remove the append-only triggers, as an administrator tampering with the trail would."""
+    tables = ("decisions", "outcomes", "decision_rules", "trace_entries")
+    if store_url.startswith("sqlite"):
+        for table in tables:
+            for action in ("update", "delete"):
+                raw(f"DROP TRIGGER {table}_append_only_{action}", ())
+    else:
+        for table in tables:
+            raw(f"DROP TRIGGER {table}_append_only ON {table}", ())
+
+
+@pytest.fixture
+def served(evaluator: Evaluator, store: DecisionStore) -> Iterator[Running]:
+    """A real gRPC server on 127.0.0.1 (OS-chosen port) recording into ``store``."""
+    running = build_server(Config(host="127.0.0.1", port=0), evaluator, store=store)
+    running.start()
+    yield running
+    running.stop(None).wait(5)
+
+
+@pytest.fixture
+def target(served: Running) -> str:
+    """``host:port`` of ``served``."""
+    return f"127.0.0.1:{served.port}"
