@@ -15,6 +15,8 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import structlog
+
 from fairpath.decisions import Decision, Subject
 from fairpath.engine.compiler import CompiledPolicy, compile_policy
 from fairpath.engine.durable import DurableEngine
@@ -22,6 +24,8 @@ from fairpath.explain import Explainer
 from fairpath.policy.facts import normalise_facts
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import PolicyRegistry
+
+_log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -133,5 +137,11 @@ class ServingState:
         return self._closed
 
     def _release(self) -> None:
+        # Runs inside leave(), after that evaluation's decision is made: a failure must neither
+        # fail the request nor keep the other versions loaded, so each is released on its own.
         for version in self._versions.values():
-            self._engine.release(version.compiled)
+            try:
+                self._engine.release(version.compiled)
+            except Exception as error:
+                key, error_type = version.policy.key, type(error).__name__
+                _log.error("release_failed", version=key, error_type=error_type, exc_info=error)

@@ -9,7 +9,8 @@ dependency) and reloads when it differs from the last one. The files are found
 as a reload finds them (:func:`~fairpath.policy.registry.policy_files`), and
 ``stat`` follows symlinks, so a Kubernetes ConfigMap update (an atomic swap of
 its ``..data`` link) shows as changed files. An interval of 0 turns polling
-off; SIGHUP still works.
+off; SIGHUP still works. Whatever a reload raises is logged (``reload_failed``)
+and the daemon keeps watching.
 """
 
 from __future__ import annotations
@@ -80,14 +81,22 @@ class ReloadDaemon:
             if self._stopping:
                 return
             self._wake.clear()
-            # Snapshot before reloading, so a change made during the reload is seen next time.
-            current = snapshot(self._reloader.policies_dir)
-            if requested:
-                self._seen = current
-                self._reloader.reload("signal")
-            elif current != self._seen:
-                self._seen = current
-                self._reloader.reload("watch")
+            trigger = "signal" if requested else "watch"
+            try:
+                self._check(trigger)
+            except Exception as error:
+                # Reloader.reload reports a failed staging itself; whatever else escapes is a defect.
+                # Letting it out would end this thread: no more polling, and SIGHUP silently ignored.
+                # A reload reads policy files only, so the traceback holds no facts.
+                _log.error("reload_failed", trigger=trigger, error_type=type(error).__name__, exc_info=error)
+
+    def _check(self, trigger: str) -> None:
+        # Snapshot before reloading, so a change made during the reload is seen next time. It is
+        # kept even if the reload fails: the next change or SIGHUP retries, rather than every poll.
+        current = snapshot(self._reloader.policies_dir)
+        if trigger == "signal" or current != self._seen:
+            self._seen = current
+            self._reloader.reload(trigger)
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""Wait for something another thread or process will make true, failing the test with a message if it never does."""
+"""Wait for what another thread or process will make true; fail the test, saying what, if it never is."""
 
 from __future__ import annotations
 

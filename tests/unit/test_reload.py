@@ -56,6 +56,10 @@ def _reloader(root: Path, evaluator: Evaluator) -> Reloader:
     return reloader
 
 
+def last_trigger(reloader: Reloader) -> str:
+    return reloader.last.trigger if reloader.last is not None else ""
+
+
 def pathway(evaluator: Evaluator, version: str = "") -> str:
     decision = evaluator.evaluate(NAME, EXPERIENCED, version=version)
     assert decision.pathway is not None
@@ -310,7 +314,7 @@ class TestInFlight:
     def test_an_evaluation_whose_state_closes_before_its_lease_takes_the_new_one(
         self, root: Path, reloader: Reloader, evaluator: Evaluator, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """A reload closing the state an evaluation has just read (not yet leased) sends it to the new state."""
+        """A reload closing the state an evaluation has read but not yet leased sends it to the new state."""
         old = evaluator.state
         real_enter = old.enter
         entered: list[bool] = []
@@ -330,7 +334,7 @@ class TestInFlight:
     def test_a_release_that_raises_neither_fails_the_evaluation_nor_keeps_the_other_versions(
         self, root: Path, reloader: Reloader, evaluator: Evaluator, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """The last evaluation on a superseded state returns though one release raises; the rest are released."""
+        """The last evaluation on a superseded state returns though a release raises; the rest unload."""
         first = evaluator.state.version(NAME, "1.0.0").compiled
         real_release = evaluator.engine.release
         real_decide = ServedVersion.decide
@@ -460,7 +464,7 @@ class TestTriggers:
         try:
             write_version(root, "9.0.0", status="draft")
             daemon.request()
-            wait_until(lambda: reloader.last is not None and reloader.last.trigger == "signal", 10, "a signal reload")
+            wait_until(lambda: last_trigger(reloader) == "signal", 10, "a signal reload")
         finally:
             daemon.stop()
         assert reloader.last is not None
@@ -475,14 +479,14 @@ class TestTriggers:
             assert reloader.last is not None
             assert reloader.last.trigger == "startup"
             write_version(root, "9.0.0", status="draft")
-            wait_until(lambda: reloader.last is not None and reloader.last.trigger == "watch", 10, "a watch reload")
+            wait_until(lambda: last_trigger(reloader) == "watch", 10, "a watch reload")
         finally:
             daemon.stop()
 
     def test_a_reload_that_raises_is_logged_and_the_daemon_keeps_going(
         self, root: Path, reloader: Reloader, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """An exception out of reload() is logged as reload_failed (its type); later requests and changes reload."""
+        """An exception out of reload() is logged as reload_failed; later requests and changes reload."""
         real_reload = reloader.reload
         calls: list[str] = []
 
@@ -500,9 +504,9 @@ class TestTriggers:
                 write_version(root, "9.0.0", status="draft")
                 wait_until(lambda: len(calls) == 1, 10, "the failing reload")
                 daemon.request()  # what SIGHUP does
-                wait_until(lambda: reloader.last is not None and reloader.last.trigger == "signal", 10, "SIGHUP")
+                wait_until(lambda: last_trigger(reloader) == "signal", 10, "the requested reload")
                 write_version(root, "9.1.0", status="draft")
-                wait_until(lambda: reloader.last is not None and reloader.last.trigger == "watch", 10, "polling")
+                wait_until(lambda: last_trigger(reloader) == "watch", 10, "the next watch reload")
             finally:
                 daemon.stop()
         assert calls == ["watch", "signal", "watch"]
