@@ -15,6 +15,8 @@ The tree::
     ├── CredentialsError           a TLS or auth file cannot be used    (startup)
     ├── DecisionNotFoundError      no recorded decision with that id    -> NOT_FOUND
     ├── InvalidRequestError        a review request is malformed        -> INVALID_ARGUMENT
+    ├── ReloadUnavailableError     the server has nothing to reload     -> FAILED_PRECONDITION
+    ├── UnimplementedError         the server does not serve the method -> UNIMPLEMENTED
     └── StoreError                 the decision store failed            -> INTERNAL
         └── StoreUnavailableError  the store cannot be reached/written  -> UNAVAILABLE
 
@@ -121,6 +123,17 @@ class InvalidRequestError(FairpathError):
     def __init__(self, violations: list[FieldViolation]) -> None:
         self.violations = violations
         super().__init__("; ".join(f"{v.field}: {v.description}" for v in violations))
+
+
+class ReloadUnavailableError(FairpathError):
+    """A reload was asked of a server that has no policy directory to read (it serves a fixed registry)."""
+
+    def __init__(self) -> None:
+        super().__init__("this server has no policy directory to reload")
+
+
+class UnimplementedError(FairpathError):
+    """The server does not serve this method, or runs without what the method needs."""
 
 
 class StoreError(FairpathError):

@@ -192,9 +192,9 @@ def test_the_recorder_masks_everything_when_the_answering_policy_cannot_be_confi
         return dataclasses.replace(decision, policy=dataclasses.replace(decision.policy, digest="reloaded"))
 
     monkeypatch.setattr(evaluator, "evaluate", evaluate_then_lose_the_version)
-    recorder.evaluate(GUIDE, FACTS, equality_group="G1")
+    recorder.evaluate(GUIDE, FACTS, equality_group="EQ-GROUP-9")
 
     (item,) = store.appended
     assert {value for value in item.facts.values() if value is not None} == {MASK}
-    assert item.equality_group == "G1"
-    assert "G1" not in repr(item.decision)
+    assert item.equality_group == "EQ-GROUP-9"
+    assert "EQ-GROUP-9" not in repr(item.decision)

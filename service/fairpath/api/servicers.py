@@ -110,4 +110,5 @@ class PolicyService(policy_service_pb2_grpc.PolicyServiceServicer):
         self, request: policy_service_pb2.ValidatePolicyRequest, context: grpc.ServicerContext
     ) -> policy_service_pb2.ValidatePolicyResponse:
         """Lint and test draft policy text on a throwaway engine; nothing is loaded into this server."""
-        return validation.validate_policy(request)
+        remaining = context.time_remaining()  # None without a deadline
+        return validation.validate_policy(request, wait_seconds=10.0 if remaining is None else min(remaining, 10.0))

@@ -20,6 +20,8 @@ exception                  gRPC code            ErrorInfo.reason   other details
                                                                    per bad field
 ``StoreUnavailableError``  UNAVAILABLE          STORE_UNAVAILABLE  nothing was recorded (nor
                                                                    returned); logged here
+``ReloadUnavailableError`` FAILED_PRECONDITION  RELOAD_UNAVAILABLE
+``UnimplementedError``     UNIMPLEMENTED        UNIMPLEMENTED
 anything else              INTERNAL             INTERNAL           message names only the
                                                                    request id; logged here
 =========================  ===================  =================  ===========================
@@ -52,8 +54,10 @@ from fairpath.errors import (
     MalformedRequestError,
     PermissionDeniedError,
     PolicyNotFoundError,
+    ReloadUnavailableError,
     StoreUnavailableError,
     UnauthenticatedError,
+    UnimplementedError,
 )
 
 DOMAIN = "fairpath"
@@ -106,6 +110,10 @@ def rich_status(error: BaseException, request_id: str) -> Any:
         # The store's own words (a file path, a host) stay in the server log.
         code, reason = grpc.StatusCode.UNAVAILABLE, "STORE_UNAVAILABLE"
         message = f"the decision store is unavailable, so nothing was recorded (request id {request_id})"
+    elif isinstance(error, ReloadUnavailableError):
+        code, reason, message = grpc.StatusCode.FAILED_PRECONDITION, "RELOAD_UNAVAILABLE", str(error)
+    elif isinstance(error, UnimplementedError):
+        code, reason, message = grpc.StatusCode.UNIMPLEMENTED, "UNIMPLEMENTED", str(error)
     else:
         code, reason = grpc.StatusCode.INTERNAL, "INTERNAL"
         message = f"internal error (request id {request_id})"

@@ -25,7 +25,7 @@ from fairpath.api import convert
 from fairpath.api.reloads import problem_to_proto
 from fairpath.authoring.lint import finding, lint_policy, problem_from_error
 from fairpath.authoring.testing import CasesReport, load_cases, run_cases
-from fairpath.errors import EngineError, PolicyFileError
+from fairpath.errors import EngineBusyError, EngineError, PolicyFileError
 from fairpath.evaluation import Evaluator
 from fairpath.policy.loader import load_bytes
 from fairpath.policy.model import Policy
@@ -40,11 +40,20 @@ _MAX_CASE_PROBLEMS = 20
 _turns = threading.Lock()
 
 
-def validate_policy(request: pb.ValidatePolicyRequest) -> pb.ValidatePolicyResponse:
-    """Lint the request's policy text and run its cases; return the problems and the test report."""
+def validate_policy(request: pb.ValidatePolicyRequest, wait_seconds: float = 10.0) -> pb.ValidatePolicyResponse:
+    """Lint the request's policy text and run its cases; return the problems and the test report.
+
+    Validations take turns (each builds and drops a durable_rules ruleset); a caller
+    that cannot get a turn within ``wait_seconds`` gets EngineBusyError
+    (RESOURCE_EXHAUSTED) instead of holding a server thread indefinitely.
+    """
     path = request.path or DEFAULT_PATH
-    with _turns:
+    if not _turns.acquire(timeout=max(0.0, wait_seconds)):
+        raise EngineBusyError("another policy validation is running; try again shortly")
+    try:
         return _validate(request.policy_text, request.tests_text, path)
+    finally:
+        _turns.release()
 
 
 def _validate(policy_text: str, tests_text: str, path: str) -> pb.ValidatePolicyResponse:
