@@ -34,7 +34,7 @@ from fairpath.errors import EngineError, PolicyFileError
 from fairpath.policy.loader import load_bytes
 from fairpath.policy.lock import PolicyLock, read_lock
 from fairpath.policy.registry import PolicyRegistry, policy_files
-from fairpath.problems import COMPILE, DUPLICATE, LOCK, TESTS, Problem
+from fairpath.problems import COMPILE, DUPLICATE, LOAD, LOCK, TESTS, Problem
 from fairpath.serving import ServedVersion, ServingState
 
 _MAX_CASE_PROBLEMS = 10  # failing cases reported one by one; the rest are counted
@@ -192,6 +192,10 @@ class _Stager:
             self.fresh[path], warnings = self.admit(path, data)
         except _RefusedError as refused:
             self.refuse(path, refused.problems, refused.version, digest)
+            return
+        except Exception as error:  # noqa: BLE001 - one strange file must not fail the whole reload
+            problem = Problem(path=path, check=LOAD, message=f"could not be loaded: {type(error).__name__}")
+            self.refuse(path, [problem], "", digest)
             return
         self.warnings += warnings
 

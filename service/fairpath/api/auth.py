@@ -55,7 +55,7 @@ import structlog
 import yaml
 
 from fairpath.api.interceptors import Handler, wrap_handler
-from fairpath.errors import CredentialsError, PermissionDeniedError, UnauthenticatedError
+from fairpath.errors import CredentialsError, PermissionDeniedError, UnauthenticatedError, UnimplementedError
 from fairpath.v1 import decision_service_pb2, evaluation_service_pb2, policy_service_pb2
 
 AUTHORIZATION_HEADER = "authorization"
@@ -214,7 +214,8 @@ class AuthPolicy:
 
 
 def _unimplemented(_: bytes, context: grpc.ServicerContext) -> bytes:
-    context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not found!")
+    # grpc's own words for a method no server handler knows; the status interceptor reports it.
+    raise UnimplementedError("Method not found!")
 
 
 def _roles(raw: object, where: str, fail: Callable[[str], CredentialsError]) -> frozenset[Role]:
@@ -231,6 +232,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
     """Identifies and authorises every ``fairpath.*`` call; install it inside the status interceptor.
 
     Refusals are raised as :class:`UnauthenticatedError` / :class:`PermissionDeniedError`
+    (and an allowed call to a method this server lacks as :class:`UnimplementedError`)
     from within the handler, so :mod:`fairpath.api.status` reports them like any other
     error and the access log names the refused caller.
     """

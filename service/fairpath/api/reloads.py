@@ -8,10 +8,10 @@ the result of the last reload, whatever triggered it.
 
 from __future__ import annotations
 
-import grpc
 from google.protobuf import timestamp_pb2
 
 from fairpath.api import convert
+from fairpath.errors import ReloadUnavailableError
 from fairpath.evaluation import Evaluator
 from fairpath.problems import Problem
 from fairpath.reload import Reloader, ReloadResult
@@ -43,10 +43,15 @@ def result_to_proto(result: ReloadResult) -> policy_service_pb2.ReloadResult:
     )
 
 
-def reload(reloader: Reloader | None, context: grpc.ServicerContext) -> policy_service_pb2.ReloadResponse:
-    """Reload now and answer with the result; FAILED_PRECONDITION when there is nothing to reload."""
+def reload(reloader: Reloader | None) -> policy_service_pb2.ReloadResponse:
+    """Reload now and answer with the result.
+
+    Raises:
+        ReloadUnavailableError: The server has no policy directory (no reloader).
+
+    """
     if reloader is None:
-        context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this server has no policy directory to reload")
+        raise ReloadUnavailableError
     return policy_service_pb2.ReloadResponse(result=result_to_proto(reloader.reload("rpc")))
 
 

@@ -98,7 +98,7 @@ class PolicyService(policy_service_pb2_grpc.PolicyServiceServicer):
         self, request: policy_service_pb2.ReloadRequest, context: grpc.ServicerContext
     ) -> policy_service_pb2.ReloadResponse:
         """Re-read the policy directory now; new versions serve once compiled and tested."""
-        return reloads.reload(self._reloader, context)
+        return reloads.reload(self._reloader)
 
     def GetStatus(  # noqa: N802 - the name is the RPC's
         self, request: policy_service_pb2.GetStatusRequest, context: grpc.ServicerContext

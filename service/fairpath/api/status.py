@@ -4,27 +4,27 @@ Handlers raise the domain errors of :mod:`fairpath.errors`; :class:`StatusInterc
 turns whatever escapes a handler into a rich ``google.rpc.Status`` sent in the
 ``grpc-status-details-bin`` trailer (grpcio-status):
 
-=========================  ===================  =================  ===========================
-exception                  gRPC code            ErrorInfo.reason   other details
-=========================  ===================  =================  ===========================
-``PolicyNotFoundError``    NOT_FOUND            POLICY_NOT_FOUND   metadata policy, version
-``InvalidFactsError``      INVALID_ARGUMENT     INVALID_FACTS      BadRequest, one violation
-                                                                   per bad fact
-``EngineBusyError``        RESOURCE_EXHAUSTED   ENGINE_BUSY
-``UnauthenticatedError``   UNAUTHENTICATED      UNAUTHENTICATED
-``PermissionDeniedError``  PERMISSION_DENIED    PERMISSION_DENIED  metadata caller, method
-``DeadlineExpiredError``   DEADLINE_EXCEEDED    DEADLINE_EXCEEDED
-``MalformedRequestError``  INVALID_ARGUMENT     MALFORMED_REQUEST
-``DecisionNotFoundError``  NOT_FOUND            DECISION_NOT_FOUND metadata decision_id
-``InvalidRequestError``    INVALID_ARGUMENT     INVALID_REQUEST    BadRequest, one violation
-                                                                   per bad field
-``StoreUnavailableError``  UNAVAILABLE          STORE_UNAVAILABLE  nothing was recorded (nor
-                                                                   returned); logged here
-``ReloadUnavailableError`` FAILED_PRECONDITION  RELOAD_UNAVAILABLE
-``UnimplementedError``     UNIMPLEMENTED        UNIMPLEMENTED
-anything else              INTERNAL             INTERNAL           message names only the
-                                                                   request id; logged here
-=========================  ===================  =================  ===========================
+==========================  ===================  ==================  =========================
+exception                   gRPC code            ErrorInfo.reason    other details
+==========================  ===================  ==================  =========================
+``PolicyNotFoundError``     NOT_FOUND            POLICY_NOT_FOUND    metadata policy, version
+``InvalidFactsError``       INVALID_ARGUMENT     INVALID_FACTS       BadRequest, one violation
+                                                                     per bad fact
+``EngineBusyError``         RESOURCE_EXHAUSTED   ENGINE_BUSY
+``UnauthenticatedError``    UNAUTHENTICATED      UNAUTHENTICATED
+``PermissionDeniedError``   PERMISSION_DENIED    PERMISSION_DENIED   metadata caller, method
+``DeadlineExpiredError``    DEADLINE_EXCEEDED    DEADLINE_EXCEEDED
+``MalformedRequestError``   INVALID_ARGUMENT     MALFORMED_REQUEST
+``DecisionNotFoundError``   NOT_FOUND            DECISION_NOT_FOUND  metadata decision_id
+``InvalidRequestError``     INVALID_ARGUMENT     INVALID_REQUEST     BadRequest, one violation
+                                                                     per bad field
+``StoreUnavailableError``   UNAVAILABLE          STORE_UNAVAILABLE   nothing was recorded (nor
+                                                                     returned); logged here
+``ReloadUnavailableError``  FAILED_PRECONDITION  RELOAD_UNAVAILABLE
+``UnimplementedError``      UNIMPLEMENTED        UNIMPLEMENTED
+anything else               INTERNAL             INTERNAL            message names only the
+                                                                     request id; logged here
+==========================  ===================  ==================  =========================
 
 Every ``ErrorInfo`` has ``domain="fairpath"`` and ``metadata["request_id"]``.
 Internal errors are logged with their traceback, which never reaches the client.
