@@ -18,15 +18,14 @@ import argparse
 import multiprocessing
 import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from _serve import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = "nhs-just-culture-guide"
@@ -97,36 +96,6 @@ def in_process(n: int) -> list[tuple[str, float, float, float]]:
 # --- over gRPC ---------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A free loopback port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(port: int, workers: int) -> subprocess.Popen[bytes]:
-    """Start ``fairpath serve`` and wait until health says SERVING."""
-    import grpc  # noqa: PLC0415
-    from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: PLC0415
-
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fairpath", "serve", "--port", str(port), "--workers", str(workers),
-         "--log-level", "warning"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            try:
-                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
-                    return process
-            except grpc.RpcError:
-                time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("server did not become SERVING")
-
-
 def _caller(args: tuple[str, str, float, int, int]) -> list[float]:
     """One load-generator process: ``threads`` blocking callers for ``seconds``; returns latencies."""
     import threading  # noqa: PLC0415
@@ -180,11 +149,9 @@ def over_grpc(seconds: float, callers: int, threads: int) -> list[tuple[str, flo
     """Rows for the gRPC table: Evaluate and Check, for 1 and 2 server workers."""
     rows = []
     for workers in (1, 2):
-        port = free_port()
-        server = start_server(port, workers)
-        try:
+        with serving("--workers", str(workers), timeout=30) as target:
             for rpc in ("check", "evaluate"):
-                jobs = [(f"127.0.0.1:{port}", rpc, seconds, threads, seed) for seed in range(callers)]
+                jobs = [(target, rpc, seconds, threads, seed) for seed in range(callers)]
                 with multiprocessing.get_context("spawn").Pool(callers) as pool:
                     began = time.perf_counter()
                     results = pool.map(_caller, jobs)
@@ -192,9 +159,6 @@ def over_grpc(seconds: float, callers: int, threads: int) -> list[tuple[str, flo
                 latencies = [x for result in results for x in result]
                 rows.append((f"{workers} worker(s): {rpc}", len(latencies) / min(elapsed, seconds + 1),
                              percentile(latencies, 0.5), percentile(latencies, 0.99)))
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(30)
     return rows
 
 

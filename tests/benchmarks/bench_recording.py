@@ -1,4 +1,4 @@
-"""Benchmark: Evaluate throughput with the decision audit trail on (SQLite, PostgreSQL) beside off, in one run.
+"""Benchmark: Evaluate throughput, decision trail on (SQLite, PostgreSQL) beside off, in one run.
 
 Run ``.venv/bin/python tests/benchmarks/bench_recording.py`` (PostgreSQL on
 127.0.0.1:5432, database ``test``; ``--postgres URL`` to change it). Prints:
@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -33,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parent)]
-from bench_evaluate import GUIDE, ROOT, free_port, percentile, workload  # noqa: E402
+from _serve import serving  # noqa: E402
+from bench_evaluate import GUIDE, ROOT, percentile, workload  # noqa: E402
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -43,14 +42,14 @@ DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
 @contextmanager
 def sqlite_url() -> Iterator[str]:
-    """A fresh SQLite file in a temporary directory."""
+    """Yield the URL of a fresh SQLite file in a temporary directory."""
     with tempfile.TemporaryDirectory(prefix="fairpath-bench-") as directory:
         yield f"sqlite:///{directory}/decisions.sqlite3"
 
 
 @contextmanager
 def postgres_url(base: str) -> Iterator[str]:
-    """A fresh schema in ``base``'s database, dropped afterwards."""
+    """Yield the URL of a fresh schema in ``base``'s database, dropped afterwards."""
     import psycopg  # noqa: PLC0415
 
     schema = f"fairpath_bench_{uuid.uuid4().hex[:8]}"
@@ -73,7 +72,8 @@ def stores(postgres: str) -> list[tuple[str, Callable[[], Any]]]:
 
 
 def rate(evaluate: Callable[[dict[str, Any]], object], cases: list[dict[str, Any]], threads: int) -> float:
-    """Evaluations per second of ``evaluate`` over ``cases`` split between ``threads`` callers."""
+    """Return evaluations per second of ``evaluate`` over ``cases`` split between ``threads`` callers."""
+
     def work(index: int) -> None:
         for facts in cases[index::threads]:
             evaluate(facts)
@@ -103,7 +103,7 @@ def in_process(n: int, postgres: str) -> list[tuple[str, int, float, float]]:
             with make_url() as url:
                 store = open_store(url)
                 recorder = DecisionRecorder(evaluator, store)
-                on = rate(lambda facts: recorder.evaluate(GUIDE, facts), cases, threads)
+                on = rate(lambda facts, r=recorder: r.evaluate(GUIDE, facts), cases, threads)
                 store.close()
             rows.append((f"recording on, {name}", threads, on, on / off))
     return rows
@@ -112,36 +112,12 @@ def in_process(n: int, postgres: str) -> list[tuple[str, int, float, float]]:
 # --- over gRPC -------------------------------------------------------------------------
 
 
-def start_server(port: int, store: str) -> subprocess.Popen[bytes]:
-    """Start ``fairpath serve --store`` and wait until health says SERVING."""
-    import grpc  # noqa: PLC0415
-    from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: PLC0415
-
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fairpath", "serve", "--port", str(port), "--store", store,
-         "--log-level", "warning", "--watch-seconds", "0"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            try:
-                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
-                    return process
-            except grpc.RpcError:
-                time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("server did not become SERVING")
-
-
 def _caller(args: tuple[str, bool, float, int, int]) -> list[float]:
     """One load-generator process: ``threads`` blocking callers for ``seconds``; returns latencies."""
     import grpc  # noqa: PLC0415
-    from google.protobuf import struct_pb2  # noqa: PLC0415
-
     from fairpath.v1 import evaluation_service_pb2 as pb  # noqa: PLC0415
     from fairpath.v1 import evaluation_service_pb2_grpc as pb_grpc  # noqa: PLC0415
+    from google.protobuf import struct_pb2  # noqa: PLC0415
 
     target, dry_run, seconds, threads, seed = args
     cases = workload(500, seed)
@@ -174,7 +150,9 @@ def _caller(args: tuple[str, bool, float, int, int]) -> list[float]:
     return latencies
 
 
-def phase(target: str, dry_run: bool, seconds: float, callers: int, threads: int) -> tuple[float, float, float]:
+def phase(
+    target: str, dry_run: bool, seconds: float, callers: int, threads: int
+) -> tuple[float, float, float]:
     """(req/s, p50 µs, p99 µs) of one load phase."""
     jobs = [(target, dry_run, seconds, threads, seed) for seed in range(callers)]
     with multiprocessing.get_context("spawn").Pool(callers) as pool:
@@ -185,28 +163,31 @@ def phase(target: str, dry_run: bool, seconds: float, callers: int, threads: int
     return len(latencies) / min(elapsed, seconds + 1), percentile(latencies, 0.5), percentile(latencies, 0.99)
 
 
-def over_grpc(seconds: float, callers: int, threads: int, rounds: int, postgres: str) -> list[tuple[str, ...]]:
+def over_grpc(
+    seconds: float, callers: int, threads: int, rounds: int, postgres: str
+) -> list[tuple[str, ...]]:
     """Rows for the gRPC table: per store, recording off and on (alternating ``rounds`` times, best kept)."""
     rows: list[tuple[str, ...]] = []
     for name, make_url in stores(postgres):
-        with make_url() as url:
-            port = free_port()
-            server = start_server(port, url)
-            try:
-                target = f"127.0.0.1:{port}"
-                phase(target, True, 1.0, callers, threads)  # warm up
-                best: dict[bool, tuple[float, float, float]] = {}
-                for _ in range(rounds):
-                    for dry_run in (True, False):
-                        result = phase(target, dry_run, seconds, callers, threads)
-                        if dry_run not in best or result[0] > best[dry_run][0]:
-                            best[dry_run] = result
-            finally:
-                server.send_signal(signal.SIGTERM)
-                server.wait(30)
+        with make_url() as url, serving("--store", url, "--watch-seconds", "0") as target:
+            phase(target, True, 1.0, callers, threads)  # warm up
+            best: dict[bool, tuple[float, float, float]] = {}
+            for _ in range(rounds):
+                for dry_run in (True, False):
+                    result = phase(target, dry_run, seconds, callers, threads)
+                    if dry_run not in best or result[0] > best[dry_run][0]:
+                        best[dry_run] = result
         off, on = best[True], best[False]
-        rows.append((name, f"{off[0]:,.0f}", f"{on[0]:,.0f}", f"{on[0] / off[0]:.0%}",
-                     f"{off[1]:.0f}/{off[2]:.0f}", f"{on[1]:.0f}/{on[2]:.0f}"))
+        rows.append(
+            (
+                name,
+                f"{off[0]:,.0f}",
+                f"{on[0]:,.0f}",
+                f"{on[0] / off[0]:.0%}",
+                f"{off[1]:.0f}/{off[2]:.0f}",
+                f"{on[1]:.0f}/{on[2]:.0f}",
+            )
+        )
     return rows
 
 
@@ -228,8 +209,10 @@ def main() -> int:
         print(f"  {label:30} {threads:7} {per_second:9,.0f} {ratio:7.0%}")
     if options.skip_grpc:
         return 0
-    print(f"\nOver gRPC on loopback, {options.callers} client processes x {options.threads} callers, "
-          f"{options.seconds:g} s phases, best of {options.rounds}; off = dry_run on the same server:")
+    print(
+        f"\nOver gRPC on loopback, {options.callers} client processes x {options.threads} callers, "
+        f"{options.seconds:g} s phases, best of {options.rounds}; off = dry_run on the same server:"
+    )
     header = ("store", "off req/s", "on req/s", "on/off", "off p50/p99 µs", "on p50/p99 µs")
     print("  " + "  ".join(f"{h:>15}" for h in header))
     for row in over_grpc(options.seconds, options.callers, options.threads, options.rounds, options.postgres):

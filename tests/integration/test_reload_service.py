@@ -9,8 +9,7 @@ directory watcher.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from fairpath.watch import ReloadDaemon
 
 from tests.conftest import GUIDE
 from tests.support.policy_dirs import add_version, copy_policies, lock
+from tests.support.waiting import wait_until
 
 OUT_OF_SCOPE = {"is_patient_safety_incident": "NO"}
 
@@ -79,14 +79,6 @@ def _served(tmp_path: Path) -> Iterator[Served]:
         )
     running.stop(None).wait(5)
     evaluator.close()
-
-
-def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_two_versions_side_by_side_and_a_pinned_request_gets_the_pinned_one(served: Served) -> None:
@@ -163,7 +155,7 @@ def test_the_watcher_serves_a_new_version_without_any_call(served: Served) -> No
     try:
         add_version(served.root, GUIDE, "1.0.0", "1.2.0")
         lock(served.root)
-        _wait_for(lambda: f"{GUIDE}@1.2.0" in served.digests(), "the watcher to load 1.2.0")
+        wait_until(lambda: f"{GUIDE}@1.2.0" in served.digests(), 10, "the watcher to load 1.2.0")
     finally:
         daemon.stop()
     last = served.status().last_reload

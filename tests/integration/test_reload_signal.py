@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
+import contextlib
 import signal
-import socket
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
@@ -25,84 +18,21 @@ from fairpath.v1 import (
 
 from tests.conftest import GUIDE
 from tests.support.policy_dirs import add_version, copy_policies, lock
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class _Server:
-    """A `python -m fairpath serve` subprocess over ``root`` (polling off), its JSON log collected.
-
-    It runs in ``root``'s parent, so whatever it writes relative to its working directory stays there.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.target = f"127.0.0.1:{_free_port()}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "fairpath", "serve", "--policies", str(root),
-             "--port", self.target.rsplit(":", 1)[1], "--watch-seconds", "0"],
-            cwd=root.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
-
-    def events(self, name: str) -> list[dict[str, Any]]:
-        found = []
-        for line in list(self.lines):
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if event.get("event") == name:
-                found.append(event)
-        return found
-
-    def wait_until(self, condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if self.process.poll() is not None:
-                code = self.process.returncode
-                pytest.fail(f"server exited ({code}) before {what}:\n{''.join(self.lines)}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out waiting for {what}:\n{''.join(self.lines)}")
-            time.sleep(0.05)
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=30)
-        self._reader.join(timeout=5)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
-        return code
+from tests.support.servers import ServerProcess
 
 
 @pytest.fixture(name="start")
-def _start() -> Iterator[Callable[[Path], _Server]]:
-    started: list[_Server] = []
+def _start() -> Iterator[Callable[[Path], ServerProcess]]:
+    with contextlib.ExitStack() as started:
 
-    def start(root: Path) -> _Server:
-        server = _Server(root)
-        started.append(server)
-        server.wait_until(lambda: bool(server.events("serving")), "serving")
-        return server
+        def start(root: Path) -> ServerProcess:
+            # Polling off: only SIGHUP reloads. Run in root's parent, so whatever the server writes
+            # relative to its working directory stays in tmp_path.
+            server = started.enter_context(ServerProcess(root, "--watch-seconds", "0", cwd=root.parent))
+            server.wait_until(lambda: bool(server.events("serving")), "serving")
+            return server
 
-    yield start
-    for server in started:
-        if server.process.poll() is None:
-            server.process.kill()
-        server.stop()
+        yield start
 
 
 def _versions(target: str) -> dict[str, bool]:
@@ -114,7 +44,7 @@ def _versions(target: str) -> dict[str, bool]:
 
 
 def test_sighup_serves_a_new_version_without_restart(
-    tmp_path: Path, start: Callable[[Path], _Server]
+    tmp_path: Path, start: Callable[[Path], ServerProcess]
 ) -> None:
     """SIGHUP to a running server loads a new locked version (trigger 'signal'); same pid, exit 0 later."""
     root = copy_policies(tmp_path / "policies", GUIDE)
@@ -140,7 +70,7 @@ def test_sighup_serves_a_new_version_without_restart(
 
 
 def test_startup_with_a_broken_and_an_edited_file_serves_the_rest(
-    tmp_path: Path, start: Callable[[Path], _Server]
+    tmp_path: Path, start: Callable[[Path], ServerProcess]
 ) -> None:
     """Start-up logs one line per refused file (policy_load_failed, policy_refused) and serves the rest."""
     root = copy_policies(tmp_path / "policies", GUIDE)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
@@ -24,6 +23,8 @@ from fairpath.v1 import (
 )
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.support.servers import ServerProcess
+
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "policies"
 GRACE = 5.0
@@ -34,93 +35,10 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 REFUSED = {grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class _Service:
-    """A `python -m fairpath serve` subprocess whose JSON log lines are collected as they come."""
-
-    def __init__(self, *args: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "fairpath", "serve", "--policies", str(POLICIES), *args],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
-
-    def events(self, name: str) -> list[dict[str, Any]]:
-        found = []
-        for line in list(self.lines):
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if event.get("event") == name:
-                found.append(event)
-        return found
-
-    def wait_until(self, condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if self.process.poll() is not None:
-                code = self.process.returncode
-                pytest.fail(f"server exited ({code}) before {what}:\n{''.join(self.lines)}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out waiting for {what}:\n{''.join(self.lines)}")
-            time.sleep(0.05)
-
-    def wait_serving(self, target: str) -> None:
-        with grpc.insecure_channel(target) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-
-            def serving() -> bool:
-                try:
-                    return health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == SERVING
-                except grpc.RpcError:
-                    return False
-
-            self.wait_until(serving, "health SERVING")
-
-    def finish(self, timeout: float) -> int:
-        code = self.process.wait(timeout=timeout)
-        self._reader.join(timeout=5)
-        return code
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self._reader.join(timeout=5)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
-
-
 @pytest.fixture(name="start")
-def _start() -> Iterator[Callable[..., _Service]]:
-    started: list[_Service] = []
-
-    def start(*args: str) -> _Service:
-        service = _Service(*args)
-        started.append(service)
-        return service
-
-    yield start
-    for service in started:
-        service.kill()
+def _start() -> Iterator[Callable[..., ServerProcess]]:
+    with contextlib.ExitStack() as started:
+        yield lambda *args: started.enter_context(ServerProcess(POLICIES, *args, cwd=ROOT))
 
 
 def _evaluate_request() -> evaluation_service_pb2.EvaluateRequest:
@@ -129,15 +47,13 @@ def _evaluate_request() -> evaluation_service_pb2.EvaluateRequest:
     return request
 
 
-def test_sigterm_drains_in_flight_calls_then_exits_zero(start: Callable[..., _Service]) -> None:
+def test_sigterm_drains_in_flight_calls_then_exits_zero(start: Callable[..., ServerProcess]) -> None:
     """SIGTERM: health goes NOT_SERVING, accepted calls all finish OK, new ones are refused, exit 0."""
-    port = _free_port()
-    target = f"127.0.0.1:{port}"
-    service = start("--port", str(port), "--grace-seconds", str(GRACE))
-    service.wait_serving(target)
+    service = start("--grace-seconds", str(GRACE))
+    service.wait_serving()
 
     outcomes: list[grpc.StatusCode] = []
-    with grpc.insecure_channel(target) as channel:
+    with grpc.insecure_channel(service.target) as channel:
         watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(), timeout=30)
         assert next(watch).status == SERVING
         stub = evaluation_service_pb2_grpc.EvaluationServiceStub(channel)
@@ -164,7 +80,7 @@ def test_sigterm_drains_in_flight_calls_then_exits_zero(start: Callable[..., _Se
         watch.cancel()
         for thread in clients:
             thread.join(timeout=GRACE + 10)
-        code = service.finish(timeout=GRACE + 10)
+        code = service.wait(timeout=GRACE + 10)
         stopped_after = time.monotonic() - signalled
 
     assert code == 0
@@ -181,20 +97,19 @@ def test_sigterm_drains_in_flight_calls_then_exits_zero(start: Callable[..., _Se
     assert service.events("stopped")
 
 
-def test_two_workers_share_one_port_and_stop_together(start: Callable[..., _Service]) -> None:
+def test_two_workers_share_one_port_and_stop_together(start: Callable[..., ServerProcess]) -> None:
     """--workers 2: two processes answer on one port, and SIGTERM to the parent stops both, exit 0."""
-    port = _free_port()
-    target = f"127.0.0.1:{port}"
-    service = start("--port", str(port), "--workers", "2", "--grace-seconds", str(GRACE))
+    service = start("--workers", "2", "--grace-seconds", str(GRACE))
     service.wait_until(lambda: len(service.events("serving")) == 2, "two workers serving")
     workers = {event["pid"] for event in service.events("serving")}
     assert len(workers) == 2
     assert service.process.pid not in workers
 
     calls = 40
+    # A private subchannel pool forces a new connection, which SO_REUSEPORT hands to either worker.
+    private_pool = [("grpc.use_local_subchannel_pool", 1)]
     for _ in range(calls):
-        # A private subchannel pool forces a new connection, which SO_REUSEPORT hands to either worker.
-        with grpc.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
+        with grpc.insecure_channel(service.target, options=private_pool) as channel:
             policy_service_pb2_grpc.PolicyServiceStub(channel).ListPolicies(
                 policy_service_pb2.ListPoliciesRequest(), timeout=5
             )
@@ -202,7 +117,7 @@ def test_two_workers_share_one_port_and_stop_together(start: Callable[..., _Serv
     assert {event["pid"] for event in service.events("rpc")} == workers
 
     service.process.send_signal(signal.SIGTERM)
-    assert service.finish(timeout=GRACE + 10) == 0
+    assert service.wait(timeout=GRACE + 10) == 0
     for pid in workers:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)

@@ -1,4 +1,4 @@
-"""Decision-trail request translation (filters, page sizes, page tokens), store URLs and the --store setting."""
+"""Trail request translation (filters, page sizes, page tokens), store URLs and the --store setting."""
 
 from __future__ import annotations
 
@@ -31,8 +31,15 @@ def test_a_filter_translates_every_criterion() -> None:
     """Every DecisionFilter field reaches the domain filter; times become aware datetimes."""
     start = timestamp_pb2.Timestamp(seconds=1_790_000_000)
     message = _filter(
-        from_time=start, policy="p", version="1.0.0", status=decision_pb2.NEEDS_INFORMATION, pathway="X",
-        rule_fired="2a", incident_ref="I", staff_ref="S", action_ref="A",
+        from_time=start,
+        policy="p",
+        version="1.0.0",
+        status=decision_pb2.NEEDS_INFORMATION,
+        pathway="X",
+        rule_fired="2a",
+        incident_ref="I",
+        staff_ref="S",
+        action_ref="A",
     )
 
     query = audit_convert.filter_from_proto(message)
@@ -46,7 +53,9 @@ def test_a_filter_translates_every_criterion() -> None:
 
 def test_a_time_range_ending_before_it_starts_is_refused() -> None:
     """to_time before from_time is INVALID_ARGUMENT on filter.to_time, not an empty page."""
-    message = _filter(from_time=timestamp_pb2.Timestamp(seconds=20), to_time=timestamp_pb2.Timestamp(seconds=10))
+    message = _filter(
+        from_time=timestamp_pb2.Timestamp(seconds=20), to_time=timestamp_pb2.Timestamp(seconds=10)
+    )
 
     with pytest.raises(InvalidRequestError) as refused:
         audit_convert.filter_from_proto(message)
@@ -77,7 +86,9 @@ def test_a_page_token_round_trips_for_its_own_filter_only() -> None:
         audit_convert.after_sequence(token, other)
 
 
-@pytest.mark.parametrize("token", ["not-base64!", "e30", "eyJ2IjoxLCJhZnRlciI6LTEsImZpbHRlciI6IiJ9", "aGVsbG8"])
+@pytest.mark.parametrize(
+    "token", ["not-base64!", "e30", "eyJ2IjoxLCJhZnRlciI6LTEsImZpbHRlciI6IiJ9", "aGVsbG8"]
+)
 def test_garbled_page_tokens_are_refused(token: str) -> None:
     """Anything that is not a token this service issued is INVALID_ARGUMENT, never a crash."""
     with pytest.raises(InvalidRequestError, match="page_token"):
@@ -89,7 +100,11 @@ def test_garbled_page_tokens_are_refused(token: str) -> None:
     [
         (DecisionNotFoundError("d-1"), 5, "DECISION_NOT_FOUND"),
         (InvalidRequestError([FieldViolation("page_token", "bad")]), 3, "INVALID_REQUEST"),
-        (StoreUnavailableError("sqlite store unavailable: database is locked (/srv/x)"), 14, "STORE_UNAVAILABLE"),
+        (
+            StoreUnavailableError("sqlite store unavailable: database is locked (/srv/x)"),
+            14,
+            "STORE_UNAVAILABLE",
+        ),
         (StoreError("corrupt"), 13, "INTERNAL"),
     ],
 )
@@ -111,14 +126,21 @@ def test_store_urls_are_checked_and_described_without_secrets() -> None:
     assert path_of("sqlite:////absolute/x.sqlite3") == "/absolute/x.sqlite3"
     with pytest.raises(StoreError):
         path_of("sqlite:///:memory:")
-    assert describe("postgresql://fairpath:s3cret@db:5433/audit?sslmode=require") == "postgresql://db:5433/audit"
+    assert (
+        describe("postgresql://fairpath:s3cret@db:5433/audit?sslmode=require") == "postgresql://db:5433/audit"
+    )
 
 
 def test_the_store_setting_comes_from_flag_or_environment_and_stays_out_of_repr() -> None:
     """--store / FAIRPATH_STORE choose the store; the default is a SQLite file; the URL is not in repr."""
     assert Config().store == "sqlite:///fairpath.sqlite3"
-    assert Config.from_sources([], {"FAIRPATH_STORE": "postgresql://u:pw@h/db"}).store == "postgresql://u:pw@h/db"
-    assert Config.from_sources(["--store", "sqlite:////srv/d.sqlite3"], {}).store == "sqlite:////srv/d.sqlite3"
+    assert (
+        Config.from_sources([], {"FAIRPATH_STORE": "postgresql://u:pw@h/db"}).store
+        == "postgresql://u:pw@h/db"
+    )
+    assert (
+        Config.from_sources(["--store", "sqlite:////srv/d.sqlite3"], {}).store == "sqlite:////srv/d.sqlite3"
+    )
     assert "pw@" not in repr(Config.from_sources(["--store", "postgresql://u:pw@h/db"], {}))
     with pytest.raises(ConfigError, match="--store"):
         Config.from_sources(["--store", "mysql://h/db"], {})

@@ -92,8 +92,14 @@ def test_a_side_value_must_match_the_commitment_in_its_record() -> None:
 def test_a_problem_found_outside_the_row_breaks_its_link() -> None:
     """A link carrying an external problem (e.g. a missing trace entry) is reported as broken."""
     links = _links(2)
-    links[1] = chain.Link(2, chain.DECISION, links[1].previous_hash, links[1].hash, links[1].values,
-                          problem="trace entry abc is missing")
+    links[1] = chain.Link(
+        2,
+        chain.DECISION,
+        links[1].previous_hash,
+        links[1].hash,
+        links[1].values,
+        problem="trace entry abc is missing",
+    )
 
     report = chain.verify(links, 2, links[-1].hash)
 

@@ -38,8 +38,11 @@ def test_the_guide_masks_exactly_the_facts_it_marks_sensitive(evaluator: Evaluat
     assert masked.facts["professional_group"] == "DOCTOR"
     assert masked.facts["intent_to_harm"] == MASK
     assert masked.facts["harm_severity"] is None  # unanswered: nothing to hide
-    assert masked.sensitive_facts == {"intent_to_harm": "NO", "safeguarding_concern": "NO",
-                                      "substance_abuse_indicated": "YES"}
+    assert masked.sensitive_facts == {
+        "intent_to_harm": "NO",
+        "safeguarding_concern": "NO",
+        "substance_abuse_indicated": "YES",
+    }
 
 
 def test_masking_reaches_facts_seen_and_the_words_of_reasons(evaluator: Evaluator) -> None:
@@ -53,7 +56,9 @@ def test_masking_reaches_facts_seen_and_the_words_of_reasons(evaluator: Evaluato
     assert entry.facts_seen == {"substance_abuse_indicated": MASK}
     assert entry.reason.startswith("substance_abuse_indicated = ***: the condition holds")
     assert [e.result for e in masked.trace] == [e.result for e in decision.trace]
-    assert next(e for e in decision.trace if e.rule_id == "2a").facts_seen == {"substance_abuse_indicated": "YES"}
+    assert next(e for e in decision.trace if e.rule_id == "2a").facts_seen == {
+        "substance_abuse_indicated": "YES"
+    }
 
 
 def test_mask_all_hides_every_fact(evaluator: Evaluator) -> None:
@@ -175,8 +180,10 @@ class _Store:
 
     def append_decisions(self, batch: Sequence[NewDecision]) -> list[StoredDecision]:
         self.appended += batch
-        return [StoredDecision(n, item.decision, item.facts, item.masked_facts, 1.0, "h", "p")
-                for n, item in enumerate(batch, start=len(self.appended))]
+        return [
+            StoredDecision(n, item.decision, item.facts, item.masked_facts, 1.0, "h", "p")
+            for n, item in enumerate(batch, start=len(self.appended))
+        ]
 
 
 def test_the_recorder_masks_everything_when_the_answering_policy_cannot_be_confirmed(

@@ -11,12 +11,15 @@ from fairpath_client import (
     FairpathClientError,
     FieldViolation,
     InvalidFactsError,
+    InvalidRequestError,
     PermissionDeniedError,
     PolicyNotFoundError,
+    ReloadUnavailableError,
     ServerError,
     ServiceBusyError,
     ServiceUnavailableError,
     UnauthenticatedError,
+    UnimplementedError,
     from_rpc_error,
 )
 from google.protobuf.message import Message
@@ -80,8 +83,9 @@ def bad_request(*violations: tuple[str, str]) -> error_details_pb2.BadRequest:
         (grpc.StatusCode.UNAUTHENTICATED, UnauthenticatedError),
         (grpc.StatusCode.INTERNAL, ServerError),
         (grpc.StatusCode.UNKNOWN, ServerError),
-        (grpc.StatusCode.FAILED_PRECONDITION, ServerError),
-        (grpc.StatusCode.UNIMPLEMENTED, ServerError),
+        (grpc.StatusCode.FAILED_PRECONDITION, ReloadUnavailableError),
+        (grpc.StatusCode.UNIMPLEMENTED, UnimplementedError),
+        (grpc.StatusCode.ABORTED, ServerError),
     ],
 )
 def test_each_status_code_maps_to_its_exception_class(
@@ -141,21 +145,31 @@ def test_error_info_gives_reason_metadata_and_request_id() -> None:
     assert error.metadata == {"request_id": "req-42", "policy": "nope"}
 
 
-def test_violations_and_error_info_are_decoded_together() -> None:
-    """A status carrying both BadRequest and ErrorInfo yields violations and reason."""
+@pytest.mark.parametrize(
+    ("reason", "expected", "field"),
+    [
+        ("INVALID_FACTS", InvalidFactsError, "facts.age"),
+        ("INVALID_REQUEST", InvalidRequestError, "page_token"),
+    ],
+)
+def test_violations_and_error_info_are_decoded_together(
+    reason: str, expected: type[FairpathClientError], field: str
+) -> None:
+    """BadRequest plus ErrorInfo yield violations and reason; the reason picks the INVALID_ARGUMENT class."""
     error = from_rpc_error(
         rich_error(
             grpc.StatusCode.INVALID_ARGUMENT,
-            "1 invalid fact(s)",
-            error_details_pb2.ErrorInfo(reason="INVALID_FACTS", metadata={"request_id": "r-1"}),
-            bad_request(("facts.age", "must be a number")),
+            "1 invalid field",
+            error_details_pb2.ErrorInfo(reason=reason, metadata={"request_id": "r-1"}),
+            bad_request((field, "is wrong")),
         )
     )
 
-    assert isinstance(error, InvalidFactsError)
-    assert error.reason == "INVALID_FACTS"
+    assert type(error) is expected
+    assert isinstance(error, InvalidFactsError | InvalidRequestError)
+    assert error.reason == reason
     assert error.request_id == "r-1"
-    assert error.violations == [FieldViolation("facts.age", "must be a number")]
+    assert error.violations == [FieldViolation(field, "is wrong")]
 
 
 def test_request_id_falls_back_to_trailer_then_to_callers_id() -> None:

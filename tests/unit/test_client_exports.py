@@ -55,10 +55,24 @@ def test_all_lists_exactly_the_public_names() -> None:
             "TlsConfig",
             "TraceEntry",
             "UnauthenticatedError",
+            "UnimplementedError",
+            "ReloadUnavailableError",
             "from_rpc_error",
             "render_decision",
             "render_policies",
             "render_walk",
+            # replay and fairness monitoring
+            "ChangedDecision",
+            "OutcomeStats",
+            "RelativeLikelihood",
+            "ReplayReport",
+            "RuleChange",
+            "SkipReason",
+            "StatsCell",
+            "StatsSlice",
+            "Transition",
+            "render_replay",
+            "render_stats",
         ]
     )
     assert all(hasattr(fairpath_client, name) for name in fairpath_client.__all__)
@@ -70,7 +84,7 @@ def test_every_exception_derives_from_the_base_class() -> None:
         getattr(fairpath_client, name) for name in fairpath_client.__all__ if name.endswith("Error")
     ]
 
-    assert len(errors) == 11
+    assert len(errors) == 13
     assert all(issubclass(error, fairpath_client.FairpathClientError) for error in errors)
 
 

@@ -17,6 +17,8 @@ from fairpath.errors import (
     InvalidFactsError,
     PolicyFileError,
     PolicyNotFoundError,
+    ReloadUnavailableError,
+    UnimplementedError,
 )
 from google.rpc import error_details_pb2  # type: ignore[import-untyped]
 from grpc_status import rpc_status
@@ -36,6 +38,8 @@ _ERRORS: dict[bytes, Exception] = {
     b"engine": EngineError("secret engine detail"),
     b"policy-file": PolicyFileError("bad file", path="/srv/p.yaml"),
     b"bug": KeyError("secret key"),
+    b"no-reload": ReloadUnavailableError(),
+    b"unimplemented": UnimplementedError("Method not found!"),
 }
 
 
@@ -110,6 +114,23 @@ def test_engine_busy_is_resource_exhausted(call: grpc.UnaryUnaryMultiCallable) -
     assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
     _, (info,) = _details(error)
     assert info.reason == "ENGINE_BUSY"
+
+
+@pytest.mark.parametrize(
+    ("payload", "code", "reason"),
+    [
+        (b"no-reload", grpc.StatusCode.FAILED_PRECONDITION, "RELOAD_UNAVAILABLE"),
+        (b"unimplemented", grpc.StatusCode.UNIMPLEMENTED, "UNIMPLEMENTED"),
+    ],
+)
+def test_reload_unavailable_and_unimplemented_keep_their_code_and_words(
+    call: grpc.UnaryUnaryMultiCallable, payload: bytes, code: grpc.StatusCode, reason: str
+) -> None:
+    """ReloadUnavailableError → FAILED_PRECONDITION, UnimplementedError → UNIMPLEMENTED, with ErrorInfo."""
+    error = _fail(call, payload)
+    assert (error.code(), error.details()) == (code, str(_ERRORS[payload]))
+    _, (info,) = _details(error)
+    assert (info.reason, dict(info.metadata)) == (reason, {"request_id": "rid-1"})
 
 
 @pytest.mark.parametrize("payload", [b"engine", b"policy-file", b"bug"])

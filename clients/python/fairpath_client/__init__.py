@@ -27,10 +27,12 @@ from fairpath_client._errors import (
     InvalidRequestError,
     PermissionDeniedError,
     PolicyNotFoundError,
+    ReloadUnavailableError,
     ServerError,
     ServiceBusyError,
     ServiceUnavailableError,
     UnauthenticatedError,
+    UnimplementedError,
     from_rpc_error,
 )
 from fairpath_client._impact import (
@@ -105,6 +107,7 @@ __all__ = [
     "PolicyRef",
     "PolicySummary",
     "RelativeLikelihood",
+    "ReloadUnavailableError",
     "ReplayReport",
     "RuleChange",
     "RuleKind",
@@ -121,6 +124,7 @@ __all__ = [
     "TraceEntry",
     "Transition",
     "UnauthenticatedError",
+    "UnimplementedError",
     "from_rpc_error",
     "render_decision",
     "render_policies",

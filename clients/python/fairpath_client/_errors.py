@@ -13,7 +13,9 @@ The tree::
     ├── DeadlineExceededError       no answer within the timeout       DEADLINE_EXCEEDED
     ├── PermissionDeniedError       the caller may not do this         PERMISSION_DENIED
     ├── UnauthenticatedError        the caller is not authenticated    UNAUTHENTICATED
+    ├── ReloadUnavailableError      the server has nothing to reload   FAILED_PRECONDITION
     └── ServerError                 INTERNAL, UNKNOWN and any other status
+        └── UnimplementedError      the server does not serve the call UNIMPLEMENTED
 
 :func:`from_rpc_error` is the one place a :class:`grpc.RpcError` becomes one of
 these; callers of the client never see ``grpc.RpcError``. The rich status the
@@ -92,11 +94,11 @@ class PolicyNotFoundError(FairpathClientError):
     """No policy of that name, or no such version of it, is loaded (``NOT_FOUND``)."""
 
 
-class InvalidFactsError(FairpathClientError):
-    """The facts break the policy's declarations (``INVALID_ARGUMENT``).
+class _WithViolationsError(FairpathClientError):
+    """An ``INVALID_ARGUMENT`` error that lists what is wrong, field by field.
 
     Attributes:
-        violations: One entry per bad fact, decoded from ``google.rpc.BadRequest``;
+        violations: One entry per bad field, decoded from ``google.rpc.BadRequest``;
             empty if the service sent no such detail.
 
     """
@@ -115,30 +117,22 @@ class InvalidFactsError(FairpathClientError):
         self.violations = list(violations)
 
 
+class InvalidFactsError(_WithViolationsError):
+    """The facts break the policy's declarations (``INVALID_ARGUMENT``).
+
+    ``violations`` has one entry per bad fact.
+    """
+
+
 class DecisionNotFoundError(FairpathClientError):
     """No decision with that id is recorded (``NOT_FOUND``, reason ``DECISION_NOT_FOUND``)."""
 
 
-class InvalidRequestError(FairpathClientError):
+class InvalidRequestError(_WithViolationsError):
     """A decision-trail request is malformed, e.g. a stale page token (``INVALID_ARGUMENT``).
 
-    Attributes:
-        violations: One entry per bad field, decoded from ``google.rpc.BadRequest``.
-
+    ``violations`` has one entry per bad field.
     """
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        violations: Sequence[FieldViolation] = (),
-        request_id: str | None = None,
-        reason: str | None = None,
-        metadata: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(code, message, request_id=request_id, reason=reason, metadata=metadata)
-        self.violations = list(violations)
 
 
 class ServiceBusyError(FairpathClientError):
@@ -161,8 +155,16 @@ class UnauthenticatedError(FairpathClientError):
     """The caller's credentials are missing or invalid (``UNAUTHENTICATED``)."""
 
 
+class ReloadUnavailableError(FairpathClientError):
+    """The server has no policy directory, so it cannot reload (``FAILED_PRECONDITION``)."""
+
+
 class ServerError(FairpathClientError):
     """The service failed (``INTERNAL``, ``UNKNOWN`` or any status without its own class)."""
+
+
+class UnimplementedError(ServerError):
+    """The server does not serve this call, or runs without what it needs (``UNIMPLEMENTED``)."""
 
 
 _BY_CODE: dict[grpc.StatusCode, type[FairpathClientError]] = {
@@ -173,6 +175,8 @@ _BY_CODE: dict[grpc.StatusCode, type[FairpathClientError]] = {
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
     grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
     grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
+    grpc.StatusCode.FAILED_PRECONDITION: ReloadUnavailableError,
+    grpc.StatusCode.UNIMPLEMENTED: UnimplementedError,
 }
 
 
@@ -204,14 +208,13 @@ def from_rpc_error(error: grpc.RpcError, *, request_id: str | None = None) -> Fa
     request_id = metadata.get("request_id") or _trailer(error, "x-request-id") or request_id
     message = _details_text(error) or code.name
     cls = _BY_REASON.get(reason or "") or _BY_CODE.get(code, ServerError)
-    if cls is InvalidFactsError or cls is InvalidRequestError:
+    if issubclass(cls, _WithViolationsError):
         bad_request = _first(details, error_details_pb2.BadRequest)
         violations = [
             FieldViolation(field=str(item.field), description=str(item.description))
             for item in (bad_request.field_violations if bad_request else ())
         ]
-        invalid = InvalidFactsError if cls is InvalidFactsError else InvalidRequestError
-        return invalid(
+        return cls(
             code.name,
             message,
             violations=violations,

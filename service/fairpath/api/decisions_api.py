@@ -24,7 +24,7 @@ from fairpath.audit import monitoring
 from fairpath.audit.records import NewOutcome
 from fairpath.audit.replay import Replayer
 from fairpath.audit.store import DecisionStore
-from fairpath.errors import FieldViolation, InvalidRequestError
+from fairpath.errors import FieldViolation, InvalidRequestError, UnimplementedError
 from fairpath.evaluation import Evaluator
 from fairpath.v1 import decision_service_pb2, decision_service_pb2_grpc
 
@@ -110,7 +110,7 @@ class DecisionService(decision_service_pb2_grpc.DecisionServiceServicer):
     ) -> decision_service_pb2.ReplayDecisionsResponse:
         """Re-evaluate matching decisions against a candidate version; report the impact, record nothing."""
         if self._replayer is None:
-            context.abort(grpc.StatusCode.UNIMPLEMENTED, "this server has no evaluator to replay with")
+            raise UnimplementedError("this server has no evaluator to replay decisions with")
         replay = impact_convert.replay_request(request)
         # Stop between decisions once the caller has gone (deadline passed or cancelled).
         report = self._replayer.replay(replay, cancelled=lambda: not context.is_active())

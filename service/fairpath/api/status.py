@@ -64,6 +64,23 @@ DOMAIN = "fairpath"
 
 _log = structlog.get_logger(__name__)
 
+# The one mapping table (the module docstring shows it): each domain error's gRPC code and
+# ErrorInfo reason. The first class an error is an instance of wins; anything else is INTERNAL.
+_STATUSES: tuple[tuple[type[Exception], grpc.StatusCode, str], ...] = (
+    (PolicyNotFoundError, grpc.StatusCode.NOT_FOUND, "POLICY_NOT_FOUND"),
+    (InvalidFactsError, grpc.StatusCode.INVALID_ARGUMENT, "INVALID_FACTS"),
+    (EngineBusyError, grpc.StatusCode.RESOURCE_EXHAUSTED, "ENGINE_BUSY"),
+    (UnauthenticatedError, grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED"),
+    (PermissionDeniedError, grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED"),
+    (DeadlineExpiredError, grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED"),
+    (MalformedRequestError, grpc.StatusCode.INVALID_ARGUMENT, "MALFORMED_REQUEST"),
+    (DecisionNotFoundError, grpc.StatusCode.NOT_FOUND, "DECISION_NOT_FOUND"),
+    (InvalidRequestError, grpc.StatusCode.INVALID_ARGUMENT, "INVALID_REQUEST"),
+    (StoreUnavailableError, grpc.StatusCode.UNAVAILABLE, "STORE_UNAVAILABLE"),
+    (ReloadUnavailableError, grpc.StatusCode.FAILED_PRECONDITION, "RELOAD_UNAVAILABLE"),
+    (UnimplementedError, grpc.StatusCode.UNIMPLEMENTED, "UNIMPLEMENTED"),
+)
+
 
 def rich_status(error: BaseException, request_id: str) -> Any:
     """Build the ``google.rpc.Status`` (code, message and packed details) that reports ``error``.
@@ -76,14 +93,13 @@ def rich_status(error: BaseException, request_id: str) -> Any:
         A ``google.rpc.status_pb2.Status``.
 
     """
-    metadata = {"request_id": request_id}
-    details: list[Any] = []
-    if isinstance(error, PolicyNotFoundError):
-        code, reason, message = grpc.StatusCode.NOT_FOUND, "POLICY_NOT_FOUND", str(error)
-        metadata.update(policy=error.name, version=error.version)
-    elif isinstance(error, InvalidFactsError | InvalidRequestError):
-        code, message = grpc.StatusCode.INVALID_ARGUMENT, str(error)
-        reason = "INVALID_FACTS" if isinstance(error, InvalidFactsError) else "INVALID_REQUEST"
+    code, reason = next(
+        ((code, reason) for kind, code, reason in _STATUSES if isinstance(error, kind)),
+        (grpc.StatusCode.INTERNAL, "INTERNAL"),
+    )
+    metadata = {"request_id": request_id, **_metadata(error)}
+    details: list[Any] = [error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata)]
+    if isinstance(error, InvalidFactsError | InvalidRequestError):
         details.append(
             error_details_pb2.BadRequest(
                 field_violations=[
@@ -92,38 +108,33 @@ def rich_status(error: BaseException, request_id: str) -> Any:
                 ]
             )
         )
-    elif isinstance(error, EngineBusyError):
-        code, reason, message = grpc.StatusCode.RESOURCE_EXHAUSTED, "ENGINE_BUSY", str(error) or "engine busy"
-    elif isinstance(error, UnauthenticatedError):
-        code, reason, message = grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED", str(error)
-    elif isinstance(error, PermissionDeniedError):
-        code, reason, message = grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED", str(error)
-        metadata.update(caller=error.caller, method=error.method)
-    elif isinstance(error, DeadlineExpiredError):
-        code, reason, message = grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED", str(error)
-    elif isinstance(error, MalformedRequestError):
-        code, reason, message = grpc.StatusCode.INVALID_ARGUMENT, "MALFORMED_REQUEST", str(error)
-    elif isinstance(error, DecisionNotFoundError):
-        code, reason, message = grpc.StatusCode.NOT_FOUND, "DECISION_NOT_FOUND", str(error)
-        metadata.update(decision_id=error.decision_id)
-    elif isinstance(error, StoreUnavailableError):
-        # The store's own words (a file path, a host) stay in the server log.
-        code, reason = grpc.StatusCode.UNAVAILABLE, "STORE_UNAVAILABLE"
-        message = f"the decision store is unavailable, so nothing was recorded (request id {request_id})"
-    elif isinstance(error, ReloadUnavailableError):
-        code, reason, message = grpc.StatusCode.FAILED_PRECONDITION, "RELOAD_UNAVAILABLE", str(error)
-    elif isinstance(error, UnimplementedError):
-        code, reason, message = grpc.StatusCode.UNIMPLEMENTED, "UNIMPLEMENTED", str(error)
-    else:
-        code, reason = grpc.StatusCode.INTERNAL, "INTERNAL"
-        message = f"internal error (request id {request_id})"
-    details.insert(0, error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata))
-    status = status_pb2.Status(code=code.value[0], message=message)
+    status = status_pb2.Status(code=code.value[0], message=_message(error, code, reason, request_id))
     for detail in details:
         packed = any_pb2.Any()
         packed.Pack(detail)
         status.details.append(packed)
     return status
+
+
+def _metadata(error: BaseException) -> dict[str, str]:
+    """Return the ``ErrorInfo`` metadata naming what the error is about, besides the request id."""
+    if isinstance(error, PolicyNotFoundError):
+        return {"policy": error.name, "version": error.version}
+    if isinstance(error, PermissionDeniedError):
+        return {"caller": error.caller, "method": error.method}
+    if isinstance(error, DecisionNotFoundError):
+        return {"decision_id": error.decision_id}
+    return {}
+
+
+def _message(error: BaseException, code: grpc.StatusCode, reason: str, request_id: str) -> str:
+    """Return the status message: the error's own words, unless those must stay in the server log."""
+    if code is grpc.StatusCode.INTERNAL:
+        return f"internal error (request id {request_id})"
+    if isinstance(error, StoreUnavailableError):
+        # The store's own words (a file path, a host) stay in the server log.
+        return f"the decision store is unavailable, so nothing was recorded (request id {request_id})"
+    return str(error) or reason.lower().replace("_", " ")
 
 
 class StatusInterceptor(grpc.ServerInterceptor):

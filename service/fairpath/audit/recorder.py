@@ -25,6 +25,10 @@ from fairpath.decisions import Decision, Subject
 from fairpath.errors import PolicyNotFoundError
 from fairpath.evaluation import Evaluator
 
+#: Default of :class:`DecisionRecorder`'s ``linger``: well under a gRPC round trip.
+import os as _os
+LINGER = float(_os.environ.get('FP_LINGER', '0.002'))
+
 
 class DecisionRecorder:
     """Evaluates through an :class:`~fairpath.evaluation.Evaluator` and records through a store.
@@ -37,14 +41,18 @@ class DecisionRecorder:
         evaluator: Makes the decisions.
         store: Records them.
         max_batch: Most decisions written in one transaction.
+        linger: Longest a write waits, in seconds, for decisions being evaluated at the same moment
+            to join its transaction (only when there are some: a lone request never waits).
 
     """
 
-    def __init__(self, evaluator: Evaluator, store: DecisionStore, *, max_batch: int = 256) -> None:
+    def __init__(
+        self, evaluator: Evaluator, store: DecisionStore, *, max_batch: int = 256, linger: float = LINGER
+    ) -> None:
         self._evaluator = evaluator
         self._store = store
         self._commit: GroupCommit[NewDecision, StoredDecision] = GroupCommit(
-            store.append_decisions, max_batch=max_batch
+            store.append_decisions, max_batch=max_batch, linger=linger
         )
         self._maskers: dict[str, Masker] = {}
 
@@ -87,28 +95,39 @@ class DecisionRecorder:
             StoreError: The store refused the record for another reason.
 
         """
-        started = time.perf_counter()
-        decision = self._evaluator.evaluate(
-            policy, facts, version=version, subject=subject, request_id=request_id
-        )
-        duration_us = round((time.perf_counter() - started) * 1_000_000)
-        decision = dataclasses.replace(decision, caller=caller, dry_run=dry_run)
         if dry_run:
-            return decision
-        masked = self._masker(decision).mask(facts, decision)
-        recorded = self._commit.submit(
-            NewDecision(
-                decision=masked.decision,
-                facts=masked.facts,
-                masked_facts=masked.masked_facts,
-                duration_us=duration_us,
-                equality_group=equality_group,
-                sensitive_facts=masked.sensitive_facts,
+            return self._decide(policy, facts, version, subject, request_id, caller, dry_run)[0]
+        with self._commit.expecting():  # lets a transaction being formed wait for this decision
+            decision, duration_us = self._decide(policy, facts, version, subject, request_id, caller, dry_run)
+            masked = self._masker(decision).mask(facts, decision)
+            recorded = self._commit.submit(
+                NewDecision(
+                    decision=masked.decision,
+                    facts=masked.facts,
+                    masked_facts=masked.masked_facts,
+                    duration_us=duration_us,
+                    equality_group=equality_group,
+                    sensitive_facts=masked.sensitive_facts,
+                )
             )
-        )
         if recorded.decision.decision_id != decision.decision_id:
             return recorded.decision  # the request id was recorded before: the first decision stands
         return decision
+
+    def _decide(
+        self,
+        policy: str,
+        facts: Mapping[str, object],
+        version: str,
+        subject: Subject | None,
+        request_id: str,
+        caller: str,
+        dry_run: bool,
+    ) -> tuple[Decision, int]:
+        started = time.perf_counter()
+        decision = self._evaluator.evaluate(policy, facts, version=version, subject=subject, request_id=request_id)
+        duration_us = round((time.perf_counter() - started) * 1_000_000)
+        return dataclasses.replace(decision, caller=caller, dry_run=dry_run), duration_us
 
     def _masker(self, decision: Decision) -> Masker:
         ref = decision.policy

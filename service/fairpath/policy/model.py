@@ -67,8 +67,23 @@ class Target:
         return f"pathway {self.pathway}" + (f" ({self.sub_reason})" if self.sub_reason else "")
 
 
+class _ReadsCondition:
+    """Gives a rule with a ``condition`` the names that condition reads, worked out once.
+
+    ``cached_property`` works on the frozen dataclasses below because it writes the instance
+    ``__dict__`` directly, never through the ``__setattr__`` that freezing forbids.
+    """
+
+    condition: Condition
+
+    @cached_property
+    def reads(self) -> tuple[str, ...]:
+        """The names the condition reads, in order: facts (and, in advice rules, outcome fields)."""
+        return facts_read(self.condition)
+
+
 @dataclass(frozen=True)
-class Rule:
+class Rule(_ReadsCondition):
     """One step of the ordered walk: a question (or gate) and where each answer leads."""
 
     id: str
@@ -80,11 +95,6 @@ class Rule:
     otherwise: Target
     source: str = ""
     line: int | None = None
-
-    @cached_property
-    def reads(self) -> tuple[str, ...]:
-        """The facts the condition reads, in order."""
-        return facts_read(self.condition)
 
     @cached_property
     def needs(self) -> tuple[str, ...]:
@@ -104,7 +114,7 @@ class Pathway:
 
 
 @dataclass(frozen=True)
-class AdviceRule:
+class AdviceRule(_ReadsCondition):
     """An overlay added to the result when its condition holds (may read the walk's outcome)."""
 
     id: str
@@ -115,14 +125,9 @@ class AdviceRule:
     condition_text: str
     line: int | None = None
 
-    @cached_property
-    def reads(self) -> tuple[str, ...]:
-        """The facts (and outcome fields) the condition reads, in order."""
-        return facts_read(self.condition)
-
 
 @dataclass(frozen=True)
-class CheckRule:
+class CheckRule(_ReadsCondition):
     """A consistency check over the facts; when it holds, the decision carries a warning."""
 
     id: str
@@ -131,11 +136,6 @@ class CheckRule:
     condition: Condition
     condition_text: str
     line: int | None = None
-
-    @cached_property
-    def reads(self) -> tuple[str, ...]:
-        """The facts the condition reads, in order."""
-        return facts_read(self.condition)
 
 
 @dataclass(frozen=True)

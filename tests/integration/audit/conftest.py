@@ -61,7 +61,7 @@ def pg_schema() -> Iterator[Callable[[], str]]:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A URL for an empty store: a SQLite file, or a fresh PostgreSQL schema."""
+    """Return a URL for an empty store: a SQLite file, or a fresh PostgreSQL schema."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'decisions.sqlite3'}"
     make: Callable[[], str] = request.getfixturevalue("pg_schema")
@@ -70,7 +70,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def store(store_url: str) -> Iterator[DecisionStore]:
-    """The store ``store_url`` names, opened (and so migrated), closed after the test."""
+    """Open (and so migrate) the store ``store_url`` names; close it after the test."""
     opened = open_store(store_url)
     yield opened
     opened.close()
@@ -115,7 +115,7 @@ def drop_append_only_triggers(raw: Raw, store_url: str) -> None:
 
 @pytest.fixture
 def served(evaluator: Evaluator, store: DecisionStore) -> Iterator[Running]:
-    """A real gRPC server on 127.0.0.1 (OS-chosen port) recording into ``store``."""
+    """Serve on 127.0.0.1 (OS-chosen port), recording into ``store``."""
     running = build_server(Config(host="127.0.0.1", port=0), evaluator, store=store)
     running.start()
     yield running

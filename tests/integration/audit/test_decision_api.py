@@ -1,4 +1,4 @@
-"""Recording through Evaluate and reviewing through DecisionService, over a real gRPC server, on both stores."""
+"""Recording through Evaluate, reviewing through DecisionService: a real gRPC server, both stores."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import grpc
 import pytest
 import structlog
+from fairpath.audit import DecisionFilter as StoreFilter
 from fairpath.audit import DecisionStore
 from fairpath.v1 import (
     decision_pb2,
@@ -48,18 +49,21 @@ def _request(facts: dict[str, str], **fields: object) -> evaluation_service_pb2.
 
 def test_evaluate_records_the_decision_before_answering(client: FairpathClient) -> None:
     """The decision returned is already in the trail, with the request's subject and request id."""
-    decision = client.evaluate(GUIDE, SUBSTANCE, subject=Subject(incident_ref="INC-9", staff_ref="S-9"),
-                               request_id="req-1")
+    decision = client.evaluate(
+        GUIDE, SUBSTANCE, subject=Subject(incident_ref="INC-9", staff_ref="S-9"), request_id="req-1"
+    )
 
     record = client.get_decision(decision.decision_id)
 
     assert record.decision.decision_id == decision.decision_id
     assert record.decision.request_id == "req-1"
     assert (record.decision.subject.incident_ref, record.decision.subject.staff_ref) == ("INC-9", "S-9")
-    assert record.decision.pathway is not None and record.decision.pathway.code == "JCG_B_SUBSTANCE_ABUSE"
+    assert record.decision.pathway is not None
+    assert record.decision.pathway.code == "JCG_B_SUBSTANCE_ABUSE"
     assert record.decision.caller == ""
     assert decision.dry_run is False
-    assert record.sequence == 1 and len(record.hash) == 64
+    assert record.sequence == 1
+    assert len(record.hash) == 64
     assert record.masked_facts == ("intent_to_harm", "safeguarding_concern", "substance_abuse_indicated")
     assert record.facts["intent_to_harm"] == "***"
     assert [e.rule_id for e in record.decision.trace] == [e.rule_id for e in decision.trace]
@@ -104,7 +108,8 @@ def test_concurrent_calls_with_one_request_id_leave_one_record(
     for thread in threads:
         thread.join()
 
-    assert len(ids) == 12 and len(set(ids)) == 1
+    assert len(ids) == 12
+    assert len(set(ids)) == 1
     assert [r.decision.decision_id for r in client.list_decisions().records] == ids[:1]
 
 
@@ -126,24 +131,20 @@ def test_eight_threads_of_500_calls_leave_4000_records_and_an_intact_chain(
         thread.join()
 
     everything = set().union(*received)
-    recorded = [s.decision.decision_id for s in store.iter_decisions(DecisionFilter_())]
+    recorded = [s.decision.decision_id for s in store.iter_decisions(StoreFilter())]
     assert len(everything) == 4000
-    assert len(recorded) == 4000 and set(recorded) == everything
+    assert len(recorded) == 4000
+    assert set(recorded) == everything
     report = client.verify_chain(timeout=120)
     assert report.intact, report.problem
     assert report.records_checked == 4000
 
 
-def DecisionFilter_():  # noqa: N802 - the store's filter, beside the client's of the same name
-    """Return the store's (domain) filter that selects everything."""
-    from fairpath.audit import DecisionFilter as StoreFilter  # noqa: PLC0415
-
-    return StoreFilter()
-
-
 def test_list_filters_and_pages_through_the_trail(client: FairpathClient) -> None:
     """Filters reach the store; pages chain by token and end with an empty token."""
-    made = [client.evaluate(GUIDE, SUBSTANCE, subject={"incident_ref": "INC-P"}).decision_id for _ in range(5)]
+    made = [
+        client.evaluate(GUIDE, SUBSTANCE, subject={"incident_ref": "INC-P"}).decision_id for _ in range(5)
+    ]
     client.evaluate(GUIDE, INCOMPLETE)
 
     query = DecisionFilter(incident_ref="INC-P", pathway="JCG_B_SUBSTANCE_ABUSE", rule_fired="2a")
@@ -156,9 +157,9 @@ def test_list_filters_and_pages_through_the_trail(client: FairpathClient) -> Non
             break
 
     assert seen == made
-    assert [r.decision.status for r in client.list_decisions(DecisionFilter(status="NEEDS_INFORMATION")).records] == [
-        "NEEDS_INFORMATION"
-    ]
+    assert [
+        r.decision.status for r in client.list_decisions(DecisionFilter(status="NEEDS_INFORMATION")).records
+    ] == ["NEEDS_INFORMATION"]
 
 
 def test_a_page_token_is_refused_with_another_filter_or_garbled(client: FairpathClient) -> None:
@@ -170,7 +171,7 @@ def test_a_page_token_is_refused_with_another_filter_or_garbled(client: Fairpath
     with pytest.raises(InvalidRequestError) as other:
         client.list_decisions(DecisionFilter(policy=GUIDE), page_size=1, page_token=token)
     with pytest.raises(InvalidRequestError) as garbled:
-        client.list_decisions(page_token="not-a-token")
+        client.list_decisions(page_token="not-a-token")  # noqa: S106 - not a password
 
     assert [v.field for v in other.value.violations] == ["page_token"]
     assert [v.field for v in garbled.value.violations] == ["page_token"]
@@ -181,7 +182,10 @@ def test_export_streams_every_matching_record(client: FairpathClient) -> None:
     made = [client.evaluate(GUIDE, SUBSTANCE).decision_id for _ in range(4)]
     client.evaluate(GUIDE, INCOMPLETE)
 
-    exported = [r.decision.decision_id for r in client.export_decisions(DecisionFilter(pathway="JCG_B_SUBSTANCE_ABUSE"))]
+    exported = [
+        r.decision.decision_id
+        for r in client.export_decisions(DecisionFilter(pathway="JCG_B_SUBSTANCE_ABUSE"))
+    ]
 
     assert exported == made
 
@@ -196,7 +200,8 @@ def test_record_outcome_reports_departure_and_shows_with_the_decision(client: Fa
 
     assert (followed.departs_from_recommendation, departed.departs_from_recommendation) == (False, True)
     assert [(o.action_taken, o.reviewer, o.sequence) for o in record.outcomes] == [
-        ("JCG_B_SUBSTANCE_ABUSE", "hr-1", 2), ("FORMAL_DISCIPLINARY", "hr-2", 3)
+        ("JCG_B_SUBSTANCE_ABUSE", "hr-1", 2),
+        ("FORMAL_DISCIPLINARY", "hr-2", 3),
     ]
 
 
@@ -212,9 +217,7 @@ def test_record_outcome_refuses_unknown_decisions_and_missing_fields(client: Fai
     assert {v.field for v in missing.value.violations} == {"action_taken", "reviewer"}
 
 
-def test_verify_chain_reports_the_first_broken_link(
-    client: FairpathClient, raw: Raw, store_url: str
-) -> None:
+def test_verify_chain_reports_the_first_broken_link(client: FairpathClient, raw: Raw, store_url: str) -> None:
     """VerifyChain walks the whole trail and names the first record that was altered."""
     for _ in range(3):
         client.evaluate(GUIDE, SUBSTANCE)
@@ -247,6 +250,8 @@ def test_facts_and_equality_group_are_never_logged(evaluate: grpc.UnaryUnaryMult
         evaluate(request, timeout=10)
 
     text = repr(events)
-    assert "'rpc'" in text and "'logged'" in text and "JCG_B_SUBSTANCE_ABUSE" in text
+    assert "'rpc'" in text
+    assert "'logged'" in text
+    assert "JCG_B_SUBSTANCE_ABUSE" in text
     assert "EQ-SECRET-7" not in text
     assert "PARAMEDIC" not in text

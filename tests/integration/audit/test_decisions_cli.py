@@ -23,7 +23,7 @@ from tests.integration.audit.conftest import GUIDE, INCOMPLETE, SUBSTANCE, drop_
 
 @pytest.fixture(name="trail")
 def _trail(evaluator: Evaluator, tmp_path: Path) -> Iterator[tuple[str, list[str], str]]:
-    """A server with three recorded decisions (two substance abuse, one incomplete); yields target, ids, URL."""
+    """Serve three recorded decisions (two substance abuse, one incomplete); yield target, ids, URL."""
     url = f"sqlite:///{tmp_path / 'decisions.sqlite3'}"
     # The in-process server's access log would print into the captured command output.
     previous = structlog.get_config()
@@ -33,7 +33,9 @@ def _trail(evaluator: Evaluator, tmp_path: Path) -> Iterator[tuple[str, list[str
     target = f"127.0.0.1:{running.port}"
     with FairpathClient(target) as client:
         ids = [
-            client.evaluate(GUIDE, SUBSTANCE, subject={"incident_ref": "INC-1", "staff_ref": "S-1"}).decision_id,
+            client.evaluate(
+                GUIDE, SUBSTANCE, subject={"incident_ref": "INC-1", "staff_ref": "S-1"}
+            ).decision_id,
             client.evaluate(GUIDE, INCOMPLETE, subject={"incident_ref": "INC-2"}).decision_id,
             client.evaluate(GUIDE, SUBSTANCE, subject={"incident_ref": "INC-1"}).decision_id,
         ]
@@ -58,7 +60,9 @@ def test_list_prints_one_line_per_decision_and_filters(
 
     code, out, _ = _run(capsys, "decisions", "list", "--target", target, "--pathway", "JCG_B_SUBSTANCE_ABUSE")
     _, paged, _ = _run(capsys, "decisions", "list", "--target", target, "--page-size", "1")
-    _, everything, _ = _run(capsys, "decisions", "list", "--target", target, "--page-size", "1", "--all", "--json")
+    _, everything, _ = _run(
+        capsys, "decisions", "list", "--target", target, "--page-size", "1", "--all", "--json"
+    )
 
     assert code == 0
     assert out.splitlines()[0].split()[:3] == ["SEQ", "DECISION", "EVALUATED"]
@@ -70,16 +74,31 @@ def test_list_prints_one_line_per_decision_and_filters(
 def test_show_prints_the_walk_facts_outcomes_and_chain(
     trail: tuple[str, list[str], str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`decisions show` reads as a review: outcome, the walk taken (sensitive answers masked), facts, outcomes."""
+    """`decisions show` reads as a review: outcome, walk (sensitive answers masked), facts, outcomes."""
     target, ids, _ = trail
-    assert _run(capsys, "decisions", "outcome", "--target", target, ids[0],
-                "--action", "FORMAL_DISCIPLINARY", "--reviewer", "hr-1", "--reason", "second incident")[0] == 0
+    assert (
+        _run(
+            capsys,
+            "decisions",
+            "outcome",
+            "--target",
+            target,
+            ids[0],
+            "--action",
+            "FORMAL_DISCIPLINARY",
+            "--reviewer",
+            "hr-1",
+            "--reason",
+            "second incident",
+        )[0]
+        == 0
+    )
 
     code, out, _ = _run(capsys, "decisions", "show", "--target", target, ids[0])
 
     assert code == 0
     assert out.startswith("DECIDED  JCG_B_SUBSTANCE_ABUSE")
-    walk = out[out.index("Walk"):out.index("Policy ")]
+    walk = out[out.index("Walk") : out.index("Policy ")]
     assert "2a  Are there indications of substance abuse?" in walk
     assert "***  -> pathway JCG_B_SUBSTANCE_ABUSE" in walk
     assert "(masked as sensitive: intent_to_harm, safeguarding_concern, substance_abuse_indicated)" in out
@@ -105,7 +124,17 @@ def test_export_writes_jsonl_and_csv(
     target, ids, _ = trail
 
     code, jsonl, err = _run(capsys, "decisions", "export", "--target", target, "--incident-ref", "INC-1")
-    _run(capsys, "decisions", "export", "--target", target, "--format", "csv", "--output", str(tmp_path / "out.csv"))
+    _run(
+        capsys,
+        "decisions",
+        "export",
+        "--target",
+        target,
+        "--format",
+        "csv",
+        "--output",
+        str(tmp_path / "out.csv"),
+    )
     rows = list(csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text(encoding="utf-8"))))
 
     assert code == 0
@@ -159,7 +188,9 @@ def test_evaluate_dry_run_flag_records_nothing(
     facts = tmp_path / "facts.json"
     facts.write_text(json.dumps(SUBSTANCE), encoding="utf-8")
 
-    code, _, _ = _run(capsys, "evaluate", "--target", target, "--policy", GUIDE, "--facts", str(facts), "--dry-run")
+    code, _, _ = _run(
+        capsys, "evaluate", "--target", target, "--policy", GUIDE, "--facts", str(facts), "--dry-run"
+    )
     _, listing, _ = _run(capsys, "decisions", "list", "--target", target, "--json")
 
     assert code == 0

@@ -1,4 +1,4 @@
-"""`fairpath serve` processes and the trail: killed under load, two writing at once, a store that is not there."""
+"""`fairpath serve` processes and the trail: killed under load, two at once, a store not there."""
 
 from __future__ import annotations
 
@@ -27,9 +27,26 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def _start(port: int, store_url: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "fairpath", "serve", "--port", str(port), "--store", store_url,
-         "--policies", str(ROOT / "policies"), "--watch-seconds", "0", "--log-level", "warning"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "fairpath",
+            "serve",
+            "--port",
+            str(port),
+            "--store",
+            store_url,
+            "--policies",
+            str(ROOT / "policies"),
+            "--watch-seconds",
+            "0",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
 
@@ -42,7 +59,10 @@ def _wait_serving(process: subprocess.Popen[str], port: int) -> None:
             if process.poll() is not None:
                 pytest.fail(f"server exited with {process.returncode}: {process.communicate()[0]}")
             try:
-                if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == health_pb2.HealthCheckResponse.SERVING:
+                if (
+                    health.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                    == health_pb2.HealthCheckResponse.SERVING
+                ):
                     return
             except grpc.RpcError:
                 time.sleep(0.1)
@@ -68,7 +88,9 @@ def _server() -> Iterator[Callable[[str], tuple[int, subprocess.Popen[str]]]]:
         process.communicate(timeout=30)
 
 
-def _hammer(ports: list[int], received: set[str], stop: threading.Event, threads: int = 4) -> list[threading.Thread]:
+def _hammer(
+    ports: list[int], received: set[str], stop: threading.Event, threads: int = 4
+) -> list[threading.Thread]:
     """Start ``threads`` callers per port recording every decision id they get back, until ``stop``."""
     requests = []
     for facts in (SUBSTANCE, INCOMPLETE):
@@ -150,7 +172,9 @@ def test_two_server_processes_share_one_trail_and_one_chain(
 @pytest.mark.parametrize(
     "url",
     [
-        pytest.param("postgresql://postgres@127.0.0.1:1/test", marks=pytest.mark.postgres, id="postgres-closed-port"),
+        pytest.param(
+            "postgresql://postgres@127.0.0.1:1/test", marks=pytest.mark.postgres, id="postgres-closed-port"
+        ),
         pytest.param("sqlite:////nonexistent-directory/decisions.sqlite3", id="sqlite-missing-directory"),
     ],
 )

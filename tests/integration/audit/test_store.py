@@ -83,7 +83,9 @@ def test_the_equality_group_is_stored_apart_from_the_record(
     assert summary.equality_group == "GROUP-7"
 
 
-def test_dry_run_returns_a_decision_and_records_nothing(recorder: DecisionRecorder, store: DecisionStore) -> None:
+def test_dry_run_returns_a_decision_and_records_nothing(
+    recorder: DecisionRecorder, store: DecisionStore
+) -> None:
     """A dry run evaluates, says so, and leaves the trail as it was."""
     decision = recorder.evaluate(GUIDE, SUBSTANCE, dry_run=True)
 
@@ -107,7 +109,9 @@ def test_a_repeated_request_id_returns_the_first_decision_and_records_nothing_ne
     assert store.find_by_request_id("other") is None
 
 
-def test_racing_identical_request_ids_leave_one_record(recorder: DecisionRecorder, store: DecisionStore) -> None:
+def test_racing_identical_request_ids_leave_one_record(
+    recorder: DecisionRecorder, store: DecisionStore
+) -> None:
     """Sixteen threads sending one request id at once all get the same decision; one record exists."""
     ids: list[str] = []
     start = threading.Barrier(16)
@@ -157,7 +161,9 @@ def test_an_outcome_is_appended_as_its_own_record_and_shown_with_the_decision(
     """RecordOutcome adds a chained record; the decision itself is unchanged and lists it."""
     decision = recorder.evaluate(GUIDE, SUBSTANCE)
     before = store.get_decision(decision.decision_id)
-    outcome = store.append_outcome(NewOutcome(decision.decision_id, "JCG_B_SUBSTANCE_ABUSE", "hr-lead", "as advised"))
+    outcome = store.append_outcome(
+        NewOutcome(decision.decision_id, "JCG_B_SUBSTANCE_ABUSE", "hr-lead", "as advised")
+    )
     after = store.get_decision(decision.decision_id)
 
     assert outcome.sequence == 2
@@ -212,7 +218,10 @@ def test_filters_select_by_each_criterion(
 
     now = datetime.now(UTC)
     assert ids(DecisionFilter()) == [a.decision_id, b.decision_id, c.decision_id]
-    assert ids(DecisionFilter(from_time=a.evaluated_at, to_time=c.evaluated_at)) == [a.decision_id, b.decision_id]
+    assert ids(DecisionFilter(from_time=a.evaluated_at, to_time=c.evaluated_at)) == [
+        a.decision_id,
+        b.decision_id,
+    ]
     assert ids(DecisionFilter(from_time=now + timedelta(seconds=1))) == []
     assert ids(DecisionFilter(policy=GUIDE, version="1.1.0")) == [c.decision_id]
     assert ids(DecisionFilter(policy="another-policy")) == []

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fairpath.audit import DecisionRecorder, DecisionStore, NewOutcome, open_store
-from fairpath.audit import chain
+from fairpath.audit import DecisionRecorder, DecisionStore, NewOutcome, chain, open_store
 from fairpath.audit.migrations import MIGRATIONS, POSTGRES, SQLITE, Migration, migrate
 from fairpath.audit.postgres import PostgresSession
 from fairpath.audit.sessions import Session
@@ -32,7 +31,9 @@ def test_an_untouched_trail_verifies(store: DecisionStore, trail: list[str]) -> 
     assert (report.records_checked, report.first_broken_sequence, report.problem) == (6, 0, "")
 
 
-def test_an_edited_decision_is_the_first_broken_link(store: DecisionStore, trail: list[str], raw: Raw) -> None:
+def test_an_edited_decision_is_the_first_broken_link(
+    store: DecisionStore, trail: list[str], raw: Raw
+) -> None:
     """Changing a recorded pathway (e.g. to hide a disciplinary route) breaks that record's hash."""
     raw("UPDATE decisions SET pathway = 'JCG_E_SYSTEM_LEARNING' WHERE sequence = 3", ())
 
@@ -56,7 +57,7 @@ def test_an_edited_outcome_is_the_first_broken_link(store: DecisionStore, trail:
 def test_a_rehashed_edit_breaks_the_next_link(store: DecisionStore, trail: list[str], raw: Raw) -> None:
     """Recomputing the edited record's own hash does not help: the next record no longer links to it."""
     columns = ", ".join(chain.DECISION_COLUMNS)
-    row = raw(f"SELECT previous_hash, {columns} FROM decisions WHERE sequence = 2", ())[0]
+    row = raw(f"SELECT previous_hash, {columns} FROM decisions WHERE sequence = 2", ())[0]  # noqa: S608
     values = list(row[1:])
     values[chain.DECISION_COLUMNS.index("pathway")] = "JCG_E_SYSTEM_LEARNING"
     forged = chain.link_hash(2, row[0], chain.DECISION, values)
@@ -81,7 +82,9 @@ def test_a_deleted_record_is_reported_missing(store: DecisionStore, trail: list[
     assert "record 2 is missing" in report.problem
 
 
-def test_a_removed_tail_is_detected_from_the_chain_head(store: DecisionStore, trail: list[str], raw: Raw) -> None:
+def test_a_removed_tail_is_detected_from_the_chain_head(
+    store: DecisionStore, trail: list[str], raw: Raw
+) -> None:
     """Deleting the newest records leaves the chain head pointing past the end."""
     raw("DELETE FROM decision_rules WHERE sequence = 6", ())
     raw("DELETE FROM decision_sensitive_facts WHERE decision_id = ?", [trail[4]])
@@ -93,7 +96,9 @@ def test_a_removed_tail_is_detected_from_the_chain_head(store: DecisionStore, tr
     assert "records are missing" in report.problem
 
 
-def test_an_edited_equality_group_breaks_its_decision(store: DecisionStore, trail: list[str], raw: Raw) -> None:
+def test_an_edited_equality_group_breaks_its_decision(
+    store: DecisionStore, trail: list[str], raw: Raw
+) -> None:
     """The equality group lives apart but is committed to by its record: changing it is detected."""
     raw("UPDATE decision_equality SET equality_group = 'G2' WHERE decision_id = ?", [trail[3]])
 
@@ -135,7 +140,11 @@ def test_only_missing_steps_are_applied_in_version_order(store_url: str, raw: Ra
     steps = (
         *MIGRATIONS,
         Migration(3, "third", common=("INSERT INTO step_log (step) VALUES (3)",)),
-        Migration(2, "second", common=("CREATE TABLE step_log (step {int} NOT NULL)", "INSERT INTO step_log VALUES (2)")),
+        Migration(
+            2,
+            "second",
+            common=("CREATE TABLE step_log (step {int} NOT NULL)", "INSERT INTO step_log VALUES (2)"),
+        ),
     )
     session: Session = SqliteSession(path_of(store_url)) if dialect == SQLITE else PostgresSession(store_url)
     try:

@@ -96,11 +96,13 @@ def test_an_unreachable_postgres_store_gives_unavailable_then_recovers(
 @pytest.mark.parametrize(
     "url",
     [
-        pytest.param("postgresql://postgres@127.0.0.1:1/test", marks=pytest.mark.postgres, id="postgres-closed-port"),
+        pytest.param(
+            "postgresql://postgres@127.0.0.1:1/test", marks=pytest.mark.postgres, id="postgres-closed-port"
+        ),
         pytest.param("sqlite:////nonexistent-directory/decisions.sqlite3", id="sqlite-missing-directory"),
     ],
 )
 def test_a_store_that_cannot_be_opened_is_unavailable(url: str) -> None:
-    """Opening a store that is not there fails at once with StoreUnavailableError (the server then exits 1)."""
+    """Opening a store that is not there fails at once with StoreUnavailableError (serve then exits 1)."""
     with pytest.raises(StoreUnavailableError):
         open_store(url)

@@ -262,6 +262,22 @@ def test_unknown_fairpath_method_is_refused_like_any_other(plain_channel: grpc.C
     assert code is grpc.StatusCode.PERMISSION_DENIED
 
 
+def test_an_allowed_method_this_server_lacks_is_unimplemented_as_a_rich_status(
+    plain_channel: grpc.Channel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A caller allowed a fairpath method no handler serves gets UNIMPLEMENTED from the status interceptor."""
+    method = "/fairpath.v1.EvaluationService/NoSuchMethod"
+    monkeypatch.setattr(auth, "METHOD_ROLES", {**auth.METHOD_ROLES, method: frozenset(auth.Role)})
+    with pytest.raises(grpc.RpcError) as error:
+        plain_channel.unary_unary(method)(b"", timeout=5, metadata=_bearer(TOKEN_OF_ROLE["evaluator"]))
+    assert (error.value.code(), error.value.details()) == (grpc.StatusCode.UNIMPLEMENTED, "Method not found!")
+    status = rpc_status.from_call(error.value)
+    assert status is not None
+    info = error_details_pb2.ErrorInfo()
+    status.details[0].Unpack(info)
+    assert info.reason == "UNIMPLEMENTED"
+
+
 def test_current_caller_names_each_concurrent_caller_and_is_cleared_after(
     private_evaluator: Evaluator, auth_config: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
