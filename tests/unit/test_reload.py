@@ -496,23 +496,29 @@ class TestTriggers:
                 raise RuntimeError("install failed")
             return real_reload(trigger)
 
+        def serving() -> list[str]:
+            return [p.version for p in reloader.evaluator.registry.all()]
+
         monkeypatch.setattr(reloader, "reload", fail_once)
         daemon = ReloadDaemon(reloader, 0.02)
         with capture_logs() as logs:
             daemon.start()
             try:
-                write_version(root, "9.0.0", status="draft")
-                wait_until(lambda: len(calls) == 1, 10, "the failing reload")
+                # The failure comes from a request, not a file change: writing a file may show to
+                # the poller as more than one change, so only the reload it asks for is counted.
                 daemon.request()  # what SIGHUP does
-                wait_until(lambda: last_trigger(reloader) == "signal", 10, "the requested reload")
+                wait_until(lambda: len(calls) == 1, 10, "the failing reload")
+                write_version(root, "9.0.0", status="draft")
+                wait_until(lambda: "9.0.0" in serving(), 10, "polling to load 9.0.0")
                 write_version(root, "9.1.0", status="draft")
-                wait_until(lambda: last_trigger(reloader) == "watch", 10, "the next watch reload")
+                daemon.request()
+                wait_until(lambda: "9.1.0" in serving() and calls[-1] == "signal", 10, "the next request")
             finally:
                 daemon.stop()
-        assert calls == ["watch", "signal", "watch"]
+        assert calls[0] == "signal"
+        assert "watch" in calls
         (failed,) = [log for log in logs if log["event"] == "reload_failed"]
-        assert (failed["trigger"], failed["error_type"]) == ("watch", "RuntimeError")
-        assert [p.version for p in reloader.evaluator.registry.all()] == ["1.0.0", "2.0.0", "9.0.0", "9.1.0"]
+        assert (failed["trigger"], failed["error_type"]) == ("signal", "RuntimeError")
 
     def test_settings_come_from_flags_and_environment(self) -> None:
         """--watch-seconds and --allow-unlocked (and their FAIRPATH_* variables) reach the config."""

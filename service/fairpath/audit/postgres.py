@@ -76,7 +76,7 @@ class PostgresSession:
                 cursor.execute(self._native(sql), tuple(params))
                 return cursor.fetchall() if cursor.description else []
         except psycopg.Error as error:
-            raise _translate(error) from error
+            raise _translate(error) from None
 
     def execute_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
         """Run one statement per row, pipelined (one round trip for the lot)."""
@@ -84,7 +84,7 @@ class PostgresSession:
             with self._conn.cursor() as cursor:
                 cursor.executemany(self._native(sql), rows)
         except psycopg.Error as error:
-            raise _translate(error) from error
+            raise _translate(error) from None
 
     def begin_append(self, lookups: Lookups = ()) -> tuple[int, str, list[list[Row]]]:
         """Lock the chain head row until commit (every other appender waits there), then run the lookups.
@@ -101,7 +101,7 @@ class PostgresSession:
                 raise StoreError("the chain_head row is missing")
             return int(row[0]), str(row[1]), [cursor.fetchall() for cursor in found]
         except psycopg.Error as error:
-            raise _translate(error) from error
+            raise _translate(error) from None
 
     def finish_append(self, writes: Writes) -> None:
         """Run every write as ONE statement, then COMMIT, pipelined: one round trip plus the sync.
@@ -125,7 +125,7 @@ class PostgresSession:
                 self._conn.execute(statement + last, params)
                 self._conn.execute("COMMIT")
         except psycopg.Error as error:
-            raise _translate(error) from error
+            raise _translate(error) from None
 
     def begin_migration(self) -> None:
         """Take a transaction-scoped advisory lock: servers starting together migrate one by one."""
@@ -179,9 +179,13 @@ _MIGRATION_LOCK = 0x6661697270617468  # "fairpath"
 
 
 def _translate(error: psycopg.Error) -> StoreError:
+    # Only the SQLSTATE and the primary message: PostgreSQL's DETAIL can quote a whole failing row,
+    # facts included, and whatever is raised here may end up in a log. Raised "from None" so the
+    # driver's own exception, with that detail, is not chained into the traceback either.
+    what = f"({error.sqlstate or 'no SQLSTATE'}): {error.diag.message_primary or type(error).__name__}"
     if isinstance(error, _RETRYABLE):
-        return StoreUnavailableError(f"PostgreSQL store unavailable: {error}")
-    return StoreError(f"PostgreSQL store error: {error}")
+        return StoreUnavailableError(f"PostgreSQL store unavailable {what}")
+    return StoreError(f"PostgreSQL store error {what}")
 
 
 class PostgresStore(SqlStore):

@@ -70,21 +70,21 @@ class SqliteSession:
             self._conn.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as error:
             self._conn.close()
-            raise _translate(error) from error
+            raise _translate(error) from None
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         """Run one statement and return its rows."""
         try:
             return self._conn.execute(sql, tuple(params)).fetchall()
         except sqlite3.Error as error:
-            raise _translate(error) from error
+            raise _translate(error) from None
 
     def execute_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
         """Run one statement once per parameter row."""
         try:
             self._conn.executemany(sql, rows)
         except sqlite3.Error as error:
-            raise _translate(error) from error
+            raise _translate(error) from None
 
     def begin_append(self, lookups: Lookups = ()) -> tuple[int, str, list[list[Row]]]:
         """Take the database's one write lock at once (BEGIN IMMEDIATE), then read the head and lookups."""
@@ -125,6 +125,8 @@ class SqliteSession:
 
 
 def _translate(error: sqlite3.Error) -> StoreError:
+    # SQLite's messages name tables and columns, never values; still raised "from None" (as the
+    # PostgreSQL backend does) so no driver exception is chained into logged tracebacks.
     # OperationalError covers locked, read-only, unopenable, disk full and I/O errors: the store is
     # unavailable now and may be later. Integrity or "not a database" errors are defects or corruption.
     if isinstance(error, sqlite3.OperationalError):

@@ -255,3 +255,27 @@ def test_chained_rows_refuse_updates_and_deletes(recorder: DecisionRecorder, raw
     for sql in ("UPDATE decisions SET pathway = 'X'", "DELETE FROM decisions", "DELETE FROM trace_entries"):
         with pytest.raises(Exception, match="append-only"):
             raw(sql, ())
+
+
+def test_a_refused_append_raises_without_quoting_the_row(
+    recorder: DecisionRecorder, raw: Raw, store_url: str
+) -> None:
+    """A database error never carries the row (PostgreSQL's DETAIL quotes it, facts and all) into a log."""
+    from fairpath.errors import StoreError  # noqa: PLC0415
+
+    recorder.evaluate(GUIDE, SUBSTANCE)  # the tables exist and the writer connection is open
+    raw("CREATE TABLE refuse_long (facts TEXT CHECK (length(facts) < 10))", ())
+    trigger = (
+        "CREATE TRIGGER refuse BEFORE INSERT ON decisions BEGIN"
+        " INSERT INTO refuse_long VALUES (NEW.facts); END"
+        if store_url.startswith("sqlite")
+        else "ALTER TABLE decisions ADD CONSTRAINT refuse CHECK (length(facts) < 10) NOT VALID"
+    )
+    raw(trigger, ())
+
+    with pytest.raises(StoreError) as refused:
+        recorder.evaluate(GUIDE, SUBSTANCE)
+
+    assert "REGISTERED_NURSE" not in str(refused.value)
+    assert refused.value.__cause__ is None
+    assert refused.value.__suppress_context__
