@@ -26,8 +26,7 @@ from fairpath.errors import PolicyNotFoundError
 from fairpath.evaluation import Evaluator
 
 #: Default of :class:`DecisionRecorder`'s ``linger``: well under a gRPC round trip.
-import os as _os
-LINGER = float(_os.environ.get('FP_LINGER', '0.002'))
+LINGER = 0.002
 
 
 class DecisionRecorder:
@@ -95,10 +94,19 @@ class DecisionRecorder:
             StoreError: The store refused the record for another reason.
 
         """
+
+        def decide() -> tuple[Decision, int]:
+            started = time.perf_counter()
+            made = self._evaluator.evaluate(
+                policy, facts, version=version, subject=subject, request_id=request_id
+            )
+            micros = round((time.perf_counter() - started) * 1_000_000)
+            return dataclasses.replace(made, caller=caller, dry_run=dry_run), micros
+
         if dry_run:
-            return self._decide(policy, facts, version, subject, request_id, caller, dry_run)[0]
+            return decide()[0]
         with self._commit.expecting():  # lets a transaction being formed wait for this decision
-            decision, duration_us = self._decide(policy, facts, version, subject, request_id, caller, dry_run)
+            decision, duration_us = decide()
             masked = self._masker(decision).mask(facts, decision)
             recorded = self._commit.submit(
                 NewDecision(
@@ -113,21 +121,6 @@ class DecisionRecorder:
         if recorded.decision.decision_id != decision.decision_id:
             return recorded.decision  # the request id was recorded before: the first decision stands
         return decision
-
-    def _decide(
-        self,
-        policy: str,
-        facts: Mapping[str, object],
-        version: str,
-        subject: Subject | None,
-        request_id: str,
-        caller: str,
-        dry_run: bool,
-    ) -> tuple[Decision, int]:
-        started = time.perf_counter()
-        decision = self._evaluator.evaluate(policy, facts, version=version, subject=subject, request_id=request_id)
-        duration_us = round((time.perf_counter() - started) * 1_000_000)
-        return dataclasses.replace(decision, caller=caller, dry_run=dry_run), duration_us
 
     def _masker(self, decision: Decision) -> Masker:
         ref = decision.policy
