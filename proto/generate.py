@@ -58,6 +58,7 @@ def generate(out_root: Path) -> Path:
 
 
 def main() -> int:
+    """Regenerate, or with ``--check`` compare; return the exit code."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true", help="fail if the committed code is stale")
     options = parser.parse_args()

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from fairpath.evaluation import Evaluator
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -32,7 +32,6 @@ from fairpath.engine.durable import ENGINE_NAME, ENGINE_VERSION, EngineOutcome
 from fairpath.policy import conditions as cond
 from fairpath.policy.model import AdviceRule, CheckRule, Policy, Rule, Target
 
-
 _MEMO_LIMIT = 20_000  # trace entries remembered per policy version before starting afresh
 _UNANSWERED = object()
 

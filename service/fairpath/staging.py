@@ -193,7 +193,7 @@ class _Stager:
         except _RefusedError as refused:
             self.refuse(path, refused.problems, refused.version, digest)
             return
-        except Exception as error:  # noqa: BLE001 - one strange file must not fail the whole reload
+        except Exception as error:
             problem = Problem(path=path, check=LOAD, message=f"could not be loaded: {type(error).__name__}")
             self.refuse(path, [problem], "", digest)
             return

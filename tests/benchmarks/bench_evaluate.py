@@ -18,7 +18,6 @@ import argparse
 import multiprocessing
 import os
 import random
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -101,11 +100,10 @@ def _caller(args: tuple[str, str, float, int, int]) -> list[float]:
     import threading  # noqa: PLC0415
 
     import grpc  # noqa: PLC0415
-    from google.protobuf import struct_pb2  # noqa: PLC0415
-    from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: PLC0415
-
     from fairpath.v1 import evaluation_service_pb2 as pb  # noqa: PLC0415
     from fairpath.v1 import evaluation_service_pb2_grpc as pb_grpc  # noqa: PLC0415
+    from google.protobuf import struct_pb2  # noqa: PLC0415
+    from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: PLC0415
 
     target, rpc, seconds, threads, seed = args
     cases = workload(500, seed)

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from fairpath.authoring.testing import check_case, load_cases, run_cases, cases_file
+from fairpath.authoring.testing import cases_file, check_case, load_cases, run_cases
 from fairpath.evaluation import Evaluator
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import policy_files
+
 from tests.conftest import POLICIES
 
 EVALUATOR = Evaluator.from_directory(POLICIES)
@@ -46,8 +46,7 @@ def test_scenario(policy: Policy, case: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("policy", VERSIONS, ids=lambda p: p.key)
 def test_scenarios_cover_every_rule_and_pathway(policy: Policy) -> None:
-    """A policy's scenarios fire and skip every rule, stop at every question, fire every advice and check,
-    and reach every pathway."""
+    """A policy's scenarios exercise every rule outcome, advice, check and pathway the walk can reach."""
     report = run_cases(
         policy, _cases(policy), lambda facts: EVALUATOR.evaluate(policy.name, facts, version=policy.version)
     )

@@ -14,9 +14,6 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from fairpath.decisions import Decision, RuleKind, RuleResult
 from fairpath.evaluation import Evaluator
 from fairpath.policy.conditions import holds
@@ -24,6 +21,9 @@ from fairpath.policy.facts import normalise_facts
 from fairpath.policy.loader import load_bytes
 from fairpath.policy.model import FactType, Policy, number_in_range
 from fairpath.policy.registry import PolicyRegistry
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from tests.conftest import GUIDE, POLICIES
 from tests.support.policy_builder import minimal_policy
 from tests.support.reference import expected
@@ -77,7 +77,9 @@ def assert_agrees(policy: Policy, facts: dict[str, Any], decision: Decision) -> 
     assert sorted(t.rule_id for t in decision.trace) == sorted(
         [r.id for r in policy.rules] + [a.id for a in policy.advice] + [c.id for c in policy.checks]
     ), "every rule exactly once"
-    fired_overlays = {t.rule_id for t in decision.trace if t.kind is not RuleKind.QUESTION and t.result is RuleResult.FIRED}
+    fired_overlays = {
+        t.rule_id for t in decision.trace if t.kind is not RuleKind.QUESTION and t.result is RuleResult.FIRED
+    }
     assert fired_overlays == want.overlays
     assert {a.rule_id for a in decision.advice} == want.overlays & {a.id for a in policy.advice}
     assert {w.code for w in decision.warnings} == want.overlays & {c.id for c in policy.checks}

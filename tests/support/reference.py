@@ -49,7 +49,7 @@ def expected(policy: Policy, facts: Mapping[str, cond.Value]) -> Expected:
         return _finish(policy, facts, outcome, "DECIDED", pathway.code, target.sub_reason, (), walk)
 
 
-def _finish(
+def _finish(  # noqa: PLR0917 - a private helper called twice, positionally
     policy: Policy,
     facts: Mapping[str, cond.Value],
     outcome: Mapping[str, cond.Value],

@@ -56,9 +56,7 @@ def test_masking_reaches_facts_seen_and_the_words_of_reasons(evaluator: Evaluato
     assert entry.facts_seen == {"substance_abuse_indicated": MASK}
     assert entry.reason.startswith("substance_abuse_indicated = ***: the condition holds")
     assert [e.result for e in masked.trace] == [e.result for e in decision.trace]
-    assert next(e for e in decision.trace if e.rule_id == "2a").facts_seen == {
-        "substance_abuse_indicated": "YES"
-    }
+    assert next(e for e in decision.trace if e.rule_id == "2a").facts_seen == {"substance_abuse_indicated": "YES"}
 
 
 def test_mask_all_hides_every_fact(evaluator: Evaluator) -> None:
@@ -205,3 +203,32 @@ def test_the_recorder_masks_everything_when_the_answering_policy_cannot_be_confi
     assert {value for value in item.facts.values() if value is not None} == {MASK}
     assert item.equality_group == "EQ-GROUP-9"
     assert "EQ-GROUP-9" not in repr(item.decision)
+
+
+def test_a_leader_lingers_for_announced_submitters_but_never_alone() -> None:
+    """With linger, a batch waits briefly for threads that announced a submit; a lone submit never waits."""
+    batches: list[list[int]] = []
+    commit: GroupCommit[int, int] = GroupCommit(lambda items: batches.append(list(items)) or list(items), linger=5.0)
+
+    started = time.perf_counter()
+    with commit.expecting():
+        commit.submit(0)
+    alone = time.perf_counter() - started
+
+    second_announced = threading.Event()
+
+    def late_submitter() -> None:
+        with commit.expecting():
+            second_announced.set()
+            time.sleep(0.05)  # still evaluating when the first one is ready to write
+            commit.submit(2)
+
+    thread = threading.Thread(target=late_submitter)
+    thread.start()
+    second_announced.wait(5)
+    with commit.expecting():
+        commit.submit(1)
+    thread.join(5)
+
+    assert alone < 1.0
+    assert batches == [[0], [1, 2]]

@@ -20,7 +20,7 @@ from fairpath.policy.conditions import (
     All,
     Always,
     Answered,
-    Any_,
+    AnyOf,
     Compare,
     ConditionSyntaxError,
     Member,
@@ -123,20 +123,20 @@ class TestParsePrecedence:
 
     def test_and_binds_tighter_than_or(self) -> None:
         """``a or b and c`` is ``a or (b and c)``."""
-        assert parse("a is YES or b is YES and c is YES") == Any_((A, All((B, C))))
+        assert parse("a is YES or b is YES and c is YES") == AnyOf((A, All((B, C))))
 
     def test_and_binds_tighter_than_or_on_the_left(self) -> None:
         """``a and b or c`` is ``(a and b) or c``."""
-        assert parse("a is YES and b is YES or c is YES") == Any_((All((A, B)), C))
+        assert parse("a is YES and b is YES or c is YES") == AnyOf((All((A, B)), C))
 
     def test_parentheses_override_precedence(self) -> None:
         """``(a or b) and c`` groups the disjunction."""
-        assert parse("(a is YES or b is YES) and c is YES") == All((Any_((A, B)), C))
+        assert parse("(a is YES or b is YES) and c is YES") == All((AnyOf((A, B)), C))
 
     def test_chains_are_flat(self) -> None:
         """A chain of one operator is one node, not a nested pair."""
         assert parse("a is YES and b is YES and c is YES") == All((A, B, C))
-        assert parse("a is YES or b is YES or c is YES") == Any_((A, B, C))
+        assert parse("a is YES or b is YES or c is YES") == AnyOf((A, B, C))
 
     def test_redundant_parentheses(self) -> None:
         """Parentheses around a single comparison add no node."""
@@ -148,7 +148,7 @@ class TestParsePrecedence:
 
     def test_not_of_a_group(self) -> None:
         """``not (a or b)`` negates the whole group."""
-        assert parse("not (a is YES or b is YES)") == Not(Any_((A, B)))
+        assert parse("not (a is YES or b is YES)") == Not(AnyOf((A, B)))
 
     def test_double_not(self) -> None:
         """``not not a`` nests two negations."""
@@ -164,7 +164,7 @@ class TestParsePrecedence:
 
     def test_keyword_prefix_is_a_name(self) -> None:
         """A fact name that merely starts with a keyword (``order``, ``island``) is a name."""
-        assert parse("order is YES or island is NO") == Any_(
+        assert parse("order is YES or island is NO") == AnyOf(
             (Compare("order", "is", "YES"), Compare("island", "is", "NO"))
         )
 
@@ -429,15 +429,15 @@ class TestNegationNormalForm:
 
     def test_not_always_is_the_empty_disjunction(self) -> None:
         """``not always`` becomes the empty ``or``, which never holds."""
-        assert cond.to_nnf(Not(Always())) == Any_(())
+        assert cond.to_nnf(Not(Always())) == AnyOf(())
         assert cond.to_nnf(Not(Not(Always()))) == Always()
 
     def test_empty_connectives_swap(self) -> None:
         """Negating the empty ``and`` (true) gives the empty ``or`` (false), and back."""
-        assert cond.to_nnf(Not(All(()))) == Any_(())
-        assert cond.to_nnf(Not(Any_(()))) == All(())
+        assert cond.to_nnf(Not(All(()))) == AnyOf(())
+        assert cond.to_nnf(Not(AnyOf(()))) == All(())
         assert cond.holds(All(()), {})
-        assert not cond.holds(Any_(()), {})
+        assert not cond.holds(AnyOf(()), {})
 
     def test_nnf_without_not_is_unchanged(self) -> None:
         """A condition with no ``not`` is already in NNF and comes back equal."""
@@ -501,7 +501,7 @@ class TestFactsRead:
 
     def test_implied_facts_of_empty_or(self) -> None:
         """The empty ``or`` (never holds) implies nothing rather than crashing."""
-        assert cond.implied_facts(Any_(())) == frozenset()
+        assert cond.implied_facts(AnyOf(())) == frozenset()
 
 
 # --- partial evaluation -----------------------------------------------------------------
@@ -521,7 +521,7 @@ class TestSpecialise:
     def test_residual(self) -> None:
         """Comparisons on unsettled names remain; settled ones that do not decide drop out."""
         condition = parse("pathway is ACT and (x is YES or y is NO)")
-        assert cond.specialise(condition, {"pathway": "ACT"}) == Any_(
+        assert cond.specialise(condition, {"pathway": "ACT"}) == AnyOf(
             (Compare("x", "is", "YES"), Compare("y", "is", "NO"))
         )
 
@@ -544,7 +544,7 @@ class TestSpecialise:
     def test_nothing_settled_keeps_the_condition(self) -> None:
         """With nothing settled only ``always`` and empty connectives are constants."""
         assert cond.specialise(Always(), {}, frozenset()) is True
-        assert cond.specialise(Any_(()), {}, frozenset()) is False
+        assert cond.specialise(AnyOf(()), {}, frozenset()) is False
         assert cond.specialise(All(()), {}, frozenset()) is True
         assert cond.specialise(parse("x is YES"), {}, frozenset()) == Compare("x", "is", "YES")
 
@@ -609,7 +609,7 @@ class TestToText:
     def test_empty_connectives(self) -> None:
         """The empty ``and`` is ``always`` and the empty ``or`` is ``not (always)``."""
         assert cond.to_text(All(())) == "always"
-        assert cond.to_text(Any_(())) == "not (always)"
+        assert cond.to_text(AnyOf(())) == "not (always)"
 
     def test_nested_same_connective_is_grouped(self) -> None:
         """A nested ``and`` inside ``and`` keeps its parentheses so the tree survives."""
@@ -675,11 +675,11 @@ class TestPattern:
 
     def test_single_branch_or_is_unwrapped(self) -> None:
         """An ``or`` of one branch is that branch, without ``$or``."""
-        assert pattern(Any_((All((A, B)),))) == [{"$and": [{"a": "YES"}, {"b": "YES"}]}]
+        assert pattern(AnyOf((All((A, B)),))) == [{"$and": [{"a": "YES"}, {"b": "YES"}]}]
 
     def test_empty_alternative_matches_any_case(self) -> None:
         """An alternative with no expressions (``always``) becomes a test every case fact passes."""
-        assert pattern(Any_((Always(),))) == [{"$ex": {"type": 1}}]
+        assert pattern(AnyOf((Always(),))) == [{"$ex": {"type": 1}}]
 
     def test_not_is_refused(self) -> None:
         """A condition still containing ``not`` is a programming error, not a silent mistranslation."""
@@ -692,11 +692,11 @@ class TestComplement:
 
     def test_comparison(self) -> None:
         """The complement of a comparison is its negation, or the fact unanswered."""
-        assert complement(A) == Any_((Answered("a", negated=True), Compare("a", "is not", "YES")))
+        assert complement(A) == AnyOf((Answered("a", negated=True), Compare("a", "is not", "YES")))
 
     def test_membership(self) -> None:
         """The complement of ``in`` is ``not in``, or the fact unanswered."""
-        assert complement(parse("x in [P, Q]")) == Any_(
+        assert complement(parse("x in [P, Q]")) == AnyOf(
             (Answered("x", negated=True), Member("x", ("P", "Q"), negated=True))
         )
 
@@ -707,11 +707,11 @@ class TestComplement:
 
     def test_connectives_and_constants(self) -> None:
         """De Morgan on connectives; ``always`` becomes the empty ``or``."""
-        assert complement(Always()) == Any_(())
-        assert complement(All((Answered("a"), Answered("b")))) == Any_(
+        assert complement(Always()) == AnyOf(())
+        assert complement(All((Answered("a"), Answered("b")))) == AnyOf(
             (Answered("a", negated=True), Answered("b", negated=True))
         )
-        assert complement(Any_(())) == All(())
+        assert complement(AnyOf(())) == All(())
 
     def test_not_is_refused(self) -> None:
         """Complement needs NNF: a ``not`` is a programming error."""
@@ -765,9 +765,9 @@ conditions_ = st.recursive(
     lambda children: st.one_of(
         children.map(Not),
         st.lists(children, min_size=1, max_size=3).map(lambda items: All(tuple(items))),
-        st.lists(children, min_size=1, max_size=3).map(lambda items: Any_(tuple(items))),
+        st.lists(children, min_size=1, max_size=3).map(lambda items: AnyOf(tuple(items))),
         st.lists(children, max_size=0).map(lambda items: All(tuple(items))),
-        st.lists(children, max_size=0).map(lambda items: Any_(tuple(items))),
+        st.lists(children, max_size=0).map(lambda items: AnyOf(tuple(items))),
     ),
     max_leaves=10,
 )
@@ -803,9 +803,9 @@ def kleene(condition: cond.Condition, facts: Mapping[str, cond.Value]) -> bool |
     if isinstance(condition, Not):
         inner = kleene(condition.item, facts)
         return None if inner is None else not inner
-    if isinstance(condition, All | Any_):
+    if isinstance(condition, All | AnyOf):
         results = [kleene(item, facts) for item in condition.items]
-        decisive = isinstance(condition, Any_)  # True decides an or, False decides an and
+        decisive = isinstance(condition, AnyOf)  # True decides an or, False decides an and
         if decisive in results:
             return decisive
         return None if None in results else not decisive
@@ -864,7 +864,7 @@ def has_not(condition: cond.Condition) -> bool:
     """Whether any ``not`` remains in the tree."""
     if isinstance(condition, Not):
         return True
-    if isinstance(condition, All | Any_):
+    if isinstance(condition, All | AnyOf):
         return any(has_not(item) for item in condition.items)
     return False
 

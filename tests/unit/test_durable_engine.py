@@ -46,7 +46,7 @@ def _hand_compiled(policy: Policy, ruleset: str, rules: dict[str, Any], actions:
 
 class TestConcurrency:
     def test_eight_threads_by_two_thousand_evaluations_are_all_correct(self, guide: Policy) -> None:
-        """8 threads × 2,000 evaluations on one engine: every decision right, no crash, no session left."""
+        """8 threads x 2,000 evaluations on one engine: every decision right, no crash, no session left."""
         evaluator = Evaluator.from_directory(POLICIES)
         policy = evaluator.registry.get(GUIDE, "1.0.0")
         errors: list[str] = []
@@ -160,7 +160,7 @@ class TestMisbehavingRules:
             engine.evaluate(partial, {"x": 1.0})
 
     def test_an_exception_inside_an_action_is_not_swallowed(self, guide: Policy) -> None:
-        """durable stores action exceptions in the state; the wrapper turns them into EngineError."""
+        """Durable stores action exceptions in the state; the wrapper turns them into EngineError."""
 
         class Failing(DurableEngine):
             def _bind(self, compiled: CompiledPolicy, action: Action) -> Any:
@@ -190,7 +190,7 @@ class TestMisbehavingRules:
 
 class TestRegistration:
     def test_registration_does_not_mutate_the_compiled_definition(self, guide: Policy) -> None:
-        """durable deletes 'run' from what it is given; the compiled rules stay intact."""
+        """Durable deletes 'run' from what it is given; the compiled rules stay intact."""
         compiled = compile_policy(guide)
         snapshot = copy.deepcopy(dict(compiled.rules))
         DurableEngine().register(compiled)
@@ -205,7 +205,8 @@ class TestRegistration:
         engine.register(original)
         engine.register(compile_policy(guide))  # same content: a no-op, not durable's "already registered"
         edited_file = tmp_path / "1.0.0.yaml"
-        edited_file.write_text(GUIDE_FILE.read_text().replace("pathway JCG_A_DELIBERATE_HARM", "pathway JCG_G_MANAGEMENT_ACTION", 1))
+        text = GUIDE_FILE.read_text().replace("pathway JCG_A_DELIBERATE_HARM", "pathway JCG_G_MANAGEMENT_ACTION", 1)
+        edited_file.write_text(text)
         edited = compile_policy(load_file(edited_file))
         assert edited.ruleset != original.ruleset
         engine.register(edited)
@@ -226,8 +227,9 @@ class TestRegistration:
             DurableEngine().evaluate(compile_policy(guide), {})
 
     def test_durable_rejection_is_reported(self, guide: Policy) -> None:
-        """durable's numeric refusal (here: too many nested alternatives) becomes an EngineError naming the ruleset."""
+        """Durable's numeric refusal (here: too many nested alternatives) becomes an EngineError naming the ruleset."""
         nested = {"$and": [{"type": "case"}] + [{"$or": [{f"f{i}": "YES"}, {f"f{i}": "NO"}]} for i in range(25)]}
-        bad = _hand_compiled(guide, "nested@test", {"r": {"all": [{"m": nested}]}}, {"r": Action("terminal", terminal=0)})
+        rules = {"r": {"all": [{"m": nested}]}}
+        bad = _hand_compiled(guide, "nested@test", rules, {"r": Action("terminal", terminal=0)})
         with pytest.raises(EngineError, match="nested@test"):
             DurableEngine().register(bad)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
-from fairpath.engine.compiler import compile_policy
+from fairpath.engine.compiler import Action, CompiledPolicy, compile_policy
 from fairpath.engine.durable import DurableEngine
-from fairpath.errors import EngineError, PolicyFileError
+from fairpath.errors import EngineError, InvalidFactsError, PolicyFileError
+from fairpath.evaluation import Evaluator
 from fairpath.policy.conditions import ConditionSyntaxError, parse
 from fairpath.policy.loader import load_bytes
 from fairpath.policy.registry import PolicyRegistry
-from fairpath.evaluation import Evaluator
+
 from tests.support.policy_builder import minimal_policy
 
 
@@ -70,8 +70,6 @@ def test_a_misspelt_key_in_an_entry_is_refused_with_its_line(section: str, key: 
 
 def test_engine_errors_never_carry_the_facts() -> None:
     """An engine failure's message and chained exceptions hold no fact value, so logs of it cannot leak facts."""
-    from fairpath.engine.compiler import Action, CompiledPolicy
-
     policy = load_bytes(yaml.safe_dump(minimal_policy()).encode())
     engine = DurableEngine(sessions=2)
     partial = CompiledPolicy(policy=policy, ruleset="leak@test",
@@ -88,8 +86,6 @@ def test_engine_errors_never_carry_the_facts() -> None:
 
 def test_a_number_durable_cannot_read_never_reaches_it() -> None:
     """1e-05 in a request is an invalid fact, not an INTERNAL engine failure."""
-    from fairpath.errors import InvalidFactsError
-
     evaluator = Evaluator(PolicyRegistry([load_bytes(yaml.safe_dump(minimal_policy()).encode())]))
     with pytest.raises(InvalidFactsError):
         evaluator.evaluate("mini-policy", {"intent_to_harm": "NO", "years": 1e-05})

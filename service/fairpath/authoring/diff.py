@@ -164,7 +164,7 @@ def diff_policies(
 
 
 def _advice_condition(policy: Policy, code: str) -> cond.Condition:
-    return cond.Any_(tuple(cond.to_nnf(rule.condition) for rule in policy.advice if rule.code == code))
+    return cond.AnyOf(tuple(cond.to_nnf(rule.condition) for rule in policy.advice if rule.code == code))
 
 
 def _outcome(evaluator: Evaluator, policy: Policy, assignment: Assignment) -> tuple[str, frozenset[str]]:

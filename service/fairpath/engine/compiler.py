@@ -97,7 +97,7 @@ def pattern(condition: cond.Condition) -> list[dict[str, Any]]:
         return []
     if isinstance(condition, cond.All):
         return [expr for item in condition.items for expr in pattern(item)]
-    if isinstance(condition, cond.Any_):
+    if isinstance(condition, cond.AnyOf):
         # durable_rules fires a rule once per alternative of an `$or` that holds, and
         # every firing is a Python action: make the alternatives exclusive
         # (A or B  ->  A or (not A and B)) so a match fires exactly once.
@@ -134,17 +134,17 @@ def complement(condition: cond.Condition) -> cond.Condition:
     negation, or the fact is unanswered".
     """
     if isinstance(condition, cond.Always):
-        return cond.Any_(())
+        return cond.AnyOf(())
     if isinstance(condition, cond.All):
-        return cond.Any_(tuple(complement(item) for item in condition.items))
-    if isinstance(condition, cond.Any_):
+        return cond.AnyOf(tuple(complement(item) for item in condition.items))
+    if isinstance(condition, cond.AnyOf):
         return cond.All(tuple(complement(item) for item in condition.items))
     if isinstance(condition, cond.Answered):
         return cond.Answered(condition.fact, negated=not condition.negated)
     if isinstance(condition, cond.Not):
         raise TypeError("complement() needs a condition in negation normal form")
     negated = cond.to_nnf(condition, negate=True)
-    return cond.Any_((cond.Answered(condition.fact, negated=True), negated))
+    return cond.AnyOf((cond.Answered(condition.fact, negated=True), negated))
 
 
 def member_field(fact: str, code: str) -> str:
@@ -205,7 +205,7 @@ class _Compiler:
         unknown = [fact for fact in required if fact not in known]
         if unknown:
             # The walk can stop here only on a fact no earlier step has needed.
-            gaps = cond.Any_(tuple(cond.Answered(fact, negated=True) for fact in unknown))
+            gaps = cond.AnyOf(tuple(cond.Answered(fact, negated=True) for fact in unknown))
             self.terminal(steps, [*expressions, *pattern(gaps)], None, unanswered=rule.id)
         for held, target in ((True, rule.then), (False, rule.otherwise)):
             branch = cond.to_nnf(rule.condition, negate=not held)

@@ -220,7 +220,7 @@ class DurableEngine:
         try:
             state = self._host.assert_fact(compiled.ruleset, message)
             return self._outcome(compiled, run, state)
-        except durable_engine.MessageNotHandledException as error:
+        except durable_engine.MessageNotHandledException:
             unmatched = True
             reason = f"{compiled.ruleset}: no compiled path matched; the walk is not exhaustive"
             # `from None` throughout: durable's messages quote the whole fact, and a chained

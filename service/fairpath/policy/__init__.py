@@ -1,0 +1,1 @@
+"""The policy file format: conditions, the loader, the model, request facts and versions."""

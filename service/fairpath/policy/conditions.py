@@ -109,13 +109,13 @@ class All:
 
 
 @dataclass(frozen=True)
-class Any_:
-    """Disjunction (named with a trailing underscore to keep ``typing.Any`` usable)."""
+class AnyOf:
+    """Disjunction."""
 
     items: tuple[Condition, ...]
 
 
-Condition: TypeAlias = Always | Compare | Member | Answered | Not | All | Any_
+Condition: TypeAlias = Always | Compare | Member | Answered | Not | All | AnyOf
 Atom: TypeAlias = Compare | Member | Answered
 
 
@@ -209,7 +209,7 @@ class _Parser:
         items = [self.conjunction()]
         while self.accept("or"):
             items.append(self.conjunction())
-        return items[0] if len(items) == 1 else Any_(tuple(items))
+        return items[0] if len(items) == 1 else AnyOf(tuple(items))
 
     def conjunction(self) -> Condition:
         items = [self.unary()]
@@ -248,7 +248,7 @@ class _Parser:
         if self.accept("has"):
             if self.accept("any"):
                 items = tuple(Compare(fact, "has", value) for value in self.value_list())
-                return items[0] if len(items) == 1 else Any_(items)
+                return items[0] if len(items) == 1 else AnyOf(items)
             return Compare(fact, "has", self.value())
         if self.accept("lacks"):
             return Compare(fact, "lacks", self.value())
@@ -298,16 +298,16 @@ def to_nnf(condition: Condition, negate: bool = False) -> Condition:
     """Push every ``not`` down to the comparisons (negation normal form)."""
     if isinstance(condition, Not):
         return to_nnf(condition.item, not negate)
-    if isinstance(condition, All | Any_):
+    if isinstance(condition, All | AnyOf):
         items = tuple(to_nnf(item, negate) for item in condition.items)
         flip = negate
-        return (Any_(items) if flip else All(items)) if isinstance(condition, All) else (
-            All(items) if flip else Any_(items)
+        return (AnyOf(items) if flip else All(items)) if isinstance(condition, All) else (
+            All(items) if flip else AnyOf(items)
         )
     if not negate:
         return condition
     if isinstance(condition, Always):
-        return Any_(())  # the empty disjunction: never holds
+        return AnyOf(())  # the empty disjunction: never holds
     if isinstance(condition, Compare):
         return Compare(condition.fact, _NEGATED[condition.op], condition.value)
     if isinstance(condition, Member):
@@ -328,7 +328,7 @@ def _holds(condition: Condition, facts: Mapping[str, Value]) -> bool:
         return True
     if isinstance(condition, All):
         return all(_holds(item, facts) for item in condition.items)
-    if isinstance(condition, Any_):
+    if isinstance(condition, AnyOf):
         return any(_holds(item, facts) for item in condition.items)
     if isinstance(condition, Answered):
         return (condition.fact in facts) != condition.negated
@@ -360,7 +360,7 @@ def _compare(value: Value, op: str, literal: Value) -> bool:
 
 def atoms(condition: Condition) -> Iterator[Atom]:
     """Every comparison in the condition, left to right."""
-    if isinstance(condition, All | Any_):
+    if isinstance(condition, All | AnyOf):
         for item in condition.items:
             yield from atoms(item)
     elif isinstance(condition, Not):
@@ -386,7 +386,7 @@ def implied_facts(condition: Condition) -> frozenset[str]:
         for item in condition.items:
             found |= implied_facts(item)
         return found
-    if isinstance(condition, Any_):
+    if isinstance(condition, AnyOf):
         if not condition.items:
             return frozenset()
         common = implied_facts(condition.items[0])
@@ -417,19 +417,19 @@ def specialise(
 def _specialise(condition: Condition, known: Mapping[str, Value], settled: frozenset[str]) -> Condition | bool:
     if isinstance(condition, Always):
         return True
-    if isinstance(condition, All | Any_):
+    if isinstance(condition, All | AnyOf):
         is_all = isinstance(condition, All)
         residual: list[Condition] = []
         for item in condition.items:
             value = _specialise(item, known, settled)
             if value is True or value is False:
-                if value is not is_all:  # False in an All, True in an Any_: decided
+                if value is not is_all:  # False in an All, True in an AnyOf: decided
                     return value
                 continue
             residual.append(value)
         if not residual:
             return is_all
-        return residual[0] if len(residual) == 1 else (All(tuple(residual)) if is_all else Any_(tuple(residual)))
+        return residual[0] if len(residual) == 1 else (All(tuple(residual)) if is_all else AnyOf(tuple(residual)))
     if isinstance(condition, Not):  # pragma: no cover - removed by to_nnf
         raise TypeError("specialise() needs a condition in negation normal form")
     if condition.fact in settled:
@@ -475,7 +475,7 @@ def to_text(condition: Condition) -> str:
 
 def _group(condition: Condition) -> str:
     text = to_text(condition)
-    return f"({text})" if isinstance(condition, All | Any_) and len(condition.items) > 1 else text
+    return f"({text})" if isinstance(condition, All | AnyOf) and len(condition.items) > 1 else text
 
 
 def _literal(value: Value) -> str:

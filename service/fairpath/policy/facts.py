@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from fairpath.errors import FieldViolation, InvalidFactsError
 from fairpath.policy.conditions import Value
-from fairpath.policy.model import NUMBER_RANGE, FactType, Policy, number_in_range
+from fairpath.policy.model import NUMBER_RANGE, FactSpec, FactType, Policy, number_in_range
 
 MAX_FACTS = 256
 MAX_STRING = 1000
@@ -36,12 +36,67 @@ def _kind(value: object) -> str:
     return "text" if isinstance(value, str) else type(value).__name__
 
 
+class _Unanswered:
+    """Returned by a reader for a value that counts as unanswered (an answer of UNKNOWN)."""
+
+
+_UNANSWERED = _Unanswered()
+
+
+def _read_code(spec: FactSpec, value: object) -> tuple[Value | _Unanswered, str]:
+    if not isinstance(value, str) or value not in spec.values:
+        got = "" if isinstance(value, str) else f", got {_kind(value)}"
+        return _UNANSWERED, f"must be one of {', '.join(spec.values)}{got}"
+    if value == "UNKNOWN" and spec.type is FactType.ANSWER:
+        return _UNANSWERED, ""
+    return value, ""
+
+
+def _read_set(spec: FactSpec, value: object) -> tuple[Value | _Unanswered, str]:
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        chosen = set(value)
+        if chosen <= set(spec.values) and len(chosen) == len(value):
+            return tuple(code for code in spec.values if code in chosen), ""
+    return _UNANSWERED, f"must be a list of distinct codes from {', '.join(spec.values)}"
+
+
+def _read_bool(spec: FactSpec, value: object) -> tuple[Value | _Unanswered, str]:
+    if isinstance(value, bool):
+        return value, ""
+    return _UNANSWERED, f"must be true or false, got {_kind(value)}"
+
+
+def _read_number(spec: FactSpec, value: object) -> tuple[Value | _Unanswered, str]:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        return _UNANSWERED, f"must be a finite number, got {_kind(value)}"
+    if not number_in_range(float(value)):
+        return _UNANSWERED, f"must be {NUMBER_RANGE}"
+    return float(value), ""
+
+
+def _read_string(spec: FactSpec, value: object) -> tuple[Value | _Unanswered, str]:
+    if isinstance(value, str) and len(value) <= MAX_STRING:
+        return value, ""
+    return _UNANSWERED, f"must be text of at most {MAX_STRING} characters, got {_kind(value)}"
+
+
+_READERS = {
+    FactType.ANSWER: _read_code,
+    FactType.ENUM: _read_code,
+    FactType.SET: _read_set,
+    FactType.BOOL: _read_bool,
+    FactType.NUMBER: _read_number,
+    FactType.STRING: _read_string,
+}
+
+
 def normalise_facts(policy: Policy, facts: Mapping[str, object]) -> dict[str, Value]:
     """Validated facts ready for the engine: unanswered ones (absent, null, UNKNOWN) removed.
 
     Raises:
         InvalidFactsError: with one violation per undeclared fact, wrong type or
             value outside the allowed set.
+
     """
     if len(facts) > MAX_FACTS:
         raise InvalidFactsError([FieldViolation("facts", f"at most {MAX_FACTS} facts, got {len(facts)}")])
@@ -54,40 +109,11 @@ def normalise_facts(policy: Policy, facts: Mapping[str, object]) -> dict[str, Va
             continue
         if value is None:
             continue
-        problem = ""
-        if spec.type in (FactType.ANSWER, FactType.ENUM):
-            if not isinstance(value, str) or value not in spec.values:
-                shown = ", ".join(spec.values)
-                problem = f"must be one of {shown}" + ("" if isinstance(value, str) else f", got {_kind(value)}")
-            elif value != "UNKNOWN" or spec.type is FactType.ENUM:
-                clean[name] = value
-        elif spec.type is FactType.SET:
-            if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value) and set(value) <= set(
-                spec.values
-            ) and len(set(value)) == len(value):
-                chosen = set(value)
-                clean[name] = tuple(code for code in spec.values if code in chosen)
-            else:
-                problem = f"must be a list of distinct codes from {', '.join(spec.values)}"
-        elif spec.type is FactType.BOOL:
-            if isinstance(value, bool):
-                clean[name] = value
-            else:
-                problem = f"must be true or false, got {_kind(value)}"
-        elif spec.type is FactType.NUMBER:
-            if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-                if number_in_range(float(value)):
-                    clean[name] = float(value)
-                else:
-                    problem = f"must be {NUMBER_RANGE}"
-            else:
-                problem = f"must be a finite number, got {_kind(value)}"
-        elif isinstance(value, str) and len(value) <= MAX_STRING:
-            clean[name] = value
-        else:
-            problem = f"must be text of at most {MAX_STRING} characters, got {_kind(value)}"
+        reading, problem = _READERS[spec.type](spec, value)
         if problem:
             violations.append(FieldViolation(_field(name), problem))
+        elif not isinstance(reading, _Unanswered):
+            clean[name] = reading
     if violations:
         raise InvalidFactsError(violations)
     return clean

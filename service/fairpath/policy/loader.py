@@ -19,8 +19,8 @@ from fairpath.errors import PolicyFileError
 from fairpath.policy import conditions as cond
 from fairpath.policy.model import (
     ANSWER_VALUES,
-    NUMBER_RANGE,
     DECISION_FIELDS,
+    NUMBER_RANGE,
     AdviceRule,
     CheckRule,
     FactSpec,
@@ -186,7 +186,7 @@ class _Builder:
             path=self.path,
         )
 
-    def facts(self, entries: list[dict[str, Any]]) -> dict[str, FactSpec]:
+    def facts(self, entries: list[dict[str, Any]]) -> dict[str, FactSpec]:  # noqa: PLR0912 - one check per rule of the format
         if len(entries) > MAX_FACTS:
             raise self.error(f"at most {MAX_FACTS} facts per policy")
         facts: dict[str, FactSpec] = {}
@@ -216,7 +216,8 @@ class _Builder:
                 values = tuple(str(v) for v in raw)
                 bad = [v for v in values if not _CODE.match(v) or v in cond.KEYWORDS]
                 if bad or len(set(values)) != len(values):
-                    raise self.error(f"{fact_type.value} fact {name!r}: values must be distinct UPPER_CASE codes", entry)
+                    message = f"{fact_type.value} fact {name!r}: values must be distinct UPPER_CASE codes"
+                    raise self.error(message, entry)
             elif "values" in entry:
                 raise self.error(f"fact {name!r}: only enum and set facts declare values", entry)
             elif fact_type is FactType.ANSWER:
@@ -284,7 +285,7 @@ class _Builder:
                 raise self.error(f"condition {text!r}: {problem}", entry, rule_id)
         return parsed, text
 
-    def type_error(
+    def type_error(  # noqa: PLR0912 - one check per rule of the format
         self, atom: cond.Atom, facts: dict[str, FactSpec], pathways: dict[str, Pathway] | None
     ) -> str:
         if atom.fact in DECISION_FIELDS:

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
 import structlog
+import yaml
+from fairpath.api.auth import hash_token
+from fairpath.api.server import build_server
 from fairpath.audit import DecisionFilter as StoreFilter
 from fairpath.audit import DecisionStore
+from fairpath.config import Config
+from fairpath.evaluation import Evaluator
 from fairpath.v1 import (
     decision_pb2,
     evaluation_service_pb2,
@@ -142,9 +148,7 @@ def test_eight_threads_of_500_calls_leave_4000_records_and_an_intact_chain(
 
 def test_list_filters_and_pages_through_the_trail(client: FairpathClient) -> None:
     """Filters reach the store; pages chain by token and end with an empty token."""
-    made = [
-        client.evaluate(GUIDE, SUBSTANCE, subject={"incident_ref": "INC-P"}).decision_id for _ in range(5)
-    ]
+    made = [client.evaluate(GUIDE, SUBSTANCE, subject={"incident_ref": "INC-P"}).decision_id for _ in range(5)]
     client.evaluate(GUIDE, INCOMPLETE)
 
     query = DecisionFilter(incident_ref="INC-P", pathway="JCG_B_SUBSTANCE_ABUSE", rule_fired="2a")
@@ -157,9 +161,9 @@ def test_list_filters_and_pages_through_the_trail(client: FairpathClient) -> Non
             break
 
     assert seen == made
-    assert [
-        r.decision.status for r in client.list_decisions(DecisionFilter(status="NEEDS_INFORMATION")).records
-    ] == ["NEEDS_INFORMATION"]
+    assert [r.decision.status for r in client.list_decisions(DecisionFilter(status="NEEDS_INFORMATION")).records] == [
+        "NEEDS_INFORMATION"
+    ]
 
 
 def test_a_page_token_is_refused_with_another_filter_or_garbled(client: FairpathClient) -> None:
@@ -183,8 +187,7 @@ def test_export_streams_every_matching_record(client: FairpathClient) -> None:
     client.evaluate(GUIDE, INCOMPLETE)
 
     exported = [
-        r.decision.decision_id
-        for r in client.export_decisions(DecisionFilter(pathway="JCG_B_SUBSTANCE_ABUSE"))
+        r.decision.decision_id for r in client.export_decisions(DecisionFilter(pathway="JCG_B_SUBSTANCE_ABUSE"))
     ]
 
     assert exported == made
@@ -255,3 +258,28 @@ def test_facts_and_equality_group_are_never_logged(evaluate: grpc.UnaryUnaryMult
     assert "JCG_B_SUBSTANCE_ABUSE" in text
     assert "EQ-SECRET-7" not in text
     assert "PARAMEDIC" not in text
+
+
+def test_the_authenticated_caller_is_recorded_and_outcomes_default_to_it(
+    evaluator: Evaluator, store: DecisionStore, tmp_path: Path
+) -> None:
+    """With auth on, the record names the caller who asked, and an outcome without reviewer names its caller."""
+    config = tmp_path / "auth.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {"tokens": {"hr-portal": {"sha256": hash_token("t0k-hr-portal"), "roles": ["evaluator", "auditor"]}}}
+        ),
+        encoding="utf-8",
+    )
+    running = build_server(Config(host="127.0.0.1", port=0, auth_config=str(config)), evaluator, store=store)
+    running.start()
+    try:
+        with FairpathClient(f"127.0.0.1:{running.port}", token="t0k-hr-portal") as client:  # noqa: S106
+            decision = client.evaluate(GUIDE, SUBSTANCE)
+            outcome = client.record_outcome(decision.decision_id, "JCG_B_SUBSTANCE_ABUSE")
+            record = client.get_decision(decision.decision_id)
+    finally:
+        running.stop(None).wait(5)
+
+    assert record.decision.caller == "token:hr-portal"
+    assert outcome.reviewer == "token:hr-portal"
