@@ -16,12 +16,12 @@ def _run(*command: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_finds_nothing() -> None:
-    """ruff check is clean on service, clients, tests and the generator (generated code excluded)."""
+    """The ruff check is clean on service, clients, tests and the generator (generated code excluded)."""
     result = _run(str(BIN / "ruff"), "check", "service", "clients", "tests", "proto")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_mypy_strict_finds_nothing() -> None:
-    """mypy --strict is clean on fairpath and fairpath_client."""
+    """The mypy --strict check is clean on fairpath and fairpath_client."""
     result = _run(str(BIN / "mypy"))
     assert result.returncode == 0, result.stdout + result.stderr
