@@ -66,7 +66,8 @@ def _served(tmp_path: Path) -> Iterator[Served]:
     evaluator = Evaluator()
     reloader = Reloader(evaluator, root)
     assert reloader.reload("startup").ok
-    running = build_server(Config(host="127.0.0.1", port=0), evaluator, reloader)
+    store = f"sqlite:///{tmp_path / 'decisions.sqlite3'}"  # not ./fairpath.sqlite3
+    running = build_server(Config(host="127.0.0.1", port=0, store=store), evaluator, reloader)
     running.start()
     with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
         grpc.channel_ready_future(channel).result(timeout=5)

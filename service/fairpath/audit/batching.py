@@ -29,17 +29,23 @@ _Out = TypeVar("_Out")
 
 
 class _Slot(Generic[_In, _Out]):
-    __slots__ = ("done", "error", "item", "result")
+    """One submitted item; its thread sleeps on ``wake`` until it is written or its turn to lead comes."""
+
+    __slots__ = ("done", "error", "item", "result", "wake")
 
     def __init__(self, item: _In) -> None:
         self.item = item
         self.done = False
         self.result: _Out | None = None
         self.error: BaseException | None = None
+        self.wake = threading.Event()
 
 
 class GroupCommit(Generic[_In, _Out]):
     """Calls ``write`` with batches of submitted items; :meth:`submit` returns once its item is written.
+
+    Each waiting thread sleeps on its own event, so finishing a batch wakes exactly the threads
+    it wrote and the one that leads next, never all of them (every wake-up costs the GIL).
 
     Args:
         write: Writes a batch in one transaction and returns one result per item, in order;
@@ -55,54 +61,63 @@ class GroupCommit(Generic[_In, _Out]):
         self._write = write
         self._max_batch = max_batch
         self._linger = linger
+        self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)  # a lingering leader waits on this
         self._pending: list[_Slot[_In, _Out]] = []
         self._writing = False
-        self._expected = 0  # threads inside expecting() that have not submitted yet
-        self._changed = threading.Condition()
+        self._announced = 0  # threads inside expecting() that have not submitted yet
+        self._local = threading.local()
 
     @contextmanager
     def expecting(self) -> Iterator[None]:
         """Announce a :meth:`submit` to come (or not: leaving the block without one is fine)."""
-        with self._changed:
-            self._expected += 1
+        with self._lock:
+            self._announced += 1
+        self._local.announced = True
         try:
             yield
         finally:
-            with self._changed:
-                self._expected -= 1
-                self._changed.notify_all()
+            if getattr(self._local, "announced", False):  # left without submitting
+                self._local.announced = False
+                with self._lock:
+                    self._announced -= 1
+                    self._arrived.notify()
 
     def submit(self, item: _In) -> _Out:
         """Write ``item`` (with whatever else is queued) and return its result."""
         slot: _Slot[_In, _Out] = _Slot(item)
-        with self._changed:
+        with self._lock:
             self._pending.append(slot)
-            self._changed.notify_all()  # a lingering leader may be waiting for this one
+            if getattr(self._local, "announced", False):
+                self._local.announced = False
+                self._announced -= 1
+            self._arrived.notify()  # a lingering leader may be waiting for this one
         while True:
-            with self._changed:
-                while self._writing and not slot.done:
-                    self._changed.wait()
+            with self._lock:
                 if slot.done:
                     return self._outcome(slot)
-                # Nobody is writing and this item is still queued: lead the next batch.
-                self._writing = True
-                self._gather()
-                batch = self._pending[: self._max_batch]
-                del self._pending[: self._max_batch]
-            self._lead(batch)
+                lead = not self._writing
+                if lead:
+                    # Nobody is writing and this item is still queued: lead the next batch.
+                    self._writing = True
+                    self._gather()
+                    batch = self._pending[: self._max_batch]
+                    del self._pending[: self._max_batch]
+                else:
+                    slot.wake.clear()
+            if lead:
+                self._lead(batch)
+            else:
+                slot.wake.wait()
 
     def _gather(self) -> None:
         """Wait (lock held, released while waiting) up to ``linger`` for announced submitters."""
         deadline = time.monotonic() + self._linger
-        while self._on_their_way() and len(self._pending) < self._max_batch:
+        while self._announced > 0 and len(self._pending) < self._max_batch:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
-            self._changed.wait(remaining)
-
-    def _on_their_way(self) -> int:
-        # Every pending item's thread is still inside expecting(); the rest have yet to submit.
-        return self._expected - len(self._pending)
+            self._arrived.wait(remaining)
 
     def _lead(self, batch: list[_Slot[_In, _Out]]) -> None:
         try:
@@ -113,11 +128,15 @@ class GroupCommit(Generic[_In, _Out]):
             for slot in batch:
                 slot.error = error
         finally:
-            with self._changed:
+            with self._lock:
                 for slot in batch:
                     slot.done = True
                 self._writing = False
-                self._changed.notify_all()
+                # The oldest waiting item's thread leads next (if it finds someone else already
+                # leading, it just sleeps again).
+                woken = [*batch, *self._pending[:1]]
+            for slot in woken:
+                slot.wake.set()
 
     @staticmethod
     def _outcome(slot: _Slot[_In, _Out]) -> _Out:

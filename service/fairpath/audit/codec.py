@@ -84,35 +84,40 @@ class DecisionEncoder:
     def __init__(self) -> None:
         # id(entry) -> (entry, digest, JSON); the entry is kept so its id cannot be reused.
         self._entries: dict[int, tuple[TraceEntry, str, str]] = {}
+        # Policy, pathway, advice, warnings and missing facts recur verbatim: their JSON by value.
+        self._parts: dict[tuple[str, object], str] = {}
 
     def encode(self, decision: Decision) -> EncodedDecision:
         """Return the document of ``decision`` and its trace entries (mask the decision first)."""
-        p = decision.pathway
-        entries = [self._entry(entry) for entry in decision.trace]
-        document = {
-            "decision_id": decision.decision_id,
-            "policy": {"name": decision.policy.name, "version": decision.policy.version,
-                       "digest": decision.policy.digest},
-            "status": decision.status.value,
-            "pathway": None if p is None else {
-                "code": p.code, "title": p.title, "recommendation": p.recommendation,
-                "individual_directed": p.individual_directed, "sub_reason": p.sub_reason,
-                "category": p.category,
-            },
-            "missing_facts": [{"fact": m.fact, "question": m.question, "rule_id": m.rule_id}
-                              for m in decision.missing_facts],
-            "advice": [{"code": a.code, "text": a.text, "rule_id": a.rule_id} for a in decision.advice],
-            "trace": [digest for digest, _ in entries],
-            "warnings": [{"code": w.code, "text": w.text, "facts": list(w.facts)} for w in decision.warnings],
-            "evaluated_at": decision.evaluated_at.isoformat(),
-            "engine": {"name": decision.engine_name, "version": decision.engine_version},
-            "subject": {"incident_ref": decision.subject.incident_ref,
-                        "staff_ref": decision.subject.staff_ref,
-                        "action_ref": decision.subject.action_ref},
-            "request_id": decision.request_id,
-            "caller": decision.caller,
-        }
-        return EncodedDecision(dumps(document), dict(entries))
+        d = decision
+        entries = [self._entry(entry) for entry in d.trace]
+        fields = (
+            ("decision_id", dumps(d.decision_id)),
+            ("policy", self._part("policy", d.policy)),
+            ("status", dumps(d.status.value)),
+            ("pathway", self._part("pathway", d.pathway)),
+            ("missing_facts", self._part("missing_facts", d.missing_facts)),
+            ("advice", self._part("advice", d.advice)),
+            ("trace", dumps([digest for digest, _ in entries])),
+            ("warnings", self._part("warnings", d.warnings)),
+            ("evaluated_at", dumps(d.evaluated_at.isoformat())),
+            ("engine", self._part("engine", (d.engine_name, d.engine_version))),
+            ("subject", dumps({"incident_ref": d.subject.incident_ref, "staff_ref": d.subject.staff_ref,
+                               "action_ref": d.subject.action_ref})),
+            ("request_id", dumps(d.request_id)),
+            ("caller", dumps(d.caller)),
+        )
+        document = "{" + ",".join(f'"{name}":{text}' for name, text in fields) + "}"
+        return EncodedDecision(document, dict(entries))
+
+    def _part(self, kind: str, value: object) -> str:
+        text = self._parts.get((kind, value))
+        if text is None:
+            text = dumps(_plain(kind, value))
+            if len(self._parts) >= _CACHE_LIMIT:
+                self._parts.clear()
+            self._parts[(kind, value)] = text
+        return text
 
     def _entry(self, entry: TraceEntry) -> tuple[str, str]:
         cached = self._entries.get(id(entry))
@@ -130,6 +135,26 @@ class DecisionEncoder:
             self._entries.clear()
         self._entries[id(entry)] = (entry, digest, text)
         return digest, text
+
+
+def _plain(kind: str, value: Any) -> object:
+    """Return the JSON-ready form of one recurring part of a decision document."""
+    if kind == "policy":
+        return {"name": value.name, "version": value.version, "digest": value.digest}
+    if kind == "pathway":
+        return None if value is None else {
+            "code": value.code, "title": value.title, "recommendation": value.recommendation,
+            "individual_directed": value.individual_directed, "sub_reason": value.sub_reason,
+            "category": value.category,
+        }
+    if kind == "missing_facts":
+        return [{"fact": m.fact, "question": m.question, "rule_id": m.rule_id} for m in value]
+    if kind == "advice":
+        return [{"code": a.code, "text": a.text, "rule_id": a.rule_id} for a in value]
+    if kind == "warnings":
+        return [{"code": w.code, "text": w.text, "facts": list(w.facts)} for w in value]
+    name, version = value  # engine
+    return {"name": name, "version": version}
 
 
 def trace_digests(document: Mapping[str, Any]) -> list[str]:

@@ -155,14 +155,14 @@ class PostgresSession:
 
 
 def _statements(sql: str, rows: Sequence[Sequence[object]]) -> Iterator[tuple[Any, tuple[object, ...]]]:
-    """Yield the statements writing ``rows``: an INSERT becomes one statement over column arrays.
+    """Yield the statements writing ``rows``: an INSERT of several rows becomes one statement over arrays.
 
     ``INSERT … VALUES (%s, %s)`` with several rows is rewritten to ``INSERT … SELECT * FROM
-    unnest(%b::text[], %b::bigint[])``: one statement whose text does not depend on the number of
-    rows (so psycopg parses and PostgreSQL prepares it once), with one binary array per column.
+    unnest(%b::text[], %b::bigint[])``: one binary array per column, and a text that does not
+    grow with the batch (so psycopg parses it once). Measured cheaper than one ``VALUES`` group
+    per row from two rows on; one row is cheaper left as it is.
     """
     values = _VALUES.search(sql)
-    # One row is cheaper as it stands: dumping a one-element array per column costs more than it saves.
     if values is None or len(rows) < 2:
         for row in rows:
             yield sql, tuple(row)
