@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import random
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -120,7 +121,8 @@ def _caller(args: tuple[str, str, float, int, int]) -> list[float]:
             for facts in cases:
                 struct = struct_pb2.Struct()
                 struct.update(facts)
-                requests.append(pb.EvaluateRequest(policy=GUIDE, facts=struct))
+                # dry_run: this measures evaluation; bench_recording.py measures the trail's cost.
+                requests.append(pb.EvaluateRequest(policy=GUIDE, facts=struct, dry_run=True))
             health = health_pb2.HealthCheckRequest()
             mine = []
             i = index
@@ -147,7 +149,8 @@ def over_grpc(seconds: float, callers: int, threads: int) -> list[tuple[str, flo
     """Rows for the gRPC table: Evaluate and Check, for 1 and 2 server workers."""
     rows = []
     for workers in (1, 2):
-        with serving("--workers", str(workers), timeout=30) as target:
+        store = f"sqlite:///{tempfile.gettempdir()}/fairpath-bench-{os.getpid()}.sqlite3"
+        with serving("--workers", str(workers), "--store", store, timeout=30) as target:
             for rpc in ("check", "evaluate"):
                 jobs = [(target, rpc, seconds, threads, seed) for seed in range(callers)]
                 with multiprocessing.get_context("spawn").Pool(callers) as pool:
