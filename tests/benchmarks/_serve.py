@@ -1,15 +1,18 @@
-"""Run ``fairpath serve`` for a benchmark: a free port, wait until SERVING, SIGTERM afterwards.
+"""What the gRPC benchmarks share: run ``fairpath serve``, and load it from client processes.
 
-Shared by the benchmarks that measure over gRPC (``bench_evaluate.py``, ``bench_recording.py``);
-imported by path, as they are scripts, not a package.
+``serving`` starts the server on a free port, waits until SERVING and sends SIGTERM afterwards;
+``load_phase`` drives it from several client processes of several threads each. Shared by
+``bench_evaluate.py`` and ``bench_recording.py``; imported by path, as they are scripts, not a package.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,3 +74,60 @@ def _wait_serving(target: str, timeout: float) -> None:
             except grpc.RpcError:
                 time.sleep(0.1)
     raise RuntimeError("server did not become SERVING")
+
+
+def _caller(args: tuple[str, str, float, int, int]) -> list[float]:
+    """One load-generator process: ``threads`` blocking callers for ``seconds``; returns latencies.
+
+    ``rpc`` is ``check`` (the standard health Check), ``evaluate`` or ``evaluate-dry`` (dry_run).
+    """
+    from bench_evaluate import GUIDE, workload  # noqa: PLC0415 - a spawned child imports it by path
+    from fairpath.v1 import evaluation_service_pb2 as pb  # noqa: PLC0415
+    from fairpath.v1 import evaluation_service_pb2_grpc as pb_grpc  # noqa: PLC0415
+    from google.protobuf import struct_pb2  # noqa: PLC0415
+
+    target, rpc, seconds, threads, seed = args
+    requests = []
+    for facts in workload(500, seed):
+        struct = struct_pb2.Struct()
+        struct.update(facts)
+        requests.append(pb.EvaluateRequest(policy=GUIDE, facts=struct, dry_run=rpc == "evaluate-dry"))
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def run(index: int) -> None:
+        # One channel per thread: each gets its own connection, so SO_REUSEPORT spreads them over workers.
+        with grpc.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
+            evaluate = pb_grpc.EvaluationServiceStub(channel).Evaluate
+            check = health_pb2_grpc.HealthStub(channel).Check
+            health = health_pb2.HealthCheckRequest()
+            mine, i = [], index
+            while time.monotonic() < stop:
+                began = time.perf_counter()
+                if rpc == "check":
+                    check(health, timeout=30)
+                else:
+                    evaluate(requests[i % len(requests)], timeout=30)
+                mine.append(time.perf_counter() - began)
+                i += 1
+            with lock:
+                latencies.extend(mine)
+
+    workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return latencies
+
+
+def load_phase(target: str, rpc: str, seconds: float, callers: int, threads: int) -> tuple[float, list[float]]:
+    """Drive ``target`` with ``callers`` processes x ``threads`` callers; (requests per second, latencies)."""
+    jobs = [(target, rpc, seconds, threads, seed) for seed in range(callers)]
+    with multiprocessing.get_context("spawn").Pool(callers) as pool:
+        began = time.perf_counter()
+        results = pool.map(_caller, jobs)
+        elapsed = time.perf_counter() - began
+    latencies = [x for result in results for x in result]
+    return len(latencies) / min(elapsed, seconds + 1), latencies

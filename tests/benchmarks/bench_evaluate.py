@@ -15,7 +15,6 @@ with the server, as it would on a 2-core box.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import random
 import sys
@@ -25,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _serve import serving
+from _serve import load_phase, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = "nhs-just-culture-guide"
@@ -96,69 +95,16 @@ def in_process(n: int) -> list[tuple[str, float, float, float]]:
 # --- over gRPC ---------------------------------------------------------------------
 
 
-def _caller(args: tuple[str, str, float, int, int]) -> list[float]:
-    """One load-generator process: ``threads`` blocking callers for ``seconds``; returns latencies."""
-    import threading  # noqa: PLC0415
-
-    import grpc  # noqa: PLC0415
-    from fairpath.v1 import evaluation_service_pb2 as pb  # noqa: PLC0415
-    from fairpath.v1 import evaluation_service_pb2_grpc as pb_grpc  # noqa: PLC0415
-    from google.protobuf import struct_pb2  # noqa: PLC0415
-    from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: PLC0415
-
-    target, rpc, seconds, threads, seed = args
-    cases = workload(500, seed)
-    latencies: list[float] = []
-    lock = threading.Lock()
-    stop = time.monotonic() + seconds
-
-    def run(index: int) -> None:
-        # One channel per thread: each gets its own connection, so SO_REUSEPORT spreads them over workers.
-        with grpc.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
-            evaluate = pb_grpc.EvaluationServiceStub(channel).Evaluate
-            check = health_pb2_grpc.HealthStub(channel).Check
-            requests = []
-            for facts in cases:
-                struct = struct_pb2.Struct()
-                struct.update(facts)
-                # dry_run: this measures evaluation; bench_recording.py measures the trail's cost.
-                requests.append(pb.EvaluateRequest(policy=GUIDE, facts=struct, dry_run=True))
-            health = health_pb2.HealthCheckRequest()
-            mine = []
-            i = index
-            while time.monotonic() < stop:
-                began = time.perf_counter()
-                if rpc == "evaluate":
-                    evaluate(requests[i % len(requests)], timeout=10)
-                else:
-                    check(health, timeout=10)
-                mine.append(time.perf_counter() - began)
-                i += 1
-            with lock:
-                latencies.extend(mine)
-
-    workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return latencies
-
-
 def over_grpc(seconds: float, callers: int, threads: int) -> list[tuple[str, float, float, float]]:
     """Rows for the gRPC table: Evaluate and Check, for 1 and 2 server workers."""
     rows = []
     for workers in (1, 2):
         store = f"sqlite:///{tempfile.gettempdir()}/fairpath-bench-{os.getpid()}.sqlite3"
         with serving("--workers", str(workers), "--store", store, timeout=30) as target:
-            for rpc in ("check", "evaluate"):
-                jobs = [(target, rpc, seconds, threads, seed) for seed in range(callers)]
-                with multiprocessing.get_context("spawn").Pool(callers) as pool:
-                    began = time.perf_counter()
-                    results = pool.map(_caller, jobs)
-                    elapsed = time.perf_counter() - began
-                latencies = [x for result in results for x in result]
-                rows.append((f"{workers} worker(s): {rpc}", len(latencies) / min(elapsed, seconds + 1),
+            # dry_run Evaluate: this measures evaluation; bench_recording.py measures the trail's cost.
+            for rpc, label in (("check", "check"), ("evaluate-dry", "evaluate")):
+                rate, latencies = load_phase(target, rpc, seconds, callers, threads)
+                rows.append((f"{workers} worker(s): {label}", rate,
                              percentile(latencies, 0.5), percentile(latencies, 0.99)))
     return rows
 

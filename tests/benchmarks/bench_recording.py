@@ -18,7 +18,6 @@ so on a 2-core box the figures are lower bounds; ratios are what to compare.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parent)]
-from _serve import serving  # noqa: E402
+from _serve import load_phase, serving  # noqa: E402
 from bench_evaluate import GUIDE, ROOT, percentile, workload  # noqa: E402
 
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -112,55 +111,12 @@ def in_process(n: int, postgres: str) -> list[tuple[str, int, float, float]]:
 # --- over gRPC -------------------------------------------------------------------------
 
 
-def _caller(args: tuple[str, bool, float, int, int]) -> list[float]:
-    """One load-generator process: ``threads`` blocking callers for ``seconds``; returns latencies."""
-    import grpc  # noqa: PLC0415
-    from fairpath.v1 import evaluation_service_pb2 as pb  # noqa: PLC0415
-    from fairpath.v1 import evaluation_service_pb2_grpc as pb_grpc  # noqa: PLC0415
-    from google.protobuf import struct_pb2  # noqa: PLC0415
-
-    target, dry_run, seconds, threads, seed = args
-    cases = workload(500, seed)
-    latencies: list[float] = []
-    lock = threading.Lock()
-    stop = time.monotonic() + seconds
-
-    def run(index: int) -> None:
-        with grpc.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
-            evaluate = pb_grpc.EvaluationServiceStub(channel).Evaluate
-            requests = []
-            for facts in cases:
-                struct = struct_pb2.Struct()
-                struct.update(facts)
-                requests.append(pb.EvaluateRequest(policy=GUIDE, facts=struct, dry_run=dry_run))
-            mine, i = [], index
-            while time.monotonic() < stop:
-                began = time.perf_counter()
-                evaluate(requests[i % len(requests)], timeout=30)
-                mine.append(time.perf_counter() - began)
-                i += 1
-            with lock:
-                latencies.extend(mine)
-
-    workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return latencies
-
-
 def phase(
     target: str, dry_run: bool, seconds: float, callers: int, threads: int
 ) -> tuple[float, float, float]:
     """(req/s, p50 µs, p99 µs) of one load phase."""
-    jobs = [(target, dry_run, seconds, threads, seed) for seed in range(callers)]
-    with multiprocessing.get_context("spawn").Pool(callers) as pool:
-        began = time.perf_counter()
-        results = pool.map(_caller, jobs)
-        elapsed = time.perf_counter() - began
-    latencies = [x for result in results for x in result]
-    return len(latencies) / min(elapsed, seconds + 1), percentile(latencies, 0.5), percentile(latencies, 0.99)
+    rate, latencies = load_phase(target, "evaluate-dry" if dry_run else "evaluate", seconds, callers, threads)
+    return rate, percentile(latencies, 0.5), percentile(latencies, 0.99)
 
 
 def over_grpc(
