@@ -49,6 +49,9 @@ class Explainer:
         self._memo: dict[tuple[object, ...], TraceEntry] = {}
         self._not_reached: dict[int, tuple[TraceEntry, ...]] = {}
         self._overlay_parts: dict[tuple[object, ...], tuple[TraceEntry, ...]] = {}
+        self._walks: dict[tuple[object, ...], tuple[TraceEntry, ...]] = {}
+        self._fired_results: dict[frozenset[str], tuple[tuple[AdviceItem, ...], tuple[Warning, ...]]] = {}
+        self._path_reads: dict[int, tuple[str, ...]] = {}
         # Every name an overlay reads: their trace entries depend on these values only.
         overlays: tuple[AdviceRule | CheckRule, ...] = (*policy.advice, *policy.checks)
         self._overlay_reads = tuple(dict.fromkeys(name for rule in overlays for name in rule.reads))
@@ -86,20 +89,23 @@ class Explainer:
             missing = tuple(
                 MissingFact(fact, policy.facts[fact].question, rule.id) for fact in rule.needs if fact not in facts
             )
-        if len(self._memo) + len(self._overlay_parts) > _MEMO_LIMIT:
+        if len(self._memo) + len(self._overlay_parts) + len(self._walks) > _MEMO_LIMIT:
             self._memo.clear()
             self._overlay_parts.clear()
+            self._walks.clear()
+            self._fired_results.clear()
         fired = outcome.overlays
         trace = (*self._walk(facts, terminal), *self._overlays({**facts, **outcome_values}, fired))
+        advice, warnings = self._results(fired)
         return Decision(
             decision_id=str(uuid.uuid4()),
             policy=PolicyRef(policy.name, policy.version, policy.digest),
             status=Status.DECIDED if pathway else Status.NEEDS_INFORMATION,
             pathway=pathway,
             missing_facts=missing,
-            advice=tuple(AdviceItem(a.code, a.text, a.id) for a in policy.advice if a.id in fired),
+            advice=advice,
             trace=trace,
-            warnings=tuple(Warning(c.id, c.text, c.reads) for c in policy.checks if c.id in fired),
+            warnings=warnings,
             evaluated_at=datetime.now(UTC),
             engine_name=ENGINE_NAME,
             engine_version=ENGINE_VERSION,
@@ -107,7 +113,23 @@ class Explainer:
             request_id=request_id,
         )
 
-    def _walk(self, facts: Mapping[str, cond.Value], terminal: Terminal) -> list[TraceEntry]:
+    def _walk(self, facts: Mapping[str, cond.Value], terminal: Terminal) -> tuple[TraceEntry, ...]:
+        # The walk's entries depend only on the path and the values its rules read: one lookup.
+        names = self._path_reads.get(terminal.index)
+        if names is None:
+            names = self._path_reads[terminal.index] = tuple(dict.fromkeys(
+                name
+                for rule_id in (*(step.rule_id for step in terminal.steps), terminal.unanswered_rule)
+                if rule_id
+                for name in self.policy.rules_by_id[rule_id].reads
+            ))
+        key = (terminal.index, *(facts.get(name, _UNANSWERED) for name in names))
+        walk = self._walks.get(key)
+        if walk is None:
+            walk = self._walks[key] = self._build_walk(facts, terminal)
+        return walk
+
+    def _build_walk(self, facts: Mapping[str, cond.Value], terminal: Terminal) -> tuple[TraceEntry, ...]:
         entries: list[TraceEntry] = []
         for step in terminal.steps:
             rule = self.policy.rules_by_id[step.rule_id]
@@ -132,7 +154,7 @@ class Explainer:
                 f"{'it is' if len(gaps) == 1 else 'they are'} answered",
             ))
         entries.extend(self._unreached(terminal))
-        return entries
+        return tuple(entries)
 
     def _unreached(self, terminal: Terminal) -> tuple[TraceEntry, ...]:
         entries = self._not_reached.get(terminal.index)
@@ -145,6 +167,15 @@ class Explainer:
                 if rule.id not in reached
             )
         return entries
+
+    def _results(self, fired: frozenset[str]) -> tuple[tuple[AdviceItem, ...], tuple[Warning, ...]]:
+        results = self._fired_results.get(fired)
+        if results is None:
+            results = self._fired_results[fired] = (
+                tuple(AdviceItem(a.code, a.text, a.id) for a in self.policy.advice if a.id in fired),
+                tuple(Warning(c.id, c.text, c.reads) for c in self.policy.checks if c.id in fired),
+            )
+        return results
 
     def _overlays(self, values: Mapping[str, cond.Value], fired: frozenset[str]) -> tuple[TraceEntry, ...]:
         key = (fired, *(values.get(name, _UNANSWERED) for name in self._overlay_reads))

@@ -8,7 +8,7 @@ nulls. Every problem is reported at once, one field violation per bad fact.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from fairpath.errors import FieldViolation, InvalidFactsError
 from fairpath.policy.conditions import Value
@@ -90,6 +90,32 @@ _READERS = {
 }
 
 
+_Reader = Callable[[FactSpec, object], tuple[Value | _Unanswered, str]]
+# Per policy version, each fact's spec and reader (looked up once, not per fact per request).
+# Keyed by id(); the policy is kept in the value so its id cannot be reused while cached.
+# The third item is the set of codes a request value may simply be kept as (the fast path for
+# answers and enums, which are most facts); None where the reader must look at the value.
+_Plan = dict[str, tuple[FactSpec, _Reader, frozenset[str] | None]]
+_PLANS: dict[int, tuple[Policy, _Plan]] = {}
+
+
+def _readers_of(policy: Policy) -> _Plan:
+    plan = _PLANS.get(id(policy))
+    if plan is None or plan[0] is not policy:
+        if len(_PLANS) > 256:  # reloads replace versions; forget the old plans now and then
+            _PLANS.clear()
+        readers: _Plan = {}
+        for name, spec in policy.facts.items():
+            keep = None
+            if spec.type is FactType.ENUM:
+                keep = frozenset(spec.values)
+            elif spec.type is FactType.ANSWER:
+                keep = frozenset(spec.values) - {"UNKNOWN"}
+            readers[name] = (spec, _READERS[spec.type], keep)
+        plan = _PLANS[id(policy)] = (policy, readers)
+    return plan[1]
+
+
 def normalise_facts(policy: Policy, facts: Mapping[str, object]) -> dict[str, Value]:
     """Validated facts ready for the engine: unanswered ones (absent, null, UNKNOWN) removed.
 
@@ -102,14 +128,19 @@ def normalise_facts(policy: Policy, facts: Mapping[str, object]) -> dict[str, Va
         raise InvalidFactsError([FieldViolation("facts", f"at most {MAX_FACTS} facts, got {len(facts)}")])
     clean: dict[str, Value] = {}
     violations: list[FieldViolation] = []
+    readers = _readers_of(policy)
     for name, value in facts.items():
-        spec = policy.facts.get(name)
-        if spec is None:
+        found = readers.get(name)
+        if found is None:
             violations.append(FieldViolation(_field(name), f"not a fact of {policy.key}"))
             continue
         if value is None:
             continue
-        reading, problem = _READERS[spec.type](spec, value)
+        spec, reader, keep = found
+        if keep is not None and value.__class__ is str and value in keep:
+            clean[name] = value  # a str, checked just above
+            continue
+        reading, problem = reader(spec, value)
         if problem:
             violations.append(FieldViolation(_field(name), problem))
         elif not isinstance(reading, _Unanswered):
