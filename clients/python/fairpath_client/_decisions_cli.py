@@ -28,7 +28,7 @@ from functools import partial
 from pathlib import Path
 from typing import TextIO
 
-from fairpath_client._client import DEFAULT_TIMEOUT, FairpathClient
+from fairpath_client._client import FairpathClient
 from fairpath_client._errors import DecisionNotFoundError, FairpathClientError, InvalidRequestError
 from fairpath_client._records import DecisionFilter, DecisionRecord
 from fairpath_client._render_records import (
@@ -206,9 +206,9 @@ def _verify(client: FairpathClient, args: argparse.Namespace) -> int:
 
 
 def _long(args: argparse.Namespace) -> float:
-    # --timeout is shared by every command (one argparse action), so its default cannot differ per
-    # command; export and verify walk the whole trail and take the long deadline unless told otherwise.
-    return LONG_TIMEOUT if args.timeout == DEFAULT_TIMEOUT else float(args.timeout)
+    # --timeout is shared by every command (one argparse action, default None = not given); export,
+    # verify, replay and stats walk the whole trail and take the long deadline unless told otherwise.
+    return LONG_TIMEOUT if args.timeout is None else float(args.timeout)
 
 
 def _moment(text: str) -> datetime:

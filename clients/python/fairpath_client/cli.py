@@ -60,9 +60,10 @@ stdin). Quote yes/no answers in YAML: YAML reads unquoted yes, no, on, off,
 true and false as booleans, and a boolean sent for a YES/NO question is
 rejected by the service. For example:
 
-  patient_safety_incident: "YES"
+  is_patient_safety_incident: "YES"
+  individual_concern_raised: "YES"
   intent_to_harm: "NO"
-  hours_on_shift: 13
+  professional_group: REGISTERED_NURSE
 """
 
 
@@ -92,9 +93,10 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     common.add_argument(
         "--timeout",
         type=_positive_seconds,
-        default=DEFAULT_TIMEOUT,
+        default=None,
         metavar="SECONDS",
-        help=f"deadline of the call (default: {DEFAULT_TIMEOUT:g})",
+        help=f"deadline of the call (default: {DEFAULT_TIMEOUT:g}; 600 for decisions export and verify, "
+        "replay and stats, which walk the whole trail)",
     )
     common.add_argument("--json", action="store_true", help="print JSON instead of text")
     add_credential_arguments(common)
@@ -196,7 +198,8 @@ def _connect(args: argparse.Namespace) -> FairpathClient:
     """Open a client for the target named on the command line, in the environment, or the default."""
     target = args.target or os.environ.get(TARGET_ENV) or DEFAULT_TARGET
     tls, token = credentials_from_args(args, os.environ)
-    return FairpathClient(target, timeout=args.timeout, tls=tls, token=token)
+    timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+    return FairpathClient(target, timeout=timeout, tls=tls, token=token)
 
 
 def _load_facts(path: str) -> dict[str, Any]:
