@@ -41,7 +41,7 @@ def _random_facts(policy: Policy, rng: random.Random) -> dict[str, Any]:
 
 
 def _hand_compiled(policy: Policy, ruleset: str, rules: dict[str, Any], actions: dict[str, Action]) -> CompiledPolicy:
-    return CompiledPolicy(policy=policy, ruleset=ruleset, rules=rules, actions=actions, terminals=(), overlay_ids=())
+    return CompiledPolicy(policy=policy, ruleset=ruleset, rules=rules, actions=actions, terminals=())
 
 
 class TestConcurrency:

@@ -74,7 +74,7 @@ def test_engine_errors_never_carry_the_facts() -> None:
     engine = DurableEngine(sessions=2)
     partial = CompiledPolicy(policy=policy, ruleset="leak@test",
                              rules={"r": {"all": [{"m": {"$and": [{"type": "case"}, {"note": "other"}]}}]}},
-                             actions={"r": Action("terminal", terminal=0)}, terminals=(), overlay_ids=())
+                             actions={"r": Action("terminal", terminal=0)}, terminals=())
     engine.register(partial)
     with pytest.raises(EngineError) as caught:
         engine.evaluate(partial, {"note": "PATIENT JOHN SMITH"})

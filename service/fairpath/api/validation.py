@@ -19,17 +19,16 @@ than on the command line (:data:`MAX_COMBINATIONS`); a larger draft gets a
 from __future__ import annotations
 
 import threading
-from pathlib import PurePosixPath
 
 from fairpath.api import convert
 from fairpath.api.reloads import problem_to_proto
 from fairpath.authoring.lint import finding, lint_policy, problem_from_error
-from fairpath.authoring.testing import CasesReport, load_cases, run_cases
+from fairpath.authoring.testing import CasesReport, cases_file, load_cases, run_cases
 from fairpath.errors import EngineBusyError, EngineError, PolicyFileError
 from fairpath.evaluation import Evaluator
 from fairpath.policy.loader import load_bytes
 from fairpath.policy.model import Policy
-from fairpath.policy.registry import TESTS_SUFFIX, PolicyRegistry
+from fairpath.policy.registry import PolicyRegistry
 from fairpath.problems import COMPILE, TESTS, Problem
 from fairpath.v1 import policy_service_pb2 as pb
 
@@ -112,8 +111,7 @@ def _run_tests(
 def _tests_path(path: str) -> str:
     """Name the tests like the file beside the policy: ``x/1.0.0.yaml`` → ``x/1.0.0.tests.yaml``."""
     if path.endswith(".yaml") and path != DEFAULT_PATH:
-        pure = PurePosixPath(path)
-        return str(pure.with_name(pure.name.removesuffix(".yaml") + TESTS_SUFFIX))
+        return cases_file(path).as_posix()
     return "<tests>"
 
 

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fairpath.authoring.space import MAX_COMBINATIONS, SAMPLES, SEED
-from fairpath.authoring.testing import TESTS_SUFFIX, CasesReport, cases_file, load_cases, run_cases
+from fairpath.authoring.testing import CasesReport, cases_file, load_cases, run_cases
 from fairpath.errors import FairpathError, PolicyFileError
 from fairpath.policy.loader import load_file
 from fairpath.policy.model import Policy
-from fairpath.policy.registry import PolicyRegistry, policy_files
+from fairpath.policy.registry import TESTS_SUFFIX, PolicyRegistry, policy_files
 
 if TYPE_CHECKING:
     from fairpath.authoring.diff import PolicyDiff

@@ -35,8 +35,8 @@ from fairpath.decisions import Decision, RuleKind, RuleResult
 from fairpath.engine.compiler import compile_policy
 from fairpath.errors import FairpathError, PolicyFileError
 from fairpath.policy.model import Policy
+from fairpath.policy.registry import TESTS_SUFFIX
 
-TESTS_SUFFIX = ".tests.yaml"
 _EXPECT_KEYS = {"status", "pathway", "sub_reason", "fired", "missing", "advice", "warnings", "advice_rules_include"}
 
 Evaluate = Callable[[Mapping[str, object]], Decision]

@@ -74,7 +74,6 @@ class CompiledPolicy:
     rules: Mapping[str, Mapping[str, Any]]
     actions: Mapping[str, Action]
     terminals: tuple[Terminal, ...]
-    overlay_ids: tuple[str, ...]
     set_facts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # set fact -> its codes
 
 
@@ -192,7 +191,6 @@ class _Compiler:
             rules=self.rules,
             actions=self.actions,
             terminals=tuple(self.terminals),
-            overlay_ids=tuple(overlay_id for overlay_id, _ in self.overlays),
             set_facts={f.name: f.values for f in self.policy.facts.values() if f.type is FactType.SET},
         )
 
