@@ -6,7 +6,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test lint proto bench clean
+.PHONY: serve test lint proto bench mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,16 @@ proto: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python tests/benchmarks/bench_evaluate.py
+
+# Mutation testing of the hash chain, the condition language and the compiler; not run by CI
+# (README, "Tests"). mutmut 3 wants the package under src/, so it runs in .mutation/, a fresh
+# copy laid out that way, with the [tool.mutmut] settings of pyproject.toml.
+mutation: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test,mutation]'
+	rm -rf .mutation && mkdir -p .mutation/src
+	cp -R service/fairpath .mutation/src/fairpath
+	cp -R tests policies pyproject.toml .mutation/
+	cd .mutation && $(abspath $(BIN))/mutmut run --max-children 2 && $(abspath $(BIN))/mutmut results
 
 clean:
 	rm -rf $(VENV)

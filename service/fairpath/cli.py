@@ -14,11 +14,15 @@ import sys
 from collections.abc import Sequence
 
 from fairpath_client import cli as client_cli
+from fairpath_client._pipes import pipe_safe_stdout
 
 from fairpath import __version__
+from fairpath.audit import checkpoint_cli, store_cli
 from fairpath.authoring import cli as authoring_cli
 from fairpath.config import Config, ConfigError, add_arguments
+from fairpath.console import command as console_command
 from fairpath.policy import lock_command
+from fairpath.v1 import evaluation_service_pb2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,13 +32,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return 2
-    try:
+    # A reader that stops early (`fairpath policy test | head`) must not change the exit code: the
+    # command runs to its end with its output discarded (fairpath_client._pipes says why).
+    with pipe_safe_stdout():
         return int(args.func(args))
-    except BrokenPipeError:
-        # The reader went away (`fairpath policy lint | head`): not an error worth a traceback.
-        # Point stdout at /dev/null so the interpreter's final flush cannot raise again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,14 +51,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_arguments(serve)
     serve.set_defaults(func=_serve)
-    client_cli.add_commands(subparsers)
+    client_cli.add_commands(subparsers, local_evaluate=_evaluate_offline)
+    console_command.add_command(subparsers)
     policy = subparsers.add_parser(
         "policy", help="policy authors' tools", description="Tools for policy authors; they work on files."
     )
     policy_commands = policy.add_subparsers(title="policy commands", metavar="COMMAND")
     authoring_cli.add_commands(policy_commands)
     lock_command.add_command(policy_commands)
+    client_cli.add_policy_commands(policy_commands)
+    checkpoint_cli.add_commands(subparsers)
+    store_cli.add_commands(subparsers)
     return parser
+
+
+def _evaluate_offline(
+    policies_dir: str, request: evaluation_service_pb2.EvaluateRequest
+) -> evaluation_service_pb2.EvaluateResponse:
+    """``fairpath evaluate --policies DIR``: see :mod:`fairpath.offline`."""
+    # Imported here, as in _serve: the rules engine loads only for a command that evaluates locally.
+    from fairpath.offline import evaluate_offline  # noqa: PLC0415
+
+    return evaluate_offline(policies_dir, request)
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -5,6 +5,11 @@ variable, the default below. Every setting is listed once, in ``_SETTINGS``, whi
 drives both the ``serve`` flags (:func:`add_arguments`) and the environment lookup,
 so the two can never drift apart.
 
+A host that is not loopback (127.0.0.0/8, ``::1``, ``localhost``) needs TLS *and*
+``--auth-config``, or ``--insecure`` to accept serving without them
+(:attr:`Config.unprotected`): otherwise anyone who can reach the port may call
+every RPC, export, ``Reload`` and ``ValidatePolicy`` included.
+
 ==========================  ================================  =============
 flag                        environment variable              default
 ==========================  ================================  =============
@@ -23,17 +28,25 @@ flag                        environment variable              default
 ``--tls-key``               ``FAIRPATH_TLS_KEY``              off
 ``--tls-client-ca``         ``FAIRPATH_TLS_CLIENT_CA``        off
 ``--auth-config``           ``FAIRPATH_AUTH_CONFIG``          off (open)
+``--[no-]insecure``         ``FAIRPATH_INSECURE``             off
 ``--health-port``           ``FAIRPATH_HEALTH_PORT``          0 (off)
 ``--max-connection-age``    ``FAIRPATH_MAX_CONNECTION_AGE``   0 (off)
 ``--watch-seconds``         ``FAIRPATH_WATCH_SECONDS``        ``2.0``
 ``--[no-]allow-unlocked``   ``FAIRPATH_ALLOW_UNLOCKED``       off
 ``--store``                 ``FAIRPATH_STORE``                ``sqlite:///fairpath.sqlite3``
+``--console-host``          ``FAIRPATH_CONSOLE_HOST``         ``127.0.0.1``
+``--console-port``          ``FAIRPATH_CONSOLE_PORT``         ``8080`` (0: off)
+``--console-ca``            ``FAIRPATH_CONSOLE_CA``           the ``--tls-cert`` chain
+``--checkpoint-key``        ``FAIRPATH_CHECKPOINT_KEY``       off
+``--checkpoint-every``      ``FAIRPATH_CHECKPOINT_EVERY``     0 (off)
+``--checkpoint-file``       ``FAIRPATH_CHECKPOINT_FILE``      off (log only)
 ==========================  ================================  =============
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +87,9 @@ class Config:
         auth_config: YAML file assigning roles to certificate subjects and
             bearer tokens (:mod:`fairpath.api.auth`); empty means every caller
             may call everything.
+        insecure: Serve on a non-loopback host without TLS or without
+            ``auth_config`` (e.g. behind a proxy that terminates TLS and
+            authenticates callers); without it such a config is refused.
         health_port: When not 0, a second, plaintext port serving only
             ``grpc.health.v1``, on its own threads and outside the RPC cap, for
             probes that cannot speak TLS or must not be shed under load.
@@ -87,6 +103,17 @@ class Config:
         store: Where decisions are recorded: ``sqlite:///relative/path``,
             ``sqlite:////absolute/path`` or a ``postgresql://`` URL (which may hold a
             password, so it is left out of the config's repr and never logged).
+        console_host: Address the review console (:mod:`fairpath.console`) binds.
+        console_port: Its port; 0 turns the console off. It runs once per service, in the
+            process that owns the workers, as a client of the service's own gRPC port.
+        console_ca: PEM CA the console trusts for the service's certificate when TLS is on;
+            empty: the ``tls_cert`` chain itself (enough for a chain that ends in its CA).
+        checkpoint_key: PEM Ed25519 private key that signs checkpoints of the decision trail's
+            hash chain (:mod:`fairpath.audit.checkpoint`); empty: no checkpoints are signed.
+        checkpoint_every: Minutes between the checkpoints the server writes by itself (one
+            writer per service, also with several workers); 0 turns them off.
+        checkpoint_file: File each periodic checkpoint is appended to as one line (they are
+            always logged as well); empty: logged only.
 
     """
 
@@ -105,18 +132,24 @@ class Config:
     tls_key: str = ""
     tls_client_ca: str = ""
     auth_config: str = ""
+    insecure: bool = False
     health_port: int = 0
     max_connection_age: float = 0.0
     watch_seconds: float = 2.0
     allow_unlocked: bool = False
     store: str = field(default="sqlite:///fairpath.sqlite3", repr=False)
+    console_host: str = "127.0.0.1"
+    console_port: int = 8080
+    console_ca: str = ""
+    checkpoint_key: str = ""
+    checkpoint_every: float = 0.0
+    checkpoint_file: str = ""
 
     def __post_init__(self) -> None:
         # Checked here as well as in the parsers so a Config built in code is as safe as one from flags.
         if not self.host:
             raise ConfigError("host must not be empty")
-        if not 0 <= self.port <= 65535:
-            raise ConfigError(f"port must be between 0 and 65535, got {self.port}")
+        self._check_ports()
         for name in ("workers", "threads", "max_concurrent_rpcs", "max_message_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -128,17 +161,60 @@ class Config:
             raise ConfigError(f"log_level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(f"log_format must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}")
-        if bool(self.tls_cert) != bool(self.tls_key):
-            raise ConfigError("tls_cert and tls_key go together: give both or neither")
-        if self.tls_client_ca and not self.tls_cert:
-            raise ConfigError("tls_client_ca (mutual TLS) needs tls_cert and tls_key")
+        self._check_protection()
+        if self.checkpoint_every < 0:
+            raise ConfigError(f"checkpoint_every must not be negative, got {self.checkpoint_every}")
+        if self.checkpoint_every and not self.checkpoint_key:
+            raise ConfigError("checkpoint_every needs checkpoint_key: periodic checkpoints are signed with it")
+        if self.checkpoint_file and not self.checkpoint_every:
+            raise ConfigError("checkpoint_file needs checkpoint_every: it receives the periodic checkpoints")
+
+    def _check_ports(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be between 0 and 65535, got {self.port}")
         if not 0 <= self.health_port <= 65535:
             raise ConfigError(f"health_port must be between 0 and 65535, got {self.health_port}")
+        if not 0 <= self.console_port <= 65535:
+            raise ConfigError(f"console_port must be between 0 and 65535, got {self.console_port}")
+        if self.console_port and self.console_port in (self.port, self.health_port):
+            raise ConfigError(f"console_port must differ from port and health_port, got {self.console_port}")
         if self.health_port and self.health_port == self.port:
             raise ConfigError(f"health_port must differ from port, both are {self.port}")
         if self.workers > 1 and self.port == 0:
             # Each worker would get its own random port: clients could reach only one of them.
             raise ConfigError("port 0 cannot be shared by several workers: give a fixed --port")
+
+    def _check_protection(self) -> None:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("tls_cert and tls_key go together: give both or neither")
+        if self.tls_client_ca and not self.tls_cert:
+            raise ConfigError("tls_client_ca (mutual TLS) needs tls_cert and tls_key")
+        if self.unprotected and not self.insecure:
+            raise ConfigError(_unprotected_message(self.host, self.unprotected))
+        if self.console_port and not _is_loopback(self.console_host) and not self.auth_config and not self.insecure:
+            # An open console on the network would let anyone read decisions and record outcomes.
+            raise ConfigError(
+                f"refusing to serve the console on {self.console_host}, which is not a loopback address, without "
+                "--auth-config: anyone who can reach it could read decisions and record outcomes. Set "
+                "--auth-config, keep --console-host on loopback behind a proxy, or pass --insecure"
+            )
+
+    @property
+    def loopback(self) -> bool:
+        """Whether ``host`` is reachable from this machine only: 127.0.0.0/8, ``::1`` or ``localhost``."""
+        return _is_loopback(self.host)
+
+    @property
+    def unprotected(self) -> tuple[str, ...]:
+        """What a non-loopback host serves without: ``"tls"``, ``"auth"``, both, or none.
+
+        Always empty on loopback, where only this machine's users can connect. Serving
+        while it is not empty needs :attr:`insecure`, and then logs a warning.
+        """
+        if self.loopback:
+            return ()
+        missing = {"tls": not self.tls_cert, "auth": not self.auth_config}
+        return tuple(name for name, absent in missing.items() if absent)
 
     @property
     def address(self) -> str:
@@ -207,6 +283,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             )
 
 
+# What each missing protection exposes on a non-loopback host, and the flags that add it.
+_EXPOSURES = {
+    "tls": ("TLS", "calls, facts and bearer tokens cross the network readable", "--tls-cert and --tls-key"),
+    "auth": (
+        "--auth-config",
+        "every caller that connects may call every RPC (export, Reload and ValidatePolicy included)",
+        "--auth-config",
+    ),
+}
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        # Any other name may resolve to a public address: treat it as one rather than resolve it here.
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def _unprotected_message(host: str, missing: Sequence[str]) -> str:
+    names = " or ".join(_EXPOSURES[name][0] for name in missing)
+    risks = "; ".join(_EXPOSURES[name][1] for name in missing)
+    fixes = " and ".join(_EXPOSURES[name][2] for name in missing)
+    return (
+        f"refusing to serve on {host}, which is not a loopback address, without {names}: {risks}. "
+        f"Set {fixes}, or pass --insecure (FAIRPATH_INSECURE=true) to serve anyway, "
+        "e.g. behind a proxy that terminates TLS and authenticates callers"
+    )
+
+
 # --- parsing ---------------------------------------------------------------------
 
 
@@ -238,14 +350,21 @@ def _positive(raw: object, source: str) -> int:
     return value
 
 
-def _seconds(raw: object, source: str) -> float:
-    try:
-        value = float(str(raw).strip())
-    except ValueError:
-        raise ConfigError(f"{source}: expected a number of seconds, got {raw!r}") from None
-    if not 0 <= value < float("inf"):
-        raise ConfigError(f"{source}: expected a finite number of seconds >= 0, got {raw!r}")
-    return value
+def _duration(unit: str) -> Callable[[object, str], float]:
+    def parse(raw: object, source: str) -> float:
+        try:
+            value = float(str(raw).strip())
+        except ValueError:
+            raise ConfigError(f"{source}: expected a number of {unit}, got {raw!r}") from None
+        if not 0 <= value < float("inf"):
+            raise ConfigError(f"{source}: expected a finite number of {unit} >= 0, got {raw!r}")
+        return value
+
+    return parse
+
+
+_seconds = _duration("seconds")
+_minutes = _duration("minutes")
 
 
 def _store_url(raw: object, source: str) -> str:
@@ -323,6 +442,10 @@ _SETTINGS = (
         "YAML file of caller roles by certificate subject and token hash", "FILE",
     ),
     _Setting(
+        "insecure", "--insecure", "FAIRPATH_INSECURE", _boolean,
+        "allow a non-loopback --host without TLS and --auth-config (logged as a warning)",
+    ),
+    _Setting(
         "health_port", "--health-port", "FAIRPATH_HEALTH_PORT", _port,
         "extra plaintext port serving only grpc.health.v1; 0 is off", "PORT",
     ),
@@ -341,5 +464,24 @@ _SETTINGS = (
     _Setting(
         "store", "--store", "FAIRPATH_STORE", _store_url,
         "where decisions are recorded: sqlite:///FILE or a postgresql:// URL", "URL",
+    ),
+    _Setting("console_host", "--console-host", "FAIRPATH_CONSOLE_HOST", _text, "address the review console binds",
+             "HOST"),
+    _Setting("console_port", "--console-port", "FAIRPATH_CONSOLE_PORT", _port,
+             "port of the review console (web pages); 0 is off", "PORT"),
+    _Setting("console_ca", "--console-ca", "FAIRPATH_CONSOLE_CA", _text,
+             "PEM CA the console trusts for the service's own certificate (default: the --tls-cert chain)",
+             "FILE"),
+    _Setting(
+        "checkpoint_key", "--checkpoint-key", "FAIRPATH_CHECKPOINT_KEY", _text,
+        "PEM Ed25519 private key signing checkpoints of the decision trail", "FILE",
+    ),
+    _Setting(
+        "checkpoint_every", "--checkpoint-every", "FAIRPATH_CHECKPOINT_EVERY", _minutes,
+        "minutes between checkpoints the server writes by itself; 0 is off", "MINUTES",
+    ),
+    _Setting(
+        "checkpoint_file", "--checkpoint-file", "FAIRPATH_CHECKPOINT_FILE", _text,
+        "append each periodic checkpoint to this file as one line (they are logged too)", "FILE",
     ),
 )

@@ -7,6 +7,7 @@ The tree::
     ├── InvalidFactsError          facts fail the policy's declarations -> INVALID_ARGUMENT
     ├── PolicyFileError            a policy file cannot be loaded       (startup / lint)
     ├── EngineBusyError            no engine session free in time       -> RESOURCE_EXHAUSTED
+    ├── ValidationBusyError        another draft is being validated     -> RESOURCE_EXHAUSTED
     ├── EngineError                durable_rules misbehaved             -> INTERNAL
     ├── UnauthenticatedError       no or unknown credentials            -> UNAUTHENTICATED
     ├── PermissionDeniedError      the caller's roles do not allow it   -> PERMISSION_DENIED
@@ -14,11 +15,14 @@ The tree::
     ├── MalformedRequestError      the request cannot be decoded        -> INVALID_ARGUMENT
     ├── CredentialsError           a TLS or auth file cannot be used    (startup)
     ├── DecisionNotFoundError      no recorded decision with that id    -> NOT_FOUND
-    ├── InvalidRequestError        a review request is malformed        -> INVALID_ARGUMENT
+    ├── RequestIdReusedError       this caller's request id, other data -> ALREADY_EXISTS
+    ├── InvalidRequestError        a request is malformed or too long   -> INVALID_ARGUMENT
     ├── ReloadUnavailableError     the server has nothing to reload     -> FAILED_PRECONDITION
     ├── UnimplementedError         the server does not serve the method -> UNIMPLEMENTED
     └── StoreError                 the decision store failed            -> INTERNAL
-        └── StoreUnavailableError  the store cannot be reached/written  -> UNAVAILABLE
+        ├── StoreUnavailableError  the store cannot be reached/written  -> UNAVAILABLE
+        ├── RecordTooLargeError    a record too large to read back      -> INTERNAL
+        └── CorruptRecordError     a stored record cannot be decoded    -> DATA_LOSS
 
 The gRPC status each maps to is decided in one place,
 :mod:`fairpath.api.status`; the client maps statuses back to its own typed
@@ -29,6 +33,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fairpath.echo import listed, shown
+
 
 class FairpathError(Exception):
     """Base class: catch this to catch everything fairpath raises on purpose."""
@@ -37,11 +43,12 @@ class FairpathError(Exception):
 class PolicyNotFoundError(FairpathError):
     """No policy of that name, or no such version of it, is loaded."""
 
-    def __init__(self, name: str, version: str = "") -> None:
+    def __init__(self, name: str, version: str = "", hint: str = "") -> None:
+        """``hint`` says how to fix the request, e.g. ``did you mean `nhs-just-culture-guide`?``."""
         self.name = name
         self.version = version
         what = f"{name}@{version}" if version else name
-        super().__init__(f"policy {what!r} is not loaded")
+        super().__init__(f"policy {shown(what, 80)} is not loaded" + (f"; {hint}" if hint else ""))
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,9 @@ class InvalidFactsError(FairpathError):
 
     def __init__(self, violations: list[FieldViolation]) -> None:
         self.violations = violations
-        super().__init__(f"{len(violations)} invalid fact(s): " + "; ".join(v.description for v in violations))
+        # Listed in part: the whole list would repeat unbounded input (see fairpath.echo).
+        listing = listed([v.description for v in violations])
+        super().__init__(f"{len(violations)} invalid fact(s): " + "; ".join(listing))
 
 
 class PolicyFileError(FairpathError):
@@ -80,6 +89,14 @@ class EngineBusyError(FairpathError):
     """Every engine session is in use; the caller should retry later."""
 
 
+class ValidationBusyError(FairpathError):
+    """Another ``ValidatePolicy`` call is running in this server process; the caller should retry shortly.
+
+    Refused at once rather than queued: a call waiting for its turn would hold one of the
+    server's handler threads, and a few of them would leave ``Evaluate`` none.
+    """
+
+
 class EngineError(FairpathError):
     """The rules engine failed or returned something impossible; a defect, never the caller's fault."""
 
@@ -94,7 +111,7 @@ class PermissionDeniedError(FairpathError):
     def __init__(self, caller: str, method: str) -> None:
         self.caller = caller
         self.method = method
-        super().__init__(f"{caller} may not call {method}")
+        super().__init__(f"{shown(caller, 80)} may not call {shown(method, 120)}")
 
 
 class DeadlineExpiredError(FairpathError):
@@ -114,15 +131,29 @@ class DecisionNotFoundError(FairpathError):
 
     def __init__(self, decision_id: str) -> None:
         self.decision_id = decision_id
-        super().__init__(f"decision {decision_id!r} is not recorded")
+        super().__init__(f"decision {shown(decision_id, 64)} is not recorded")
+
+
+class RequestIdReusedError(FairpathError):
+    """The caller already used this request id for a different request (policy, version, facts or subject).
+
+    The message names only the request id: never what was recorded under it.
+    """
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+        super().__init__(
+            f"request id {request_id!r} was already used for a different request; "
+            "send a new request id for a new request"
+        )
 
 
 class InvalidRequestError(FairpathError):
-    """A request to the decision trail is malformed (bad page token, missing field, ...)."""
+    """A request is malformed: a field longer than its maximum, a bad page token, a missing field, ..."""
 
     def __init__(self, violations: list[FieldViolation]) -> None:
         self.violations = violations
-        super().__init__("; ".join(f"{v.field}: {v.description}" for v in violations))
+        super().__init__("; ".join(listed([f"{v.field}: {v.description}" for v in violations])))
 
 
 class ReloadUnavailableError(FairpathError):
@@ -142,3 +173,11 @@ class StoreError(FairpathError):
 
 class StoreUnavailableError(StoreError):
     """The decision store cannot be reached or written; the decision was not recorded, so not returned."""
+
+
+class RecordTooLargeError(StoreError):
+    """A decision record would be too large to be read back in one message, so it was not written."""
+
+
+class CorruptRecordError(StoreError):
+    """A stored record cannot be decoded: it was changed in the database, not by fairpath (verify says where)."""

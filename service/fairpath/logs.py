@@ -9,6 +9,11 @@ processors, so a log shipper sees one format, and request context bound with
 Facts are never logged: they are clinical and HR data. Log ids, counts and
 outcomes instead; as a last line of defence a ``facts`` key in any event is
 replaced by ``"<redacted>"`` before rendering.
+
+No field of a line is longer than :data:`MAX_FIELD` characters (a traceback
+:data:`MAX_TRACEBACK`), nor lists more than :data:`MAX_ITEMS` items: whatever a
+caller sends, a log line stays a line (:func:`fairpath.echo.clipped` says how
+long the value was).
 """
 
 from __future__ import annotations
@@ -21,7 +26,15 @@ from typing import TextIO
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from fairpath.echo import clipped, more
+
 REDACTED_KEYS = frozenset({"facts"})
+#: Longest text of one log field (ids, names and error messages are far shorter), in characters.
+MAX_FIELD = 1000
+#: Longest rendered traceback, in characters.
+MAX_TRACEBACK = 16_000
+#: Most items of a list or mapping field shown; the rest are counted ("and 52 more").
+MAX_ITEMS = 100
 
 
 def configure(
@@ -51,12 +64,18 @@ def configure(
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_pid,
         _redact,
+        _cap,
     ]
     renderer: list[Processor]
     if fmt == "console":
-        renderer = [structlog.dev.ConsoleRenderer(colors=(stream or sys.stdout).isatty())]
+        # Tracebacks are formatted as plain, capped text first: structlog's default console
+        # formatter is rich's, which prints every frame's local variables - facts included.
+        console = structlog.dev.ConsoleRenderer(
+            colors=(stream or sys.stdout).isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
+        renderer = [structlog.processors.format_exc_info, _cap_traceback, console]
     else:
-        renderer = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+        renderer = [structlog.processors.format_exc_info, _cap_traceback, structlog.processors.JSONRenderer()]
 
     handler = _Handler(stream or sys.stdout)
     handler.setFormatter(
@@ -94,4 +113,35 @@ def _add_pid(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
 def _redact(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     for key in REDACTED_KEYS.intersection(event_dict):
         event_dict[key] = "<redacted>"
+    return event_dict
+
+
+def _cap(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    # Any field may hold something a caller sent (grpc's own lines quote errors): cap them all.
+    for key, value in event_dict.items():
+        if isinstance(value, str | list | tuple | dict):
+            event_dict[key] = _capped(value)
+    return event_dict
+
+
+def _capped(value: object) -> object:
+    if isinstance(value, str):
+        return clipped(value, MAX_FIELD)
+    if isinstance(value, list | tuple):
+        kept = [_capped(item) for item in value[:MAX_ITEMS]]
+        return kept if len(value) <= MAX_ITEMS else [*kept, more(len(value) - MAX_ITEMS)]
+    if isinstance(value, dict):
+        items = list(value.items())
+        capped = {str(key)[:MAX_FIELD]: _capped(item) for key, item in items[:MAX_ITEMS]}
+        if len(items) > MAX_ITEMS:
+            capped["…"] = more(len(items) - MAX_ITEMS)
+        return capped
+    return value
+
+
+def _cap_traceback(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    # format_exc_info runs after _cap; its traceback may quote the exception's (caller-supplied) message.
+    exception = event_dict.get("exception")
+    if isinstance(exception, str):
+        event_dict["exception"] = clipped(exception, MAX_TRACEBACK)
     return event_dict

@@ -31,9 +31,9 @@ from fairpath.authoring.testing import cases_file, load_cases, run_cases
 from fairpath.decisions import Decision, Subject
 from fairpath.engine.durable import DurableEngine
 from fairpath.errors import EngineError, PolicyFileError
-from fairpath.policy.loader import load_bytes
+from fairpath.policy.loader import MAX_POLICY_BYTES, MAX_TESTS_BYTES, load_bytes, read_limited
 from fairpath.policy.lock import PolicyLock, read_lock
-from fairpath.policy.registry import PolicyRegistry, policy_files
+from fairpath.policy.registry import PolicyRegistry, scan_policy_files
 from fairpath.problems import COMPILE, DUPLICATE, LOAD, LOCK, TESTS, Problem
 from fairpath.serving import ServedVersion, ServingState
 
@@ -161,7 +161,10 @@ class _Stager:
             problem = Problem(path=str(self.root), message="policy directory does not exist")
             self.refused.append(Refusal(str(self.root), (problem,)))
             return []
-        return policy_files(self.root)
+        scan = scan_policy_files(self.root)
+        ignored = "ignored: a symlink leading outside the policy directory"
+        self.warnings += [Problem(path=str(link), severity="warning", message=ignored) for link in scan.outside]
+        return scan.files
 
     def refuse(self, path: str, problems: list[Problem], version: str = "", digest: str = "") -> None:
         previous = self.previous.get(path)
@@ -173,9 +176,9 @@ class _Stager:
     def take(self, file: Path) -> None:
         path = str(file)
         try:
-            data = file.read_bytes()
-        except OSError as error:
-            self.refuse(path, [Problem(path=path, message=f"cannot read: {error.strerror}")])
+            data = read_limited(file, MAX_POLICY_BYTES)
+        except PolicyFileError as error:
+            self.refuse(path, [Problem.from_error(error)])
             return
         digest = hashlib.sha256(data).hexdigest()
         previous = self.previous.get(path)
@@ -261,13 +264,13 @@ def gate_problems(version: ServedVersion, engine: DurableEngine) -> list[Problem
     """
     policy = version.policy
     tests = cases_file(policy.path)
-    try:
-        text = tests.read_bytes()
-    except FileNotFoundError:
+    if not tests.exists():
         message = f"{policy.key} has no test cases ({tests.name}); a version serves only once its cases pass"
         return [Problem(path=str(tests), check=TESTS, message=message)]
-    except OSError as error:
-        return [Problem(path=str(tests), check=TESTS, message=f"cannot read: {error.strerror}")]
+    try:
+        text = read_limited(tests, MAX_TESTS_BYTES)
+    except PolicyFileError as error:
+        return [Problem.from_error(error, check=TESTS)]
     try:
         cases = load_cases(text, policy, str(tests))
     except PolicyFileError as error:

@@ -43,9 +43,11 @@ def serving(*args: str, timeout: float = 60) -> Iterator[str]:
 
     """
     port = free_port()
-    # Quiet: the log would compete with the load for the machine, and nothing reads it.
+    # Quiet: the log would compete with the load for the machine, and nothing reads it. No review
+    # console: it would take port 8080 and a thread from the process being measured.
     process = subprocess.Popen(
-        [sys.executable, "-m", "fairpath", "serve", "--port", str(port), "--log-level", "warning", *args],
+        [sys.executable, "-m", "fairpath", "serve", "--port", str(port), "--log-level", "warning",
+         "--console-port", "0", *args],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     target = f"127.0.0.1:{port}"

@@ -83,14 +83,16 @@ def _served(tmp_path: Path) -> Iterator[Served]:
 
 
 def test_two_versions_side_by_side_and_a_pinned_request_gets_the_pinned_one(served: Served) -> None:
-    """Unpinned gets 1.0.0 (active), pinning the 1.1.0 draft gets 1.1.0; both name their locked digest."""
+    """Unpinned gets the current 1.0.1; pinning 1.0.0 or the 1.1.0 draft gets it; each names its locked digest."""
     locked = read_lock(served.root).digests
     unpinned = served.evaluate().decision.policy
+    superseded = served.evaluate("1.0.0").decision.policy
     pinned = served.evaluate("1.1.0").decision.policy
-    assert (unpinned.version, unpinned.digest) == ("1.0.0", locked[f"{GUIDE}@1.0.0"])
+    assert (unpinned.version, unpinned.digest) == ("1.0.1", locked[f"{GUIDE}@1.0.1"])
+    assert (superseded.version, superseded.digest) == ("1.0.0", locked[f"{GUIDE}@1.0.0"])
     assert (pinned.version, pinned.digest) == ("1.1.0", locked[f"{GUIDE}@1.1.0"])
     current = {v.version: v.current for v in served.status().versions}
-    assert current == {"1.0.0": True, "1.1.0": False}
+    assert current == {"1.0.0": False, "1.0.1": True, "1.1.0": False}
 
 
 def test_get_status_reports_versions_digests_and_the_startup_reload(served: Served) -> None:
@@ -100,13 +102,13 @@ def test_get_status_reports_versions_digests_and_the_startup_reload(served: Serv
                                 if key.startswith(GUIDE)}
     last = status.last_reload
     assert (last.trigger, last.ok) == ("startup", True)
-    assert sorted(last.loaded) == [f"{GUIDE}@1.0.0", f"{GUIDE}@1.1.0"]
+    assert sorted(last.loaded) == [f"{GUIDE}@1.0.0", f"{GUIDE}@1.0.1", f"{GUIDE}@1.1.0"]
     assert last.finished_at.seconds > 0
 
 
 def test_edited_published_file_is_refused_while_serving_continues(served: Served) -> None:
     """An edit to locked 1.0.0: Reload reports a lock problem, decisions keep the original digest."""
-    before = served.evaluate().decision.policy.digest
+    before = served.evaluate("1.0.0").decision.policy.digest
     path = served.root / GUIDE / "1.0.0.yaml"
     path.write_text(path.read_text() + "# an innocent-looking edit\n")
     result = served.reload()
@@ -114,7 +116,7 @@ def test_edited_published_file_is_refused_while_serving_continues(served: Served
     (problem,) = result.problems
     assert (problem.check, problem.path, problem.severity) == ("lock", str(path), "error")
     assert before[:12] in problem.message
-    assert served.evaluate().decision.policy.digest == before
+    assert served.evaluate("1.0.0").decision.policy.digest == before
     assert served.digests()[f"{GUIDE}@1.0.0"] == before
     assert served.status().last_reload.problems[0].check == "lock"
 
@@ -146,7 +148,7 @@ def test_broken_file_and_failing_tests_show_in_status_and_disturb_nothing(served
     assert (str(broken), "load") in checks
     assert (str(cases), "tests") in checks
     assert served.digests() == before
-    assert served.evaluate().decision.policy.version == "1.0.0"
+    assert served.evaluate().decision.policy.version == "1.0.1"
 
 
 def test_the_watcher_serves_a_new_version_without_any_call(served: Served) -> None:
@@ -194,7 +196,7 @@ def test_evaluations_in_flight_during_reloads_all_succeed(served: Served) -> Non
             thread.join(timeout=30)
     assert failures == []
     assert answered[0] > 0
-    assert served.reloader.evaluator.engine.rulesets == 3  # 1.0.0, 1.1.0 and the latest 1.9.0 only
+    assert served.reloader.evaluator.engine.rulesets == 4  # 1.0.0, 1.0.1, 1.1.0 and the latest 1.9.0 only
 
 
 def test_reload_on_a_server_without_a_policy_directory_is_failed_precondition(channel: grpc.Channel) -> None:

@@ -49,7 +49,7 @@ def test_sighup_serves_a_new_version_without_restart(
     """SIGHUP to a running server loads a new locked version (trigger 'signal'); same pid, exit 0 later."""
     root = copy_policies(tmp_path / "policies", GUIDE)
     server = start(root)
-    assert _versions(server.target) == {f"{GUIDE}@1.0.0": True, f"{GUIDE}@1.1.0": False}
+    assert _versions(server.target) == {f"{GUIDE}@1.0.0": False, f"{GUIDE}@1.0.1": True, f"{GUIDE}@1.1.0": False}
     add_version(root, GUIDE, "1.0.0", "1.2.0")
     lock(root)
     server.process.send_signal(signal.SIGHUP)
@@ -78,7 +78,7 @@ def test_startup_with_a_broken_and_an_edited_file_serves_the_rest(
     draft = root / GUIDE / "1.1.0.yaml"
     draft.write_text(draft.read_text() + "# edited after locking\n")
     server = start(root)
-    assert _versions(server.target) == {f"{GUIDE}@1.0.0": True}
+    assert _versions(server.target) == {f"{GUIDE}@1.0.0": False, f"{GUIDE}@1.0.1": True}
     (failed,) = server.events("policy_load_failed")
     assert failed["path"].endswith("3.0.0.yaml")
     (refused,) = server.events("policy_refused")
@@ -86,5 +86,5 @@ def test_startup_with_a_broken_and_an_edited_file_serves_the_rest(
     assert refused["expected"] != refused["actual"]
     assert len(refused["expected"]) == len(refused["actual"]) == 12
     (startup,) = server.events("policies_reloaded")
-    assert (startup["trigger"], startup["ok"], startup["serving"]) == ("startup", False, 1)
+    assert (startup["trigger"], startup["ok"], startup["serving"]) == ("startup", False, 2)
     assert server.stop() == 0

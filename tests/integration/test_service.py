@@ -75,12 +75,14 @@ def test_reflection_describes_the_services(channel: grpc.Channel) -> None:
 
 
 def test_list_policies_marks_the_current_version(channel: grpc.Channel) -> None:
-    """ListPolicies returns the loaded guide, current, with its file digest."""
+    """ListPolicies returns the loaded guide, current (1.0.1 since its effective date), with its file digest."""
     response = policy_service_pb2_grpc.PolicyServiceStub(channel).ListPolicies(
         policy_service_pb2.ListPoliciesRequest(), timeout=5
     )
-    (guide,) = [p for p in response.policies if p.name == GUIDE and p.version == "1.0.0"]
+    (guide,) = [p for p in response.policies if p.name == GUIDE and p.version == "1.0.1"]
+    (superseded,) = [p for p in response.policies if p.name == GUIDE and p.version == "1.0.0"]
     assert guide.current
+    assert not superseded.current
     assert guide.status == "active"
     assert re.fullmatch(r"[0-9a-f]{64}", guide.digest)
 
@@ -92,7 +94,7 @@ def test_get_policy_describes_facts_rules_and_pathways(channel: grpc.Channel) ->
         .GetPolicy(policy_service_pb2.GetPolicyRequest(name=GUIDE), timeout=5)
         .policy
     )
-    assert (detail.summary.version, detail.summary.current) == ("1.0.0", True)
+    assert (detail.summary.version, detail.summary.current) == ("1.0.1", True)
     facts = {fact.name: fact for fact in detail.facts}
     assert facts["intent_to_harm"].type == decision_pb2.ANSWER
     assert list(facts["intent_to_harm"].allowed_values) == ["YES", "NO", "UNKNOWN"]
@@ -124,7 +126,7 @@ def test_evaluate_returns_the_decision_with_its_trace(channel: grpc.Channel) -> 
     decision = response.decision
     assert decision.status == decision_pb2.DECIDED
     assert decision.pathway.code == "OUT_OF_SCOPE_NOT_PATIENT_SAFETY"
-    assert (decision.policy.name, decision.policy.version) == (GUIDE, "1.0.0")
+    assert (decision.policy.name, decision.policy.version) == (GUIDE, "1.0.1")
     assert decision.decision_id
     assert decision.trace
     assert decision.trace[0].facts_seen["is_patient_safety_incident"].string_value == "NO"
@@ -174,7 +176,7 @@ def test_one_access_log_line_per_call_with_ids_and_never_facts(channel: grpc.Cha
     marker = "UNMISTAKABLE-FACT-VALUE"
     with capture_logs(processors=[merge_contextvars]) as logs:
         decision = stub.Evaluate(
-            _request(OUT_OF_SCOPE), timeout=5, metadata=((REQUEST_ID_HEADER, "it-log-ok"),)
+            _request(OUT_OF_SCOPE, version="1.0.0"), timeout=5, metadata=((REQUEST_ID_HEADER, "it-log-ok"),)
         ).decision
         with pytest.raises(grpc.RpcError):
             stub.Evaluate(

@@ -81,3 +81,34 @@ def line_of(path: Path, needle: str) -> int:
 def build_policy(document: Any | None = None) -> Policy:
     """Load ``document`` (default: :func:`minimal_policy`) without touching the disk."""
     return load_bytes(policy_text(minimal_policy() if document is None else document).encode())
+
+
+#: The codes of the set fact ``parties`` in :func:`set_and_always_policy`.
+PARTIES = ["PATIENT", "FAMILY", "STAFF"]
+
+
+def set_and_always_policy() -> dict[str, Any]:
+    """The minimal policy with a set fact ``parties``, ``always`` opening and closing the walk, ``lacks`` overlays.
+
+    Walk: r0 (always) -> r1 "parties lacks PATIENT" -> LEARN (no_patient), else r2 (always) -> ACT.
+    """
+    document = minimal_policy(name="set-policy")
+    document["facts"].append({"name": "parties", "type": "set", "values": PARTIES, "question": "Who was affected?"})
+    document["rules"] = [
+        {"id": "r0", "title": "Screen every case", "question": "Screen the case?", "when": "always",
+         "then": "go to r1", "else": "go to r1"},
+        {"id": "r1", "title": "No patient affected", "when": "parties lacks PATIENT",
+         "then": "pathway LEARN (no_patient)", "else": "go to r2"},
+        {"id": "r2", "title": "A patient was affected", "question": "Act on it?", "when": "always",
+         "then": "pathway ACT (patient)", "else": "pathway LEARN"},
+    ]
+    document["advice"] = [
+        {"id": "a1", "code": "FAMILY_LIAISON", "text": "Offer the family a liaison.",
+         "when": "parties lacks FAMILY and parties has PATIENT"},
+        {"id": "a2", "code": "STAFF_SUPPORT_OFFER", "text": "Offer staff support.", "when": "always"},
+    ]
+    document["checks"] = [
+        {"id": "c1", "text": "Staff named but no family.",
+         "when": "not (parties lacks STAFF) and parties lacks FAMILY"},
+    ]
+    return document

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -84,6 +86,54 @@ def test_a_page_token_round_trips_for_its_own_filter_only() -> None:
     assert audit_convert.after_sequence("", mine) == 0
     with pytest.raises(InvalidRequestError, match="different filter"):
         audit_convert.after_sequence(token, other)
+
+
+def test_a_page_token_continues_only_the_order_it_was_issued_for() -> None:
+    """A token carries its order: refused in the other order, accepted in its own."""
+    query = _filter(policy="p")
+    newest = audit_convert.page_token(42, query, newest_first=True)
+    oldest = audit_convert.page_token(42, query)
+
+    assert audit_convert.after_sequence(newest, query, newest_first=True) == 42
+    assert audit_convert.after_sequence(oldest, query) == 42
+    with pytest.raises(InvalidRequestError, match="newest first"):
+        audit_convert.after_sequence(newest, query)
+    with pytest.raises(InvalidRequestError, match="oldest first"):
+        audit_convert.after_sequence(oldest, query, newest_first=True)
+
+
+def test_a_token_issued_before_orders_existed_continues_oldest_first() -> None:
+    """Tokens without an order (issued by the previous release) still page oldest first, and only so."""
+    query = _filter(policy="p")
+    current = audit_convert.page_token(7, query)
+    payload = json.loads(base64.urlsafe_b64decode(current + "=" * (-len(current) % 4)))
+    del payload["order"]  # what the previous release issued
+    legacy = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+    assert audit_convert.after_sequence(legacy, query) == 7
+    with pytest.raises(InvalidRequestError, match="page_token"):
+        audit_convert.after_sequence(legacy, query, newest_first=True)
+
+
+@pytest.mark.parametrize(
+    ("order", "newest"),
+    [
+        (decision_service_pb2.DECISION_ORDER_UNSPECIFIED, False),
+        (decision_service_pb2.DECISION_ORDER_OLDEST_FIRST, False),
+        (decision_service_pb2.DECISION_ORDER_NEWEST_FIRST, True),
+    ],
+)
+def test_orders_translate_with_unspecified_oldest_first(order: int, newest: bool) -> None:
+    """An unset order keeps the old behaviour (oldest first)."""
+    assert audit_convert.newest_first(order) is newest
+
+
+def test_an_unknown_order_names_the_order_field() -> None:
+    """An order value from a newer client is refused, not guessed."""
+    with pytest.raises(InvalidRequestError) as refused:
+        audit_convert.newest_first(9)
+
+    assert [v.field for v in refused.value.violations] == ["order"]
 
 
 @pytest.mark.parametrize(

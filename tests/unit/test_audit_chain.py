@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from fairpath.audit import chain
 
 
@@ -68,7 +70,8 @@ def test_a_head_beyond_the_last_record_reports_a_lost_tail() -> None:
 
     report = chain.verify(links[:3], 5, links[-1].hash)
 
-    assert (report.intact, report.first_broken_sequence) == (False, 4)
+    assert (report.intact, report.records_checked, report.first_broken_sequence) == (False, 3, 4)
+    assert report.problem == "the chain head records 5 record(s) but 3 were found: records are missing"
 
 
 def test_a_side_value_must_match_the_commitment_in_its_record() -> None:
@@ -105,3 +108,89 @@ def test_a_problem_found_outside_the_row_breaks_its_link() -> None:
 
     assert report.first_broken_sequence == 2
     assert report.problem == "record 2: trace entry abc is missing"
+
+
+def test_a_head_whose_hash_differs_from_the_last_record_is_reported_at_that_record() -> None:
+    """A tail rewritten with fresh hashes links up, so only the chain head's hash can give it away."""
+    links = _links(5)
+
+    report = chain.verify(links, 5, chain.link_hash(5, links[3].hash, chain.DECISION, ("forged", 50)))
+
+    assert (report.intact, report.records_checked, report.first_broken_sequence) == (False, 5, 5)
+    assert report.problem == "the chain head hash does not match record 5"
+
+
+def test_an_empty_trail_whose_head_hash_is_not_genesis_is_broken() -> None:
+    """Every record deleted and the count reset: the head's hash still says records existed."""
+    report = chain.verify([], 0, _links(1)[0].hash)
+
+    assert (report.intact, report.records_checked, report.first_broken_sequence) == (False, 0, 0)
+    assert report.problem == "the chain head hash does not match record 0"
+
+
+# --- known answers -------------------------------------------------------------------------
+# The values below were computed once and written in by hand. If one of these tests fails, the
+# link format changed: every trail already written stops verifying (each first record reports
+# "its hash does not match"). Such a change needs LINK_FORMAT raised and a store migration that
+# re-verifies old trails under the old format; never "fix" a test by pasting in the new digest.
+
+#: A decision row: every column of DECISION_COLUMNS, in that order, as the store holds them.
+DECISION_ROW = (
+    "3f1c2d4e-0000-4000-8000-000000000001", "req-1", "ward-7", 1767225600000000, "nhs-just-culture-guide",
+    "1.0.0", "ab" * 32, "DECIDED", "JCG_B_SUBSTANCE_ABUSE", 1, "INC-42", "STAFF-9", "", 812, '["2a","3a"]',
+    '["substance_abuse_indicated"]', '{"intent_to_harm":"NO"}', '{"trace":[]}', "cd" * 32, "",
+)
+DECISION_HASH = "5e55d3560007f9d27bbbcbddd1b387c14928add424a8b318ae387e3c77f03082"
+#: An outcome row (OUTCOME_COLUMNS), with text that is longer in UTF-8 bytes than in characters.
+OUTCOME_ROW = (
+    "3f1c2d4e-0000-4000-8000-000000000001", "JCG_B_SUBSTANCE_ABUSE", "reviewer-1", "agreed — records checked",
+    1767229200000000, 0,
+)
+OUTCOME_HASH = "e6dd0942ba0aa5f04ca460bd730ce4ac0c6caec33377a645354a10c940cc9e2c"
+
+
+def test_the_genesis_value_and_link_format_version_are_fixed() -> None:
+    """Record 1 of every trail links to 64 zeros under link format 1; another value breaks every trail."""
+    assert chain.GENESIS == "0000000000000000000000000000000000000000000000000000000000000000"
+    assert chain.LINK_FORMAT == 1
+    assert (chain.DECISION, chain.OUTCOME) == ("decision", "outcome")
+
+
+def test_the_hashed_columns_and_their_order_are_fixed() -> None:
+    """The columns a link hashes, in link order: adding, dropping or reordering one breaks every trail."""
+    assert chain.DECISION_COLUMNS == (
+        "decision_id", "request_id", "caller", "evaluated_us", "policy", "version", "digest", "status",
+        "pathway", "individual_directed", "incident_ref", "staff_ref", "action_ref", "duration_us", "fired",
+        "masked_facts", "facts", "document", "equality_commitment", "sensitive_commitment",
+    )
+    assert chain.OUTCOME_COLUMNS == ("decision_id", "action_taken", "reviewer", "reason", "recorded_us", "departs")
+    assert len(DECISION_ROW) == len(chain.DECISION_COLUMNS)
+    assert len(OUTCOME_ROW) == len(chain.OUTCOME_COLUMNS)
+
+
+def test_a_fixed_decision_and_outcome_hash_to_known_digests() -> None:
+    """The link encoding is pinned: a fixed decision (record 1) and its outcome (record 2) hash as written."""
+    assert chain.link_hash(1, chain.GENESIS, chain.DECISION, DECISION_ROW) == DECISION_HASH
+    assert chain.link_hash(2, DECISION_HASH, chain.OUTCOME, OUTCOME_ROW) == OUTCOME_HASH
+    links = [
+        chain.Link(1, chain.DECISION, chain.GENESIS, DECISION_HASH, DECISION_ROW),
+        chain.Link(2, chain.OUTCOME, DECISION_HASH, OUTCOME_HASH, OUTCOME_ROW),
+    ]
+    assert chain.verify(links, 2, OUTCOME_HASH).intact
+
+
+def test_the_link_is_the_sha256_of_utf8_netstrings_as_documented() -> None:
+    """The module docstring's formula, spelled out byte by byte (lengths count UTF-8 bytes, not characters)."""
+    spelled = b"1:1,1:2,64:" + b"0" * 64 + b",7:outcome,3:\xc3\xa9x,3:-12,"
+
+    assert chain.link_hash(2, chain.GENESIS, chain.OUTCOME, ("éx", -12)) == hashlib.sha256(spelled).hexdigest()
+
+
+def test_a_commitment_is_the_sha256_of_salt_bytes_then_value() -> None:
+    """Commitments already stored in trails verify only while this stays ``sha256(bytes(salt) || utf8(value))``."""
+    salt = "00112233445566778899aabbccddeeff"
+
+    assert chain.commitment(salt, "G1") == "b4f81dbcfcfd60c82b279c8c6b4cc0e6c3da114ddfb13b5cb806319bda9eeb5b"
+    assert chain.commitment(salt, "G1") == hashlib.sha256(bytes.fromhex(salt) + b"G1").hexdigest()
+    assert len(chain.new_salt()) == 32
+    assert bytes.fromhex(chain.new_salt())

@@ -183,6 +183,9 @@ class _Store:
             for n, item in enumerate(batch, start=len(self.appended))
         ]
 
+    def append_groups(self, groups: Sequence[Sequence[NewDecision]]) -> list[list[StoredDecision]]:
+        return [self.append_decisions(group) for group in groups]
+
 
 def test_the_recorder_masks_everything_when_the_answering_policy_cannot_be_confirmed(
     evaluator: Evaluator, monkeypatch: pytest.MonkeyPatch

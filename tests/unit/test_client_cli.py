@@ -107,7 +107,7 @@ def test_needs_information_also_exits_0(
     """NEEDS_INFORMATION is a successful answer: exit 0, missing questions printed."""
     fake.answer = decision(decision_pb2.NEEDS_INFORMATION)
 
-    code = cli.main(["evaluate", "--policy", "p", "--facts", facts_file(tmp_path, "")])
+    code = cli.main(["evaluate", "--policy", "p", "--facts", facts_file(tmp_path, "{}\n")])
 
     assert code == 0
     assert "intent: Intent?" in capsys.readouterr().out

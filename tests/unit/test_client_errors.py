@@ -15,6 +15,7 @@ from fairpath_client import (
     PermissionDeniedError,
     PolicyNotFoundError,
     ReloadUnavailableError,
+    RequestIdReusedError,
     ServerError,
     ServiceBusyError,
     ServiceUnavailableError,
@@ -85,6 +86,7 @@ def bad_request(*violations: tuple[str, str]) -> error_details_pb2.BadRequest:
         (grpc.StatusCode.UNKNOWN, ServerError),
         (grpc.StatusCode.FAILED_PRECONDITION, ReloadUnavailableError),
         (grpc.StatusCode.UNIMPLEMENTED, UnimplementedError),
+        (grpc.StatusCode.ALREADY_EXISTS, RequestIdReusedError),
         (grpc.StatusCode.ABORTED, ServerError),
     ],
 )

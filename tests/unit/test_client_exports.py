@@ -16,6 +16,11 @@ def test_all_lists_exactly_the_public_names() -> None:
         [
             "DEFAULT_TARGET",
             "DEFAULT_TIMEOUT",
+            "CaseResult",
+            "PolicyProblem",
+            "ValidationReport",
+            "ReloadReport",
+            "ServiceStatus",
             "render_record",
             "InvalidRequestError",
             "OutcomeRecord",
@@ -34,6 +39,9 @@ def test_all_lists_exactly_the_public_names() -> None:
             "FactType",
             "FactValue",
             "FairpathClient",
+            "IncidentAction",
+            "IncidentAdvice",
+            "IncidentResult",
             "FairpathClientError",
             "FieldViolation",
             "InvalidFactsError",
@@ -51,12 +59,14 @@ def test_all_lists_exactly_the_public_names() -> None:
             "ServerError",
             "ServiceBusyError",
             "ServiceUnavailableError",
+            "SignedCheckpoint",
             "Subject",
             "TlsConfig",
             "TraceEntry",
             "UnauthenticatedError",
             "UnimplementedError",
             "ReloadUnavailableError",
+            "RequestIdReusedError",
             "from_rpc_error",
             "render_decision",
             "render_policies",
@@ -84,7 +94,7 @@ def test_every_exception_derives_from_the_base_class() -> None:
         getattr(fairpath_client, name) for name in fairpath_client.__all__ if name.endswith("Error")
     ]
 
-    assert len(errors) == 13
+    assert len(errors) == 14
     assert all(issubclass(error, fairpath_client.FairpathClientError) for error in errors)
 
 

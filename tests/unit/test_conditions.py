@@ -552,6 +552,11 @@ class TestSpecialise:
         """``always and x`` specialises to ``x``."""
         assert cond.specialise(parse("always and x is YES"), {}, frozenset()) == Compare("x", "is", "YES")
 
+    def test_not_is_refused(self) -> None:
+        """A condition still containing ``not`` is a programming error, named as such, never half-evaluated."""
+        with pytest.raises(TypeError, match=r"^specialise\(\) needs a condition in negation normal form$"):
+            cond.specialise(Not(A), {"a": "YES"})
+
 
 # --- text -------------------------------------------------------------------------------
 
@@ -617,9 +622,21 @@ class TestToText:
         assert cond.to_text(condition) == "(a is YES and b is YES) and c is YES"
         assert parse(cond.to_text(condition)) == condition
 
+    def test_a_one_item_connective_is_not_bracketed(self) -> None:
+        """A one-item ``or`` inside an ``and`` (``has any [X]`` after NNF) reads as its item, unbracketed."""
+        assert cond.to_text(All((AnyOf((A,)), B))) == "a is YES and b is YES"
+
+    def test_lower_case_and_mixed_case_codes_are_written_bare(self) -> None:
+        """Only text that would not read as one name (or is a keyword) is quoted, whatever its case."""
+        assert cond.to_text(parse("x is night_shift")) == "x is night_shift"
+        assert cond.to_text(parse('x is "Ward_7"')) == "x is Ward_7"
+
     @pytest.mark.parametrize(
         ("value", "text"),
-        [(True, "true"), (False, "false"), (3.0, "3"), (-0.5, "-0.5"), (1e-7, "0.0000001"), ("YES", "YES")],
+        [
+            (True, "true"), (False, "false"), (3.0, "3"), (-0.5, "-0.5"), (1e-7, "0.0000001"), ("YES", "YES"),
+            (("PATIENT", "FAMILY"), "[PATIENT, FAMILY]"), ((), "[]"),
+        ],
     )
     def test_format_value(self, value: cond.Value, text: str) -> None:
         """format_value writes a value the way a condition would."""

@@ -41,6 +41,7 @@ def test_environment_overrides_defaults() -> None:
         "FAIRPATH_LOG_FORMAT": "console",
         "FAIRPATH_REFLECTION": "off",
         "FAIRPATH_MAX_MESSAGE_BYTES": "1024",
+        "FAIRPATH_INSECURE": "true",
     }
     assert Config.from_sources([], environ) == Config(
         host="0.0.0.0",  # noqa: S104
@@ -54,6 +55,7 @@ def test_environment_overrides_defaults() -> None:
         log_format="console",
         reflection=False,
         max_message_bytes=1024,
+        insecure=True,
     )
 
 
@@ -119,3 +121,69 @@ def test_serve_reports_a_bad_value_as_a_usage_error(capsys: pytest.CaptureFixtur
     assert main(["serve", "--port", "http"]) == 2
     err = capsys.readouterr().err
     assert err == "fairpath serve: error: --port: expected a whole number, got 'http'\n"
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "127.9.8.7", "::1", "[::1]", "localhost", "LocalHost", "::ffff:127.0.0.1"]
+)
+def test_loopback_hosts_serve_without_tls_or_auth(host: str) -> None:
+    """On loopback nothing is required: `make serve` and tests need neither TLS nor --auth-config."""
+    config = Config.from_sources(["--host", host], {})
+    assert config.loopback
+    assert config.unprotected == ()
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "fairpath.example.org"])  # noqa: S104 - nothing binds
+def test_a_non_loopback_host_without_tls_and_auth_is_refused(host: str) -> None:
+    """A public (or unresolved) host with neither protection is refused, naming both fixes and --insecure."""
+    with pytest.raises(ConfigError) as refused:
+        Config.from_sources(["--host", host], {})
+    message = str(refused.value)
+    for fix in ("--tls-cert", "--auth-config", "--insecure", "FAIRPATH_INSECURE"):
+        assert fix in message
+
+
+@pytest.mark.parametrize(
+    ("argv", "missing", "fix"),
+    [
+        # TLS alone: any client completing the handshake (or holding a CA-signed certificate) may call everything.
+        (["--tls-cert", "s.pem", "--tls-key", "s.key"], "auth", "Set --auth-config,"),
+        (["--tls-cert", "s.pem", "--tls-key", "s.key", "--tls-client-ca", "ca.pem"], "auth", "Set --auth-config,"),
+        # Roles alone: bearer tokens and facts cross the network readable.
+        (["--auth-config", "auth.yaml"], "tls", "Set --tls-cert and --tls-key,"),
+    ],
+)
+def test_half_protected_non_loopback_host_is_refused_naming_what_is_missing(
+    argv: list[str], missing: str, fix: str
+) -> None:
+    """TLS without roles, or roles without TLS, on a non-loopback host still needs --insecure."""
+    with pytest.raises(ConfigError, match=fix):
+        Config.from_sources(["--host", "0.0.0.0", *argv], {})  # noqa: S104
+    config = Config.from_sources(["--host", "0.0.0.0", "--insecure", *argv], {})  # noqa: S104
+    assert config.unprotected == (missing,)
+
+
+def test_tls_and_auth_together_need_no_insecure_flag() -> None:
+    """With TLS and caller roles, a non-loopback host is served as it is."""
+    argv = ["--host", "0.0.0.0", "--tls-cert", "s.pem", "--tls-key", "s.key", "--auth-config", "a.yaml"]  # noqa: S104
+    assert Config.from_sources(argv, {}).unprotected == ()
+
+
+def test_insecure_comes_from_the_flag_or_the_environment() -> None:
+    """--insecure and FAIRPATH_INSECURE both allow an open non-loopback host; --no-insecure wins over the variable."""
+    public = ["--host", "0.0.0.0"]  # noqa: S104
+    assert Config.from_sources([*public, "--insecure"], {}).unprotected == ("tls", "auth")
+    assert Config.from_sources(public, {"FAIRPATH_INSECURE": "1"}).insecure
+    with pytest.raises(ConfigError, match="--insecure"):
+        Config.from_sources([*public, "--no-insecure"], {"FAIRPATH_INSECURE": "1"})
+    with pytest.raises(ConfigError, match="--insecure"):
+        Config(host="0.0.0.0")  # noqa: S104
+
+
+def test_serve_refuses_an_open_public_host_as_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """`fairpath serve --host 0.0.0.0` exits 2 before binding anything, with one line naming the fix."""
+    assert main(["serve", "--host", "0.0.0.0"]) == 2  # noqa: S104
+    err = capsys.readouterr().err
+    assert err.startswith("fairpath serve: error: refusing to serve on 0.0.0.0, which is not a loopback address")
+    assert "pass --insecure (FAIRPATH_INSECURE=true)" in err
+    assert err.count("\n") == 1

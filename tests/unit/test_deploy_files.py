@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
+from fairpath.api.auth import AuthPolicy, Role
 from fairpath.config import add_arguments
 from fairpath.evaluation import Evaluator
 from fairpath.reload import Reloader
 
 from tests.conftest import POLICIES, ROOT
+from tests.support.ci import skip_outside_ci
 
 DOCKER = ROOT / "docker"
 K8S = DOCKER / "k8s"
@@ -52,23 +57,31 @@ def test_every_configured_variable_is_a_real_setting() -> None:
     assert used - known == set()
 
 
-def test_dockerfile_pins_python_311_and_keeps_the_compiler_out_of_the_runtime() -> None:
-    """Both stages use python:3.11 (durable-rules fails on 3.13); only the build stage installs gcc."""
+def test_dockerfile_pins_python_311_and_keeps_build_tools_and_the_build_ca_out_of_the_runtime() -> None:
+    """Both stages use python:3.11 (durable-rules fails on 3.13); gcc, pip and BUILD_CA_PEM stay in the build stage."""
     text = (DOCKER / "Dockerfile").read_text()
     assert "ARG PYTHON_IMAGE=python:3.11-slim-bookworm" in text
     build, runtime = text.split("FROM ${PYTHON_IMAGE} AS runtime")
     assert "gcc" in build
-    assert "apt-get" not in runtime
-    assert "--no-index" in runtime
+    assert "ARG BUILD_CA_PEM" in build
+    assert "PIP_CERT" in build
+    instructions = [line for line in runtime.splitlines() if line and not line.startswith("#")]
+    assert not [line for line in instructions if re.search(r"apt-get|pip |BUILD_CA|PIP_CERT", line)]
+    assert [line for line in instructions if "--from=" in line] == [
+        "COPY --from=build /opt/fairpath /opt/fairpath",
+        "COPY --from=build /app/policies /app/policies",
+    ]
     assert re.search(r"^USER 10001", runtime, re.MULTILINE)
     assert 'CMD ["python", "-m", "fairpath.healthcheck"]' in runtime
     assert "EXPOSE 50051" in runtime
 
 
-def test_compose_runs_fairpath_on_a_healthy_postgresql_16() -> None:
-    """compose.yaml starts fairpath after PostgreSQL 16 is healthy, with FAIRPATH_STORE pointing at it."""
+def test_compose_runs_fairpath_on_a_healthy_postgresql_of_the_base_distribution() -> None:
+    """compose.yaml starts fairpath after PostgreSQL is healthy: the major version Debian bookworm ships (15)."""
     services = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]
-    assert services["postgres"]["image"].startswith("postgres:16")
+    assert services["postgres"]["image"] == "postgres:15-bookworm"
+    # The stand-in docker/base-images.sh builds under that name installs the same major version.
+    assert "install --yes --no-install-recommends postgresql-15" in (DOCKER / "base/postgres.Dockerfile").read_text()
     assert "healthcheck" in services["postgres"]
     fairpath = services["fairpath"]
     assert fairpath["depends_on"]["postgres"]["condition"] == "service_healthy"
@@ -104,6 +117,68 @@ def test_service_is_headless_on_the_grpc_port() -> None:
     service = yaml.safe_load((K8S / "service.yaml").read_text())
     assert service["spec"]["clusterIP"] == "None"
     assert [port["port"] for port in service["spec"]["ports"]] == [50051]
+
+
+def test_base_images_script_builds_the_names_the_dockerfile_and_compose_use() -> None:
+    """docker/base-images.sh --list names the Debian base, then exactly the Dockerfile's and compose's base images."""
+    listed = subprocess.run(
+        [str(DOCKER / "base-images.sh"), "--list"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]
+    python_image = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", (DOCKER / "Dockerfile").read_text(), re.MULTILINE)
+    assert python_image is not None
+    assert listed == ["fairpath-debian:bookworm", python_image[1], compose["postgres"]["image"]]
+    # Each stand-in is built FROM that Debian base, whose suite is the one the image names carry.
+    for name in ("python", "postgres"):
+        assert "ARG BASE=fairpath-debian:bookworm" in (DOCKER / f"base/{name}.Dockerfile").read_text()
+    assert all(image.endswith("-bookworm") for image in listed[1:])
+
+
+def test_compose_runs_fairpath_read_only_with_roles_and_the_documented_dev_token() -> None:
+    """Compose's fairpath checks tokens (auth.dev.yaml's: "fairpath-dev-only"), read-only, on loopback by default."""
+    fairpath = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]["fairpath"]
+    assert fairpath["environment"]["FAIRPATH_AUTH_CONFIG"] == "/etc/fairpath/auth.yaml"
+    assert fairpath["volumes"] == ["${FAIRPATH_AUTH_FILE:-./auth.dev.yaml}:/etc/fairpath/auth.yaml:ro"]
+    assert fairpath["read_only"] is True
+    assert fairpath["cap_drop"] == ["ALL"]
+    assert fairpath["ports"] == ["${FAIRPATH_PUBLISH:-127.0.0.1:50051}:50051"]
+    policy = AuthPolicy.load(DOCKER / "auth.dev.yaml")
+    caller = policy.identify({"authorization": "Bearer fairpath-dev-only"}, {})
+    assert caller.name == "token:dev"
+    assert caller.roles == frozenset(Role)
+
+
+def _rendered_manifests(image: str) -> list[dict[str, Any]]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        skip_outside_ci("kubectl (which renders the kustomization) is not installed", "install kubectl")
+    rendered = subprocess.run([kubectl, "kustomize", str(K8S)], capture_output=True, text=True, check=True).stdout
+    # What `envsubst '$FAIRPATH_IMAGE'` does in the README's apply command.
+    assert rendered.count("${FAIRPATH_IMAGE}") == 1
+    assert "${" not in rendered.replace("${FAIRPATH_IMAGE}", "")
+    return [document for document in yaml.safe_load_all(rendered.replace("${FAIRPATH_IMAGE}", image)) if document]
+
+
+# The oldest and the newest Kubernetes whose schemas kubernetes-validate ships (gRPC probes need 1.24+).
+KUBERNETES_VERSIONS = [kubernetes_validate.utils.all_versions()[0], kubernetes_validate.utils.latest_version()]
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_rendered_kustomization_is_valid_against_the_kubernetes_schemas(version: str) -> None:
+    """`kubectl kustomize docker/k8s`, image filled in, passes the Kubernetes schemas strictly (no unknown field)."""
+    manifests = _rendered_manifests("registry.example.org/fairpath:0.1.0")
+    assert sorted(document["kind"] for document in manifests) == [
+        "Deployment", "Namespace", "PodDisruptionBudget", "Service"
+    ]
+    for document in manifests:
+        kubernetes_validate.validate(document, version, strict=True)
+    (deployment,) = [document for document in manifests if document["kind"] == "Deployment"]
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example.org/fairpath:0.1.0"
+    # The validator is not a formality: the same Deployment with a misspelt field is rejected.
+    broken = copy.deepcopy(deployment)
+    broken["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {"grpc": {"port": 50052}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, version, strict=True)
 
 
 def test_kustomization_lists_existing_files() -> None:

@@ -1,4 +1,4 @@
-"""The durable_rules wrapper handles each trap of the engine (shared/guides/durable-rules.md).
+"""The durable_rules wrapper handles each trap of the engine (docs/engine-notes.md).
 
 These use the real durable_rules engine: the point is to pin how it behaves.
 """

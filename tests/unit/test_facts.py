@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from fairpath.errors import FieldViolation, InvalidFactsError
-from fairpath.policy.facts import MAX_FACTS, MAX_STRING, normalise_facts
+from fairpath.policy.facts import MAX_FACT_NAME, MAX_FACTS, MAX_STRING, MAX_SUGGESTIONS, normalise_facts
 from fairpath.policy.model import Policy
 
 from tests.support.policy_builder import build_policy
@@ -120,14 +120,15 @@ class TestViolations:
     @pytest.mark.parametrize(
         ("name", "value", "description"),
         [
-            ("intent_to_harm", "yes", "must be one of YES, NO, UNKNOWN"),
+            ("intent_to_harm", "yes", "must be one of YES, NO, UNKNOWN; answers are upper case: YES"),
             ("intent_to_harm", "MAYBE", "must be one of YES, NO, UNKNOWN"),
             ("intent_to_harm", True, "must be one of YES, NO, UNKNOWN, got true/false"),
             ("intent_to_harm", 1, "must be one of YES, NO, UNKNOWN, got a number"),
             ("intent_to_harm", {"v": "YES"}, "must be one of YES, NO, UNKNOWN, got an object"),
             ("intent_to_harm", ["YES"], "must be one of YES, NO, UNKNOWN, got a list"),
             ("severity", "MEDIUM", "must be one of LOW, HIGH"),
-            ("severity", "low", "must be one of LOW, HIGH"),
+            ("severity", "low", "must be one of LOW, HIGH; codes are upper case: LOW"),
+            ("severity", "HIGHT", "must be one of LOW, HIGH; did you mean `HIGH`?"),
             ("severity", 2.0, "must be one of LOW, HIGH, got a number"),
             ("severity", ("LOW",), "must be one of LOW, HIGH, got a list"),
             ("on_duty", "true", "must be true or false, got text"),
@@ -156,6 +157,19 @@ class TestViolations:
         """A fact the policy does not declare is refused, naming the policy version."""
         violation = only_violation(policy, {"shoe_size": 9})
         assert violation == FieldViolation("facts.shoe_size", "not a fact of mini-policy@1.2.3")
+
+    def test_misspelt_fact_suggests_the_declared_one(self, policy: Policy) -> None:
+        """A name close to a declared fact says which one was probably meant."""
+        violation = only_violation(policy, {"intent_to_harms": "YES"})
+        assert violation.description == "not a fact of mini-policy@1.2.3; did you mean `intent_to_harm`?"
+
+    def test_suggestions_are_bounded(self, policy: Policy) -> None:
+        """Only the first MAX_SUGGESTIONS undeclared names are compared, and never a name longer than any fact's."""
+        found = violations(policy, {f"intent_to_harm{n:02}": None for n in range(MAX_SUGGESTIONS + 1)})
+        hinted = [v.field for v in found if v.description.endswith("did you mean `intent_to_harm`?")]
+        assert hinted == [f"facts.intent_to_harm{n:02}" for n in range(MAX_SUGGESTIONS)]
+        long_name = "intent_to_harm" + "_" * MAX_FACT_NAME
+        assert only_violation(policy, {long_name: "YES"}).description == "not a fact of mini-policy@1.2.3"
 
     def test_undeclared_fact_even_when_null(self, policy: Policy) -> None:
         """An undeclared name is refused even with a null value (a typo must not pass as unanswered)."""

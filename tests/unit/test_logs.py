@@ -69,3 +69,50 @@ def test_a_facts_field_is_redacted(lines: Any) -> None:
     structlog.get_logger("fairpath.test").info("oops", facts={"intent_to_harm": "YES"})
     (line,) = lines()
     assert line["facts"] == "<redacted>"
+
+
+def test_fields_are_capped_so_a_line_stays_short(lines: Any) -> None:
+    """A 3 MB value, a 10,000-item list or a long stdlib message never makes a long line."""
+    structlog.get_logger("fairpath.test").info(
+        "rpc", policy="p" * 3_000_000, ids=list(range(10_000)), nested={"k": "v" * 5_000}
+    )
+    logging.getLogger("grpc._server").error("Exception calling application: %s", "x" * 3_000_000)
+    policy_line, grpc_line = lines()
+    assert policy_line["policy"] == "p" * logs.MAX_FIELD + "… (3000000 characters)"
+    assert policy_line["ids"][-1] == f"and {10_000 - logs.MAX_ITEMS} more"
+    assert len(policy_line["ids"]) == logs.MAX_ITEMS + 1
+    assert len(policy_line["nested"]["k"]) < logs.MAX_FIELD + 30
+    assert len(grpc_line["event"]) < logs.MAX_FIELD + 30
+
+
+def test_a_traceback_quoting_a_huge_value_is_capped(lines: Any) -> None:
+    """An exception whose message holds a 3 MB value is rendered, cut to MAX_TRACEBACK characters."""
+    try:
+        raise ValueError("v" * 3_000_000)
+    except ValueError:
+        structlog.get_logger("fairpath.test").exception("failed")
+    (line,) = lines()
+    assert line["exception"].startswith("Traceback")
+    assert len(line["exception"]) < logs.MAX_TRACEBACK + 30
+
+
+def test_the_console_format_never_prints_local_variables() -> None:
+    """A traceback in the console format is plain and capped: no frame's locals (facts) are printed."""
+    stream = io.StringIO()
+    root_level = logging.getLogger().level
+    handler = logs.configure("info", "console", stream=stream, cache=False)
+    try:
+        secret_facts = {"substance_abuse_indicated": "YES-distinctive-value"}
+        try:
+            raise ValueError("boom " + "v" * 3_000_000)
+        except ValueError:
+            structlog.get_logger("fairpath.test").exception("failed", pathway="X")
+        assert secret_facts
+        text = stream.getvalue()
+    finally:
+        logging.getLogger().removeHandler(handler)
+        logging.getLogger().setLevel(root_level)
+        structlog.reset_defaults()
+    assert "ValueError: boom" in text
+    assert "YES-distinctive-value" not in text
+    assert len(text) < logs.MAX_TRACEBACK + 1_000

@@ -140,6 +140,12 @@ class TestLookup:
         with pytest.raises(PolicyNotFoundError, match=r"policy 'nope@1\.0\.0' is not loaded"):
             registry.get("nope", "1.0.0")
 
+    def test_misspelt_name_suggests_the_loaded_one(self, registry: PolicyRegistry) -> None:
+        """A name close to a loaded policy's says which one was probably meant; an unlike one does not."""
+        with pytest.raises(PolicyNotFoundError) as caught:
+            registry.get("mini-polcy")
+        assert str(caught.value) == "policy 'mini-polcy' is not loaded; did you mean `mini-policy`?"
+
     def test_unknown_version(self, registry: PolicyRegistry) -> None:
         """An unknown version of a known policy is not found, naming both."""
         with pytest.raises(PolicyNotFoundError) as caught:

@@ -19,6 +19,7 @@ from fairpath.errors import (
     PolicyNotFoundError,
     ReloadUnavailableError,
     UnimplementedError,
+    ValidationBusyError,
 )
 from google.rpc import error_details_pb2  # type: ignore[import-untyped]
 from grpc_status import rpc_status
@@ -40,6 +41,7 @@ _ERRORS: dict[bytes, Exception] = {
     b"bug": KeyError("secret key"),
     b"no-reload": ReloadUnavailableError(),
     b"unimplemented": UnimplementedError("Method not found!"),
+    b"validation-busy": ValidationBusyError("another policy validation is running"),
 }
 
 
@@ -114,6 +116,14 @@ def test_engine_busy_is_resource_exhausted(call: grpc.UnaryUnaryMultiCallable) -
     assert error.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
     _, (info,) = _details(error)
     assert info.reason == "ENGINE_BUSY"
+
+
+def test_validation_busy_is_resource_exhausted_with_its_own_reason(call: grpc.UnaryUnaryMultiCallable) -> None:
+    """ValidationBusyError → RESOURCE_EXHAUSTED with ErrorInfo VALIDATION_BUSY (not ENGINE_BUSY) and its words."""
+    error = _fail(call, b"validation-busy")
+    assert (error.code(), error.details()) == (grpc.StatusCode.RESOURCE_EXHAUSTED, str(_ERRORS[b"validation-busy"]))
+    _, (info,) = _details(error)
+    assert info.reason == "VALIDATION_BUSY"
 
 
 @pytest.mark.parametrize(

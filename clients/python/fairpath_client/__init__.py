@@ -28,6 +28,7 @@ from fairpath_client._errors import (
     PermissionDeniedError,
     PolicyNotFoundError,
     ReloadUnavailableError,
+    RequestIdReusedError,
     ServerError,
     ServiceBusyError,
     ServiceUnavailableError,
@@ -46,6 +47,7 @@ from fairpath_client._impact import (
     StatsSlice,
     Transition,
 )
+from fairpath_client._incident import IncidentAction, IncidentAdvice, IncidentResult
 from fairpath_client._models import (
     Advice,
     AdviceSpec,
@@ -67,17 +69,26 @@ from fairpath_client._models import (
     Subject,
     TraceEntry,
 )
-from fairpath_client._records import ChainReport, DecisionFilter, DecisionPage, DecisionRecord, OutcomeRecord
+from fairpath_client._records import (
+    ChainReport,
+    DecisionFilter,
+    DecisionPage,
+    DecisionRecord,
+    OutcomeRecord,
+    SignedCheckpoint,
+)
 from fairpath_client._render import render_decision, render_policies, render_walk
 from fairpath_client._render_impact import render_replay, render_stats
 from fairpath_client._render_records import render_record
 from fairpath_client._security import TlsConfig
+from fairpath_client._validation import CaseResult, PolicyProblem, ReloadReport, ServiceStatus, ValidationReport
 
 __all__ = [
     "DEFAULT_TARGET",
     "DEFAULT_TIMEOUT",
     "Advice",
     "AdviceSpec",
+    "CaseResult",
     "ChainReport",
     "ChangedDecision",
     "DeadlineExceededError",
@@ -94,6 +105,9 @@ __all__ = [
     "FairpathClient",
     "FairpathClientError",
     "FieldViolation",
+    "IncidentAction",
+    "IncidentAdvice",
+    "IncidentResult",
     "InvalidFactsError",
     "InvalidRequestError",
     "MissingFact",
@@ -104,18 +118,23 @@ __all__ = [
     "PermissionDeniedError",
     "PolicyDetail",
     "PolicyNotFoundError",
+    "PolicyProblem",
     "PolicyRef",
     "PolicySummary",
     "RelativeLikelihood",
+    "ReloadReport",
     "ReloadUnavailableError",
     "ReplayReport",
+    "RequestIdReusedError",
     "RuleChange",
     "RuleKind",
     "RuleResult",
     "RuleSpec",
     "ServerError",
     "ServiceBusyError",
+    "ServiceStatus",
     "ServiceUnavailableError",
+    "SignedCheckpoint",
     "SkipReason",
     "StatsCell",
     "StatsSlice",
@@ -125,6 +144,7 @@ __all__ = [
     "Transition",
     "UnauthenticatedError",
     "UnimplementedError",
+    "ValidationReport",
     "from_rpc_error",
     "render_decision",
     "render_policies",

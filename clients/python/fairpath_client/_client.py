@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Self, TypeVar
@@ -26,9 +26,18 @@ from fairpath_client._errors import (
     from_rpc_error,
 )
 from fairpath_client._impact import OutcomeStats, ReplayReport
+from fairpath_client._incident import IncidentAction, IncidentResult
 from fairpath_client._models import Decision, PolicyDetail, PolicySummary, Subject
-from fairpath_client._records import ChainReport, DecisionFilter, DecisionPage, DecisionRecord, OutcomeRecord
+from fairpath_client._records import (
+    ChainReport,
+    DecisionFilter,
+    DecisionPage,
+    DecisionRecord,
+    OutcomeRecord,
+    SignedCheckpoint,
+)
 from fairpath_client._security import TlsConfig, open_channel, with_token
+from fairpath_client._validation import ReloadReport, ServiceStatus, ValidationReport
 
 #: Where ``fairpath serve`` listens by default.
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -37,6 +46,9 @@ DEFAULT_TARGET = "127.0.0.1:50051"
 DEFAULT_TIMEOUT = 5.0
 
 _T = TypeVar("_T")
+# The service's maximum request id; a longer (or non-ASCII) id travels in the request only, where
+# the service refuses it naming the field, instead of in a header gRPC or the server cannot carry.
+_HEADER_ID_MAX = 128
 
 
 class FairpathClient:
@@ -135,7 +147,8 @@ class FairpathClient:
                 strings as declared; an absent fact or ``None`` is unanswered.
             version: The policy version; None for the current one.
             subject: Pseudonymous ``incident_ref``/``staff_ref``/``action_ref``.
-            request_id: Correlation id; sent in the request and as ``x-request-id``.
+            request_id: Correlation id; sent in the request and, when it can be a header
+                (at most 128 printable ASCII characters), as ``x-request-id``.
                 The service records one decision per id: repeating an id returns the
                 first decision recorded under it.
             dry_run: Evaluate without recording the decision in the audit trail.
@@ -152,22 +165,78 @@ class FairpathClient:
             TypeError: ``subject`` has keys other than the three refs.
 
         """
-        if isinstance(subject, Mapping):
-            subject = Subject(**subject)
-        request = evaluation_service_pb2.EvaluateRequest(
-            policy=policy,
-            version=version or "",
-            facts=_facts_struct(facts, request_id),
-            subject=subject.to_proto() if subject is not None else None,
-            request_id=request_id or "",
-            dry_run=dry_run,
-        )
-        metadata = (("x-request-id", request_id),) if request_id else None
+        request = evaluate_request(policy, facts, version, subject, request_id, dry_run=dry_run)
+        metadata = (("x-request-id", request_id),) if request_id and _fits_header(request_id) else None
         response = self._call(
             lambda: self._evaluation.Evaluate(request, timeout=self._timeout, metadata=metadata),
             request_id,
         )
         return Decision.from_proto(response.decision)
+
+    def evaluate_incident(
+        self,
+        policy: str,
+        incident_ref: str,
+        facts: Mapping[str, object],
+        actions: Sequence[IncidentAction | Mapping[str, object]],
+        *,
+        version: str | None = None,
+        request_id: str | None = None,
+        dry_run: bool = False,
+    ) -> IncidentResult:
+        """Evaluate every action of one incident in one call, recording all the decisions or none.
+
+        Args:
+            policy: Policy name, e.g. ``"nhs-just-culture-guide"``.
+            incident_ref: The incident's pseudonymous reference; every decision carries it.
+            facts: Facts the actions share (as for :meth:`evaluate`), e.g. ``harm_severity``.
+            actions: 1 to 50 actions: :class:`IncidentAction`, or mappings with its keys
+                (``staff_ref`` required, ``action_ref``, ``facts``, ``equality_group``).
+                An action's facts override shared facts of the same name.
+            version: The policy version; None for the current one.
+            request_id: Correlation id (sent as ``x-request-id`` when it fits); repeating the same
+                request returns the first result, a different request under it is refused.
+            dry_run: Evaluate without recording anything.
+
+        Returns:
+            One decision per action, in order, each exactly what :meth:`evaluate` would return on
+            the merged facts, and the advice about the incident as a whole.
+
+        Raises:
+            PolicyNotFoundError: The policy or version is not loaded.
+            InvalidFactsError: Facts were rejected; a violation names the action, e.g.
+                ``actions[2].facts.intent_to_harm`` (``facts.X`` for a shared fact).
+            InvalidRequestError: A missing incident or staff reference, no actions or too many.
+            RequestIdReusedError: The request id was used for a different request.
+            FairpathClientError: Any other failure (see the subclasses).
+            TypeError: An action mapping with unknown keys or without ``staff_ref``.
+
+        """
+        typed = [a if isinstance(a, IncidentAction) else IncidentAction.from_mapping(a) for a in actions]
+        request = evaluation_service_pb2.EvaluateIncidentRequest(
+            incident_ref=incident_ref,
+            policy=policy,
+            version=version or "",
+            facts=_facts_struct(facts, request_id),
+            actions=[
+                evaluation_service_pb2.IncidentAction(
+                    subject=Subject(
+                        staff_ref=action.staff_ref, action_ref=action.action_ref,
+                        equality_group=action.equality_group,
+                    ).to_proto(),
+                    facts=_facts_struct(action.facts, request_id, f"actions[{index}].facts"),
+                )
+                for index, action in enumerate(typed)
+            ],
+            request_id=request_id or "",
+            dry_run=dry_run,
+        )
+        metadata = (("x-request-id", request_id),) if request_id and _fits_header(request_id) else None
+        response = self._call(
+            lambda: self._evaluation.EvaluateIncident(request, timeout=self._timeout, metadata=metadata),
+            request_id,
+        )
+        return IncidentResult.from_proto(response)
 
     def list_policies(self) -> list[PolicySummary]:
         """List every policy version the service has loaded.
@@ -201,6 +270,46 @@ class FairpathClient:
         request = policy_service_pb2.GetPolicyRequest(name=name, version=version or "")
         response = self._call(lambda: self._policies.GetPolicy(request, timeout=self._timeout))
         return PolicyDetail.from_proto(response.policy)
+
+    def validate_policy(self, policy_text: str, tests_text: str = "", path: str = "") -> ValidationReport:
+        """Lint and test a draft policy file on the service without loading it (``ValidatePolicy``, author role).
+
+        Args:
+            policy_text: The policy file's YAML.
+            tests_text: Its test cases (the ``<version>.tests.yaml`` format); "" for none.
+            path: A name for messages, e.g. ``"policies/x/1.0.0.yaml"``.
+
+        Raises:
+            InvalidRequestError: The text is too large.
+            FairpathClientError: Any other failure (see the subclasses).
+
+        """
+        request = policy_service_pb2.ValidatePolicyRequest(policy_text=policy_text, tests_text=tests_text, path=path)
+        response = self._call(lambda: self._policies.ValidatePolicy(request, timeout=self._timeout))
+        return ValidationReport.from_proto(response)
+
+    def reload(self) -> ReloadReport:
+        """Ask the service to reload its policy directory now (``Reload``, author role).
+
+        Raises:
+            ReloadUnavailableError: The service has no policy directory to reload.
+            FairpathClientError: Any other failure (see the subclasses).
+
+        """
+        request = policy_service_pb2.ReloadRequest()
+        response = self._call(lambda: self._policies.Reload(request, timeout=self._timeout))
+        return ReloadReport.from_proto(response.result)
+
+    def get_status(self) -> ServiceStatus:
+        """Ask which versions serve and how the last reload went (``GetStatus``, any role).
+
+        Raises:
+            FairpathClientError: The call failed (see the subclasses).
+
+        """
+        request = policy_service_pb2.GetStatusRequest()
+        response = self._call(lambda: self._policies.GetStatus(request, timeout=self._timeout))
+        return ServiceStatus.from_proto(response)
 
     def health(self, service: str = "") -> str:
         """Ask the standard ``grpc.health.v1`` service how the server is.
@@ -239,22 +348,32 @@ class FairpathClient:
         return DecisionRecord.from_proto(response.record)
 
     def list_decisions(
-        self, query: DecisionFilter | None = None, *, page_size: int = 0, page_token: str = ""
+        self,
+        query: DecisionFilter | None = None,
+        *,
+        page_size: int = 0,
+        page_token: str = "",
+        newest_first: bool = False,
     ) -> DecisionPage:
-        """Return one page of recorded decisions matching ``query``, oldest first.
+        """Return one page of recorded decisions matching ``query``, oldest first unless ``newest_first``.
 
         Args:
             query: Which decisions; None for all.
             page_size: Records per page; 0 for the service's default (50; at most 500).
-            page_token: ``next_page_token`` of the previous page, with the same ``query``.
+            page_token: ``next_page_token`` of the previous page, with the same ``query`` and order.
+            newest_first: List the most recently recorded decisions first.
 
         Raises:
-            InvalidRequestError: A page token from another query, or a bad filter.
+            InvalidRequestError: A page token from another query or the other order, or a bad filter.
             FairpathClientError: Any other failure (see the subclasses).
 
         """
         request = decision_service_pb2.ListDecisionsRequest(
-            filter=(query or DecisionFilter()).to_proto(), page_size=page_size, page_token=page_token
+            filter=(query or DecisionFilter()).to_proto(), page_size=page_size, page_token=page_token,
+            order=(
+                decision_service_pb2.DECISION_ORDER_NEWEST_FIRST if newest_first
+                else decision_service_pb2.DECISION_ORDER_OLDEST_FIRST
+            ),
         )
         response = self._call(lambda: self._decisions.ListDecisions(request, timeout=self._timeout))
         return DecisionPage(
@@ -309,21 +428,46 @@ class FairpathClient:
         response = self._call(lambda: self._decisions.RecordOutcome(request, timeout=self._timeout))
         return OutcomeRecord.from_proto(response.outcome)
 
-    def verify_chain(self, *, timeout: float | None = None) -> ChainReport:
+    def verify_chain(
+        self,
+        *,
+        checkpoints: Sequence[str] = (),
+        public_key: str = "",
+        timeout: float | None = None,
+    ) -> ChainReport:
         """Ask the service to check the trail's whole hash chain and report the first broken link.
 
         Args:
+            checkpoints: Signed checkpoint lines (:attr:`SignedCheckpoint.line`) kept away from the
+                service's database; the trail must still contain and extend each one, or the report
+                is not intact and names the first checkpoint that fails.
+            public_key: PEM Ed25519 public key the checkpoints must be signed with (your own copy);
+                "" trusts the server's own checkpoint key.
             timeout: Deadline in seconds (a long trail takes a while); the client's timeout by default.
 
         Raises:
+            InvalidRequestError: A checkpoint is malformed or not signed by that key (one violation
+                per bad line, ``checkpoints[i]``), or the public key is unusable or missing.
             FairpathClientError: The call failed (see the subclasses).
 
         """
-        request = decision_service_pb2.VerifyChainRequest()
+        request = decision_service_pb2.VerifyChainRequest(checkpoints=list(checkpoints), public_key=public_key)
         response = self._call(
             lambda: self._decisions.VerifyChain(request, timeout=timeout or self._timeout)
         )
         return ChainReport.from_proto(response)
+
+    def create_checkpoint(self) -> SignedCheckpoint:
+        """Have the service sign the trail's chain head as it is now, to keep away from its database.
+
+        Raises:
+            UnimplementedError: The service has no checkpoint key.
+            FairpathClientError: The call failed (see the subclasses).
+
+        """
+        request = decision_service_pb2.CreateCheckpointRequest()
+        response = self._call(lambda: self._decisions.CreateCheckpoint(request, timeout=self._timeout))
+        return SignedCheckpoint.from_proto(response)
 
     def replay_decisions(
         self,
@@ -409,7 +553,40 @@ class FairpathClient:
             raise from_rpc_error(error, request_id=request_id) from error
 
 
-def _facts_struct(facts: Mapping[str, object], request_id: str | None) -> struct_pb2.Struct:
+def evaluate_request(
+    policy: str,
+    facts: Mapping[str, object],
+    version: str | None = None,
+    subject: Subject | Mapping[str, str] | None = None,
+    request_id: str | None = None,
+    *,
+    dry_run: bool = False,
+) -> evaluation_service_pb2.EvaluateRequest:
+    """Build the ``EvaluateRequest`` :meth:`FairpathClient.evaluate` sends (arguments as there).
+
+    Raises:
+        InvalidFactsError: A value cannot be sent at all (e.g. a date).
+        TypeError: ``subject`` has keys other than the three refs.
+
+    """
+    if isinstance(subject, Mapping):
+        subject = Subject(**subject)
+    return evaluation_service_pb2.EvaluateRequest(
+        policy=policy,
+        version=version or "",
+        facts=_facts_struct(facts, request_id),
+        subject=subject.to_proto() if subject is not None else None,
+        request_id=request_id or "",
+        dry_run=dry_run,
+    )
+
+
+def _fits_header(request_id: str) -> bool:
+    """Whether ``request_id`` can be sent as the ``x-request-id`` header (short, printable ASCII)."""
+    return len(request_id) <= _HEADER_ID_MAX and request_id.isascii() and request_id.isprintable()
+
+
+def _facts_struct(facts: Mapping[str, object], request_id: str | None, path: str = "facts") -> struct_pb2.Struct:
     """Pack facts into a ``google.protobuf.Struct``, rejecting values JSON cannot carry.
 
     Raises:
@@ -421,7 +598,7 @@ def _facts_struct(facts: Mapping[str, object], request_id: str | None) -> struct
     violations: list[FieldViolation] = []
     for key, value in facts.items():
         if not isinstance(key, str):
-            violations.append(FieldViolation(f"facts.{key}", f"fact names must be strings, got {key!r}"))
+            violations.append(FieldViolation(f"{path}.{key}", f"fact names must be strings, got {key!r}"))
             continue
         try:
             # Caller input is arbitrary (a YAML date, a set): let Struct decide what
@@ -430,7 +607,7 @@ def _facts_struct(facts: Mapping[str, object], request_id: str | None) -> struct
         except (TypeError, ValueError):
             violations.append(
                 FieldViolation(
-                    f"facts.{key}",
+                    f"{path}.{key}",
                     f"a {type(value).__name__} cannot be sent; use a string, number, boolean or null",
                 )
             )

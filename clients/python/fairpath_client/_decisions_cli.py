@@ -2,24 +2,28 @@
 
 ::
 
-    fairpath decisions list   [FILTERS] [--page-size N] [--page-token T | --all] [--json]
+    fairpath decisions list   [FILTERS] [--newest-first] [--page-size N] [--page-token T | --all] [--json]
     fairpath decisions show   DECISION_ID [--json]
     fairpath decisions export [FILTERS] --format jsonl|csv [--output FILE]
     fairpath decisions outcome DECISION_ID --action ACTION [--reviewer WHO] [--reason WHY]
-    fairpath decisions verify [--json]
+    fairpath decisions verify [--checkpoint FILE ... [--public-key FILE]] [--json]
+    fairpath decisions checkpoint [--output FILE]
 
 FILTERS: ``--since`` / ``--until`` (ISO 8601; a time without a zone is UTC),
 ``--policy``, ``--policy-version``, ``--status``, ``--pathway``,
 ``--rule-fired``, ``--incident-ref``, ``--staff-ref``, ``--action-ref``.
 
 Exit codes as the other commands (0 done, 1 failure, 2 bad request, 3 no such
-decision), plus :data:`EXIT_CHAIN_BROKEN` when ``verify`` finds a broken link.
+decision), plus :data:`EXIT_CHAIN_BROKEN` when ``verify`` finds a broken link or
+a checkpoint the trail no longer contains. ``checkpoint`` prints the signed line on
+standard output (and appends it to ``--output``), what it signs on standard error.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Iterable
@@ -41,6 +45,8 @@ from fairpath_client._render_records import (
 
 #: Exit code of ``verify`` when the chain is broken (the trail was altered or records are missing).
 EXIT_CHAIN_BROKEN = 4
+#: Checkpoints sent per VerifyChain call (the service's limit); a longer file takes several calls.
+CHECKPOINTS_PER_CALL = 1000
 #: Deadline of ``export`` and ``verify`` (which walk the whole trail) unless ``--timeout`` says otherwise.
 LONG_TIMEOUT = 600.0
 _EXIT_INVALID = 2
@@ -71,10 +77,16 @@ def add_decision_commands(
     decisions.set_defaults(func=lambda _: _usage(decisions))
     commands = decisions.add_subparsers(title="decisions commands", metavar="COMMAND")
 
-    listing = commands.add_parser("list", parents=[common], help="list recorded decisions, oldest first")
+    listing = commands.add_parser(
+        "list", parents=[common], help="list recorded decisions, oldest first (or --newest-first)"
+    )
     _add_filters(listing)
     listing.add_argument("--page-size", type=int, default=0, metavar="N", help="records per page (max 500)")
     listing.add_argument("--page-token", default="", metavar="TOKEN", help="continue after a previous page")
+    listing.add_argument(
+        "--newest-first", action="store_true",
+        help="most recently recorded first (a page token continues only the order it came from)",
+    )
     listing.add_argument("--all", action="store_true", help="follow every page")
 
     show = commands.add_parser("show", parents=[common], help="show one decision, its walk and outcomes")
@@ -92,8 +104,23 @@ def add_decision_commands(
     outcome.add_argument("--reason", default="", help="why, above all when departing from the recommendation")
 
     verify = commands.add_parser("verify", parents=[common], help="check the whole hash chain")
+    verify.add_argument(
+        "--checkpoint", action="append", default=[], metavar="FILE",
+        help="file of signed checkpoints, one per line, that the trail must still contain (repeatable)",
+    )
+    verify.add_argument(
+        "--public-key", metavar="FILE",
+        help="PEM public key the checkpoints must be signed with (default: trust the server's own key)",
+    )
 
-    runs = {listing: _list, show: _show, export: _export, outcome: _outcome, verify: _verify}
+    checkpoint = commands.add_parser(
+        "checkpoint", parents=[common], help="have the service sign the chain head, to keep elsewhere"
+    )
+    checkpoint.add_argument("--output", metavar="FILE", help="also append the signed line to this file")
+
+    runs = {
+        listing: _list, show: _show, export: _export, outcome: _outcome, verify: _verify, checkpoint: _checkpoint,
+    }
     for parser, run in runs.items():
         parser.set_defaults(func=partial(_run, run, connect, report))
 
@@ -145,7 +172,7 @@ def _run(
 def _list(client: FairpathClient, args: argparse.Namespace) -> int:
     query, token = _filter(args), args.page_token
     while True:
-        page = client.list_decisions(query, page_size=args.page_size, page_token=token)
+        page = client.list_decisions(query, page_size=args.page_size, page_token=token, newest_first=args.newest_first)
         if args.json:
             sys.stdout.writelines(json.dumps(record.to_dict()) + "\n" for record in page.records)
         else:
@@ -154,7 +181,8 @@ def _list(client: FairpathClient, args: argparse.Namespace) -> int:
         if not token or not args.all:
             break
     if token and not args.json:
-        sys.stdout.write(f"More decisions match: add --page-token {token} (or use --all).\n")
+        again = " --newest-first" if args.newest_first else ""
+        sys.stdout.write(f"More decisions match: add{again} --page-token {token} (or use --all).\n")
     return 0
 
 
@@ -200,9 +228,56 @@ def _outcome(client: FairpathClient, args: argparse.Namespace) -> int:
 
 
 def _verify(client: FairpathClient, args: argparse.Namespace) -> int:
-    report = client.verify_chain(timeout=_long(args))
+    try:
+        lines = [line.strip() for path in args.checkpoint for line in _read(path).splitlines() if line.strip()]
+        public_key = _read(args.public_key) if args.public_key else ""
+    except OSError as error:
+        sys.stderr.write(f"error: cannot read {error.filename}: {error.strerror}\n")
+        return _EXIT_INVALID
+    except UnicodeDecodeError:
+        sys.stderr.write("error: a checkpoint or public key file is not UTF-8 text\n")
+        return _EXIT_INVALID
+    if "PRIVATE KEY" in public_key:
+        # Never send a private key over the wire, even to our own service.
+        sys.stderr.write(f"error: {args.public_key} holds a private key: give its public key (the .pub file)\n")
+        return _EXIT_INVALID
+    if args.checkpoint and not lines:
+        sys.stderr.write("error: the checkpoint file(s) hold no checkpoint\n")
+        return _EXIT_INVALID
+    # Each call walks the whole chain and checks its share of the checkpoints; no checkpoints: one call.
+    batches = [lines[i:i + CHECKPOINTS_PER_CALL] for i in range(0, len(lines), CHECKPOINTS_PER_CALL)] or [[]]
+    verified = 0
+    for batch in batches:
+        report = client.verify_chain(checkpoints=batch, public_key=public_key, timeout=_long(args))
+        verified += report.checkpoints_verified
+        if not report.intact:
+            break
+    else:
+        report = dataclasses.replace(report, checkpoints_verified=verified)
     sys.stdout.write(json.dumps(report.to_dict()) + "\n" if args.json else render_chain_report(report))
     return 0 if report.intact else EXIT_CHAIN_BROKEN
+
+
+def _checkpoint(client: FairpathClient, args: argparse.Namespace) -> int:
+    signed = client.create_checkpoint()
+    # The line alone on stdout, so `>> checkpoints.jsonl` or a pipe to a shipper keeps it intact.
+    sys.stdout.write(signed.line + "\n")
+    sys.stderr.write(
+        f"Checkpoint of record {signed.sequence} (head {signed.head_hash[:16]}…) signed "
+        f"{signed.signed_at.isoformat()} by key {signed.key_id}.\n"
+    )
+    if args.output:
+        try:
+            with Path(args.output).open("a", encoding="utf-8") as out:
+                out.write(signed.line + "\n")
+        except OSError as error:
+            sys.stderr.write(f"error: cannot append to {args.output}: {error.strerror}\n")
+            return 1
+    return 0
+
+
+def _read(path: str) -> str:
+    return Path(path).read_text(encoding="utf-8")
 
 
 def _long(args: argparse.Namespace) -> float:

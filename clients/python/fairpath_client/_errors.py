@@ -6,8 +6,10 @@ The tree::
     ├── PolicyNotFoundError         unknown policy name or version     NOT_FOUND
     ├── DecisionNotFoundError       no decision recorded with that id  NOT_FOUND (DECISION_NOT_FOUND)
     ├── InvalidFactsError           facts break the policy (.violations) INVALID_ARGUMENT
-    ├── InvalidRequestError         a trail request is malformed (.violations) INVALID_ARGUMENT
+    ├── InvalidRequestError         a request is malformed (.violations) INVALID_ARGUMENT
                                     (INVALID_REQUEST)
+    ├── RequestIdReusedError        the request id was used for another ALREADY_EXISTS
+                                    request by this caller             (REQUEST_ID_REUSED)
     ├── ServiceBusyError            the engine is saturated; retry     RESOURCE_EXHAUSTED
     ├── ServiceUnavailableError     no server answering at the target  UNAVAILABLE
     ├── DeadlineExceededError       no answer within the timeout       DEADLINE_EXCEEDED
@@ -129,14 +131,27 @@ class DecisionNotFoundError(FairpathClientError):
 
 
 class InvalidRequestError(_WithViolationsError):
-    """A decision-trail request is malformed, e.g. a stale page token (``INVALID_ARGUMENT``).
+    """A request is malformed, e.g. a field longer than its maximum or a stale page token (``INVALID_ARGUMENT``).
 
-    ``violations`` has one entry per bad field.
+    ``violations`` has one entry per bad field (at most ten, then one counting the rest).
+    """
+
+
+class RequestIdReusedError(FairpathClientError):
+    """The caller already sent this request id with a different request (``ALREADY_EXISTS``).
+
+    A retry must repeat the request exactly (policy, version, facts, subject); a new
+    request needs a new request id. Nothing was recorded for this call.
     """
 
 
 class ServiceBusyError(FairpathClientError):
-    """The service is saturated and shed the call; retry later (``RESOURCE_EXHAUSTED``)."""
+    """The service is saturated and shed the call; retry later (``RESOURCE_EXHAUSTED``).
+
+    :attr:`~FairpathClientError.reason` says what was busy: ``ENGINE_BUSY`` (every engine
+    session), ``VALIDATION_BUSY`` (another ``ValidatePolicy`` call was running on that server
+    process), or None for a limit gRPC enforces itself (calls in progress, message size).
+    """
 
 
 class ServiceUnavailableError(FairpathClientError):
@@ -177,6 +192,7 @@ _BY_CODE: dict[grpc.StatusCode, type[FairpathClientError]] = {
     grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
     grpc.StatusCode.FAILED_PRECONDITION: ReloadUnavailableError,
     grpc.StatusCode.UNIMPLEMENTED: UnimplementedError,
+    grpc.StatusCode.ALREADY_EXISTS: RequestIdReusedError,
 }
 
 

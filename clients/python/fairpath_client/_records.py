@@ -158,8 +158,10 @@ class ChainReport(_Model):
     Attributes:
         intact: True when every record links to the one before and matches its hash.
         records_checked: Records walked.
-        first_broken_sequence: The first record that does not check out (0 when intact).
+        first_broken_sequence: The first record that does not check out (0 when intact); for a
+            checkpoint the trail no longer contains, the checkpoint's sequence.
         problem: What is wrong with it ("" when intact).
+        checkpoints_verified: Signed checkpoints the trail was shown to contain and extend.
 
     """
 
@@ -167,6 +169,7 @@ class ChainReport(_Model):
     records_checked: int
     first_broken_sequence: int
     problem: str
+    checkpoints_verified: int = 0
 
     @classmethod
     def from_proto(cls, message: decision_service_pb2.VerifyChainResponse) -> ChainReport:
@@ -176,6 +179,39 @@ class ChainReport(_Model):
             records_checked=message.records_checked,
             first_broken_sequence=message.first_broken_sequence,
             problem=message.problem,
+            checkpoints_verified=message.checkpoints_verified,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignedCheckpoint(_Model):
+    """The chain head at one moment, signed by the service's checkpoint key.
+
+    Attributes:
+        line: The checkpoint as one line of JSON: store it exactly as it is, away from the
+            service's database, and hand it back to :meth:`FairpathClient.verify_chain`.
+        sequence: The last record it covers.
+        head_hash: That record's hash.
+        signed_at: When the service signed it.
+        key_id: Which key signed it.
+
+    """
+
+    line: str
+    sequence: int
+    head_hash: str
+    signed_at: datetime
+    key_id: str
+
+    @classmethod
+    def from_proto(cls, message: decision_service_pb2.CreateCheckpointResponse) -> SignedCheckpoint:
+        """Build from a ``fairpath.v1.CreateCheckpointResponse`` message."""
+        return cls(
+            line=message.checkpoint,
+            sequence=message.sequence,
+            head_hash=message.head_hash,
+            signed_at=message.signed_at.ToDatetime(tzinfo=UTC),
+            key_id=message.key_id,
         )
 
 

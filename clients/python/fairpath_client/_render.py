@@ -10,6 +10,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 
+from fairpath_client._incident import IncidentResult
 from fairpath_client._models import Decision, FactValue, PolicySummary, TraceEntry
 
 # Wider questions wrap onto continuation lines so the answer column stays readable.
@@ -46,6 +47,47 @@ def render_decision(decision: Decision) -> str:
         _footer(decision),
     ]
     return "\n\n".join("\n".join(lines) for lines in sections if lines) + "\n"
+
+
+def render_incident(result: IncidentResult) -> str:
+    """Describe an incident's result for a person: the incident's advice, a summary, then each decision.
+
+    The advice comes first because it is about how to read the decisions below it (a cohort
+    signal says to look at the system before any one person). A table gives one line per action
+    (index, references, pathway or status, whether it is individual-directed, decision id); then
+    each decision is rendered by :func:`render_decision` under a heading naming the action.
+
+    Args:
+        result: What :meth:`FairpathClient.evaluate_incident` returned.
+
+    Returns:
+        Multi-line text ending in a newline.
+
+    """
+    count = len(result.decisions)
+    headline = f"Incident {result.incident_ref}: {count} action{'' if count == 1 else 's'}"
+    if result.dry_run:
+        headline += " (dry run: nothing recorded)"
+    advice = _bullets(
+        "Incident advice",
+        [f"{a.code}: {a.text}  (rule {a.rule_id}: {a.reason})" for a in result.advice],
+    ) or ["Incident advice: none"]
+    rows = [["ACTION", "STAFF", "REF", "OUTCOME", "INDIVIDUAL-DIRECTED", "DECISION"]]
+    rows += [
+        [
+            f"actions[{index}]", d.subject.staff_ref or "-", d.subject.action_ref or "-",
+            d.pathway.code if d.pathway else d.status,
+            ("yes" if d.pathway.individual_directed else "no") if d.pathway else "-",
+            d.decision_id,
+        ]
+        for index, d in enumerate(result.decisions)
+    ]
+    parts = ["\n".join([headline, "", *advice, "", *_table(rows)]) + "\n"]
+    for index, decision in enumerate(result.decisions):
+        refs = decision.subject
+        heading = f"== actions[{index}]  staff {refs.staff_ref or '-'}  action {refs.action_ref or '-'} =="
+        parts.append(heading + "\n" + render_decision(decision))
+    return "\n".join(parts)
 
 
 def render_walk(trace: Sequence[TraceEntry]) -> str:
@@ -195,6 +237,8 @@ def _footer(decision: Decision) -> list[str]:
     refs = decision.subject
     if refs.incident_ref or refs.staff_ref or refs.action_ref:
         ids.append(f"subject {refs.incident_ref or '-'}/{refs.staff_ref or '-'}/{refs.action_ref or '-'}")
+    if decision.dry_run:
+        ids.append("dry run, not recorded")  # its id will not be found in the audit trail
     lines.append("; ".join(ids))
     return lines
 

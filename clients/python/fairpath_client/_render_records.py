@@ -62,7 +62,11 @@ def render_records(records: Sequence[DecisionRecord]) -> str:
 def render_chain_report(report: ChainReport) -> str:
     """Say whether the chain is intact and, if not, which record is the first broken link."""
     if report.intact:
-        return f"Chain intact: {report.records_checked} record(s) checked.\n"
+        anchored = (
+            f"; the trail contains and extends {report.checkpoints_verified} signed checkpoint(s)"
+            if report.checkpoints_verified else ""
+        )
+        return f"Chain intact: {report.records_checked} record(s) checked{anchored}.\n"
     return (
         f"Chain BROKEN at record {report.first_broken_sequence}: {report.problem}\n"
         f"({report.records_checked} record(s) checked; records before it are intact.)\n"

@@ -1,4 +1,4 @@
-"""Command-line commands talking to a fairpath service: ``evaluate`` and ``policies``.
+"""Command-line commands talking to a fairpath service: ``evaluate``, ``evaluate-incident`` and ``policies``.
 
 Run them as ``python -m fairpath_client COMMAND``, or as part of the top-level
 ``fairpath`` command, which registers them next to ``serve`` with
@@ -6,10 +6,11 @@ Run them as ``python -m fairpath_client COMMAND``, or as part of the top-level
 
 Exit codes (:data:`EXIT_OK` and friends):
 
-* 0 -- a decision was returned (``DECIDED`` or ``NEEDS_INFORMATION``), or the
-  policies were listed;
+* 0 -- a decision was returned (``DECIDED`` or ``NEEDS_INFORMATION``; for an
+  incident, one per action), or the policies were listed;
 * 1 -- any other failure: service unreachable, timeout, server error;
-* 2 -- invalid facts (each violation printed as ``field: description``), an
+* 2 -- invalid facts or request fields, e.g. a reference longer than the
+  service accepts (each violation printed as ``field: description``), an
   unreadable facts file, or a command-line usage error (argparse's own code);
 * 3 -- the policy or version is not loaded.
 
@@ -27,20 +28,27 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import grpc
 import yaml
+from fairpath.v1 import evaluation_service_pb2
 
+from fairpath_client._admin_cli import add_admin_commands, add_validate_command
 from fairpath_client._cli_credentials import add_credential_arguments, credentials_from_args
-from fairpath_client._client import DEFAULT_TARGET, DEFAULT_TIMEOUT, FairpathClient
+from fairpath_client._client import DEFAULT_TARGET, DEFAULT_TIMEOUT, FairpathClient, evaluate_request
 from fairpath_client._decisions_cli import add_decision_commands
 from fairpath_client._errors import (
     FairpathClientError,
     InvalidFactsError,
+    InvalidRequestError,
     PolicyNotFoundError,
     ServiceUnavailableError,
+    from_rpc_error,
 )
 from fairpath_client._impact_cli import add_impact_commands
-from fairpath_client._models import Subject
-from fairpath_client._render import render_decision, render_policies
+from fairpath_client._incident import IncidentAction
+from fairpath_client._models import Decision, Subject
+from fairpath_client._pipes import pipe_safe_stdout
+from fairpath_client._render import render_decision, render_incident, render_policies
 
 #: Exit code: the command did what was asked.
 EXIT_OK = 0
@@ -67,11 +75,48 @@ rejected by the service. For example:
 """
 
 
+_INCIDENT_HELP = """\
+The file (YAML or JSON, "-" reads stdin) holds the incident: its reference,
+the facts its actions share, and the actions, each with its staff reference
+and its own facts (which override shared ones). policy and version may be
+given here or on the command line (which wins). For example:
+
+  incident_ref: INC-2026-0142
+  policy: nhs-just-culture-guide
+  facts:
+    is_patient_safety_incident: "YES"
+    harm_severity: MODERATE
+  actions:
+    - staff_ref: S-1001
+      action_ref: A-1
+      facts:
+        knowingly_departed: "YES"
+    - staff_ref: S-1002
+      action_ref: A-2
+      facts:
+        knowingly_departed: "NO"
+
+Quote yes/no answers, as for evaluate.
+"""
+_INCIDENT_KEYS = frozenset({"incident_ref", "policy", "version", "facts", "actions"})
+
+
 class _FactsFileError(Exception):
     """The facts file cannot be read or does not hold a mapping."""
 
 
-def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+class LocalPoliciesError(Exception):
+    """``evaluate --policies DIR``: the directory is missing or one of its policy files does not load."""
+
+
+#: Evaluates an ``EvaluateRequest`` against the policy files under a directory, without a server
+#: (``fairpath.offline.evaluate_offline``); refusals are raised as the ``grpc.RpcError`` a server would send.
+LocalEvaluate = Callable[[str, evaluation_service_pb2.EvaluateRequest], evaluation_service_pb2.EvaluateResponse]
+
+
+def add_commands(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], local_evaluate: LocalEvaluate | None = None
+) -> None:
     """Register the ``evaluate`` and ``policies`` commands on a parser's subcommands.
 
     Each command stores its handler as ``func`` in the parsed namespace; the
@@ -82,24 +127,11 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
     Args:
         subparsers: What ``parser.add_subparsers()`` returned.
+        local_evaluate: When given, ``evaluate`` also takes ``--policies DIR`` and then evaluates
+            with it, on this machine, instead of calling a service.
 
     """
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--target",
-        metavar="HOST:PORT",
-        help=f"the service to call (default: ${TARGET_ENV}, else {DEFAULT_TARGET})",
-    )
-    common.add_argument(
-        "--timeout",
-        type=_positive_seconds,
-        default=None,
-        metavar="SECONDS",
-        help=f"deadline of the call (default: {DEFAULT_TIMEOUT:g}; 600 for decisions export and verify, "
-        "replay and stats, which walk the whole trail)",
-    )
-    common.add_argument("--json", action="store_true", help="print JSON instead of text")
-    add_credential_arguments(common)
+    common = common_options()
 
     evaluate = subparsers.add_parser(
         "evaluate",
@@ -118,7 +150,29 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     evaluate.add_argument("--request-id", metavar="ID", help="correlation id, sent as x-request-id")
     evaluate.add_argument("--equality-group", metavar="G", help="pseudonymous equality-monitoring group")
     evaluate.add_argument("--dry-run", action="store_true", help="evaluate without recording the decision")
-    evaluate.set_defaults(func=_run_evaluate)
+    if local_evaluate is not None:
+        evaluate.add_argument(
+            "--policies", metavar="DIR",
+            help="evaluate the policy files under DIR on this machine, without a service; nothing is recorded",
+        )
+    evaluate.set_defaults(func=_run_evaluate, local_evaluate=local_evaluate)
+
+    incident = subparsers.add_parser(
+        "evaluate-incident",
+        parents=[common],
+        help="evaluate every action of one incident and print the decisions and the incident's advice",
+        description="Evaluate every action of one incident against a policy in one call (all its decisions "
+        "recorded, or none) and print the advice about the incident, then each action's decision.",
+        epilog=_INCIDENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    incident.add_argument("--facts", required=True, metavar="FILE", help="YAML or JSON incident file, or -")
+    incident.add_argument("--policy", metavar="NAME", help="policy name (default: the file's policy)")
+    incident.add_argument("--version", metavar="V", help="policy version (default: the file's, else the current one)")
+    incident.add_argument("--incident-ref", metavar="R", help="incident reference (default: the file's)")
+    incident.add_argument("--request-id", metavar="ID", help="correlation id, sent as x-request-id")
+    incident.add_argument("--dry-run", action="store_true", help="evaluate without recording the decisions")
+    incident.set_defaults(func=_run_evaluate_incident)
 
     policies = subparsers.add_parser(
         "policies",
@@ -130,6 +184,36 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
     add_decision_commands(subparsers, common, _connect, _report)
     add_impact_commands(subparsers, common, _connect, _report)
+    add_admin_commands(subparsers, common, _connect, _report)
+
+
+def add_policy_commands(policy_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the ``fairpath policy`` commands that call a service (``validate``) on that group's subcommands."""
+    add_validate_command(policy_commands, common_options(), _connect, _report)
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Return the options every command calling a service takes (``--target``, ``--timeout``, ``--json``, credentials).
+
+    Use it as a ``parents=[...]`` parser.
+    """
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--target",
+        metavar="HOST:PORT",
+        help=f"the service to call (default: ${TARGET_ENV}, else {DEFAULT_TARGET})",
+    )
+    common.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help=f"deadline of the call (default: {DEFAULT_TIMEOUT:g}; 600 for decisions export and verify, "
+        "replay and stats, which walk the whole trail)",
+    )
+    common.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add_credential_arguments(common)
+    return common
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -150,7 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
+        with pipe_safe_stdout():  # a reader that stops early must not change the exit code
+            return func(args)
     except KeyboardInterrupt:
         # 128 + SIGINT, as shells report it; a traceback helps nobody here.
         return 130
@@ -168,6 +253,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         "equality_group": args.equality_group,
     }
     subject = Subject(**{k: v for k, v in refs.items() if v}) if any(refs.values()) else None
+    if getattr(args, "policies", None):
+        return _evaluate_locally(args, facts, subject)
     try:
         with _connect(args) as client:
             decision = client.evaluate(
@@ -178,6 +265,72 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         return _report(error, args, facts)
     _print(json.dumps(decision.to_dict(), indent=2) + "\n" if args.json else render_decision(decision))
     return EXIT_OK
+
+
+def _evaluate_locally(args: argparse.Namespace, facts: dict[str, Any], subject: Subject | None) -> int:
+    """Run ``evaluate --policies DIR``: the same request, answer, errors and output, without a service."""
+    local: LocalEvaluate = args.local_evaluate
+    try:
+        request = evaluate_request(args.policy, facts, args.version, subject, args.request_id, dry_run=True)
+        decision = Decision.from_proto(local(args.policies, request).decision)
+    except grpc.RpcError as error:
+        return _report(from_rpc_error(error, request_id=args.request_id), args, facts)
+    except FairpathClientError as error:
+        return _report(error, args, facts)
+    except LocalPoliciesError as error:
+        _error(f"error: {error}")
+        return EXIT_ERROR
+    if args.json:
+        _print(json.dumps(decision.to_dict(), indent=2) + "\n")
+    else:
+        _print(render_decision(decision) + f"Evaluated on this machine from {args.policies}, without a service.\n")
+    return EXIT_OK
+
+
+def _run_evaluate_incident(args: argparse.Namespace) -> int:
+    """Run the ``evaluate-incident`` command and return its exit code."""
+    try:
+        data = _load_facts(args.facts)
+        unknown = sorted(set(data) - _INCIDENT_KEYS)
+        if unknown:
+            msg = f"incident file {args.facts}: unknown key(s) {', '.join(map(str, unknown))}; expected " + ", ".join(
+                sorted(_INCIDENT_KEYS)
+            )
+            raise _FactsFileError(msg)
+        policy = args.policy or data.get("policy")
+        if not policy:
+            raise _FactsFileError(f"incident file {args.facts} names no policy: give --policy or a policy key")
+        facts = data.get("facts") or {}
+        actions = [_incident_action(args.facts, index, entry) for index, entry in enumerate(data.get("actions") or [])]
+        if not isinstance(facts, dict):
+            raise _FactsFileError(f"incident file {args.facts}: facts must be a mapping of fact name to value")
+    except _FactsFileError as error:
+        _error(f"error: {error}")
+        return EXIT_INVALID_FACTS
+    try:
+        with _connect(args) as client:
+            result = client.evaluate_incident(
+                str(policy), str(args.incident_ref or data.get("incident_ref") or ""), facts, actions,
+                version=args.version or data.get("version"), request_id=args.request_id, dry_run=args.dry_run,
+            )
+    except FairpathClientError as error:
+        return _report(error, args)
+    _print(json.dumps(result.to_dict(), indent=2) + "\n" if args.json else render_incident(result))
+    return EXIT_OK
+
+
+def _incident_action(path: str, index: int, entry: object) -> IncidentAction:
+    """Read ``actions[index]`` of an incident file."""
+    if not isinstance(entry, dict):
+        raise _FactsFileError(f"incident file {path}: actions[{index}] must be a mapping")
+    try:
+        action = IncidentAction.from_mapping(entry)
+    except TypeError:
+        keys = "staff_ref (required), action_ref, facts, equality_group"
+        raise _FactsFileError(f"incident file {path}: actions[{index}] takes {keys}") from None
+    if not isinstance(action.facts, dict):
+        raise _FactsFileError(f"incident file {path}: actions[{index}].facts must be a mapping")
+    return action
 
 
 def _run_policies(args: argparse.Namespace) -> int:
@@ -221,7 +374,11 @@ def _load_facts(path: str) -> dict[str, Any]:
         msg = f"cannot parse facts file {path}: {_parse_problem(error)}"
         raise _FactsFileError(msg) from error
     if data is None:
-        return {}  # an empty file: nothing answered yet
+        # An empty or comment-only file is almost always the wrong file or an unsaved editor buffer;
+        # evaluating it would record a decision about nothing. Asking for that takes an explicit {}.
+        msg = (f"facts file {path} is empty or holds only comments: nothing to evaluate "
+               "(to evaluate with no answers at all, write {})")
+        raise _FactsFileError(msg)
     if not isinstance(data, dict):
         msg = f"facts file {path} must hold a mapping of fact name to value, not a {type(data).__name__}"
         raise _FactsFileError(msg)
@@ -240,12 +397,12 @@ def _report(
     error: FairpathClientError, args: argparse.Namespace, facts: Mapping[str, Any] | None = None
 ) -> int:
     """Print a failed call on stderr and return its exit code."""
-    if isinstance(error, InvalidFactsError):
+    if isinstance(error, InvalidFactsError | InvalidRequestError):
         if not error.violations:
             _error(f"error: {error}")
         for violation in error.violations:
             _error(f"{violation.field}: {violation.description}")
-        if facts is not None and _bool_answers(error, facts):
+        if isinstance(error, InvalidFactsError) and facts is not None and _bool_answers(error, facts):
             _error('hint: YAML reads unquoted yes/no as booleans; quote answers, e.g. intent_to_harm: "NO"')
         return EXIT_INVALID_FACTS
     _error(f"error: {error}")

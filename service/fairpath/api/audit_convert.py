@@ -1,9 +1,9 @@
 """Translations for the decision trail: filters and page tokens in, records out.
 
 Pure functions, no gRPC. Page tokens are opaque to callers: URL-safe base64
-of a small JSON object holding the last sequence returned and a fingerprint
-of the filter, so a token used with another filter is refused rather than
-silently paging through the wrong records.
+of a small JSON object holding the last sequence returned, the order and a
+fingerprint of the filter, so a token used with another filter or the other
+order is refused rather than silently paging through the wrong records.
 """
 
 from __future__ import annotations
@@ -29,6 +29,14 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 _TOKEN_VERSION = 1
 _STATUSES = {decision_pb2.DECIDED: Status.DECIDED, decision_pb2.NEEDS_INFORMATION: Status.NEEDS_INFORMATION}
+# Whether each order lists newest first; unspecified is oldest first, as before the order could be chosen.
+_NEWEST_FIRST: dict[int, bool] = {
+    decision_service_pb2.DECISION_ORDER_UNSPECIFIED: False,
+    decision_service_pb2.DECISION_ORDER_OLDEST_FIRST: False,
+    decision_service_pb2.DECISION_ORDER_NEWEST_FIRST: True,
+}
+# How a token names its order; tokens issued before orders existed have none and are oldest first.
+_TOKEN_ORDERS = {False: "oldest", True: "newest"}
 
 
 def filter_from_proto(message: decision_service_pb2.DecisionFilter) -> DecisionFilter:
@@ -66,17 +74,34 @@ def page_size(requested: int) -> int:
     return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
 
-def page_token(after_sequence: int, message: decision_service_pb2.DecisionFilter) -> str:
-    """Return the token of the page after ``after_sequence`` for this filter."""
-    payload = {"v": _TOKEN_VERSION, "after": after_sequence, "filter": _fingerprint(message)}
+def newest_first(order: int) -> bool:
+    """Return whether a request's ``order`` lists the newest decisions first.
+
+    Raises:
+        InvalidRequestError: An order this service does not know.
+
+    """
+    if order not in _NEWEST_FIRST:
+        raise _invalid("order", f"unknown order {order}")
+    return _NEWEST_FIRST[order]
+
+
+def page_token(
+    after_sequence: int, message: decision_service_pb2.DecisionFilter, *, newest_first: bool = False
+) -> str:
+    """Return the token of the page following ``after_sequence`` in this order, for this filter."""
+    payload = {
+        "v": _TOKEN_VERSION, "after": after_sequence, "order": _TOKEN_ORDERS[newest_first],
+        "filter": _fingerprint(message),
+    }
     return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def after_sequence(token: str, message: decision_service_pb2.DecisionFilter) -> int:
-    """Return the sequence a page token continues after (0 for no token).
+def after_sequence(token: str, message: decision_service_pb2.DecisionFilter, *, newest_first: bool = False) -> int:
+    """Return the sequence a page token continues from in its order (0 for no token).
 
     Raises:
-        InvalidRequestError: The token is malformed or was issued for another filter.
+        InvalidRequestError: The token is malformed, or was issued for another filter or the other order.
 
     """
     if not token:
@@ -84,13 +109,19 @@ def after_sequence(token: str, message: decision_service_pb2.DecisionFilter) -> 
     try:
         payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         after = payload["after"]
-        valid = payload["v"] == _TOKEN_VERSION and isinstance(after, int) and after >= 0
-    except (binascii.Error, ValueError, TypeError, KeyError):
+        order = payload.get("order", _TOKEN_ORDERS[False])
+        valid = (
+            payload["v"] == _TOKEN_VERSION and isinstance(after, int) and after >= 0
+            and order in _TOKEN_ORDERS.values()
+        )
+    except (binascii.Error, ValueError, TypeError, KeyError, AttributeError):
         valid = False
     if not valid:
         raise _invalid("page_token", "is not a page token this service issued")
-    if payload["filter"] != _fingerprint(message):
+    if payload.get("filter") != _fingerprint(message):
         raise _invalid("page_token", "was issued for a different filter; send the same filter as before")
+    if order != _TOKEN_ORDERS[newest_first]:
+        raise _invalid("page_token", f"was issued for listing {order} first; send the same order as before")
     return int(after)
 
 

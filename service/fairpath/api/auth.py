@@ -13,7 +13,7 @@ that terminates the client's TLS can still pass each caller's own token.
 
 Roles and what they may call (every role may also read the policies)::
 
-    evaluator   EvaluationService.Evaluate
+    evaluator   EvaluationService.Evaluate, EvaluationService.EvaluateIncident
     author      PolicyService.ValidatePolicy, PolicyService.Reload
     auditor     every DecisionService RPC (decisions, replay, stats, RecordOutcome)
     (all)       PolicyService.ListPolicies, GetPolicy, GetStatus
@@ -86,6 +86,7 @@ def _method_roles() -> dict[str, frozenset[Role]]:
     decisions = _methods(decision_service_pb2, "DecisionService")
     table = {
         evaluation["Evaluate"]: frozenset({Role.EVALUATOR}),
+        evaluation["EvaluateIncident"]: frozenset({Role.EVALUATOR}),
         policies["ListPolicies"]: everyone,
         policies["GetPolicy"]: everyone,
         policies["GetStatus"]: everyone,

@@ -3,7 +3,9 @@
 Reads go straight to the :class:`~fairpath.audit.store.DecisionStore`;
 ``RecordOutcome`` appends; ``ReplayDecisions`` re-evaluates through
 :class:`~fairpath.audit.replay.Replayer` (writing nothing) and ``OutcomeStats``
-reads :mod:`fairpath.audit.monitoring`. Like the other servicers it raises domain errors
+reads :mod:`fairpath.audit.monitoring`. ``CreateCheckpoint`` signs the chain head with
+the server's checkpoint key and ``VerifyChain`` checks signed checkpoints
+(:mod:`fairpath.audit.checkpoint`). Like the other servicers it raises domain errors
 (:class:`~fairpath.errors.DecisionNotFoundError` → NOT_FOUND,
 :class:`~fairpath.errors.InvalidRequestError` → INVALID_ARGUMENT,
 :class:`~fairpath.errors.StoreUnavailableError` → UNAVAILABLE) and lets
@@ -20,7 +22,7 @@ import structlog
 
 from fairpath.api import audit_convert, impact_convert
 from fairpath.api.auth import current_caller
-from fairpath.audit import monitoring
+from fairpath.audit import checkpoint, monitoring
 from fairpath.audit.records import NewOutcome
 from fairpath.audit.replay import Replayer
 from fairpath.audit.store import DecisionStore
@@ -28,18 +30,23 @@ from fairpath.errors import FieldViolation, InvalidRequestError, UnimplementedEr
 from fairpath.evaluation import Evaluator
 from fairpath.v1 import decision_service_pb2, decision_service_pb2_grpc
 
-#: Longest action, reviewer and reason accepted by RecordOutcome, in characters.
-MAX_ACTION = 200
-MAX_REVIEWER = 200
-MAX_REASON = 4000
-
 
 class DecisionService(decision_service_pb2_grpc.DecisionServiceServicer):
     """Review recorded decisions, append what people did, and check the hash chain."""
 
-    def __init__(self, store: DecisionStore, evaluator: Evaluator | None = None) -> None:
-        """Serve ``store``; ``evaluator`` (the server's own) replays: without one, replay is UNIMPLEMENTED."""
+    def __init__(
+        self,
+        store: DecisionStore,
+        evaluator: Evaluator | None = None,
+        signer: checkpoint.CheckpointSigner | None = None,
+    ) -> None:
+        """Serve ``store``.
+
+        ``evaluator`` (the server's own) replays: without one, replay is UNIMPLEMENTED. ``signer``
+        signs checkpoints: without one, CreateCheckpoint is UNIMPLEMENTED.
+        """
         self._store = store
+        self._signer = signer
         self._replayer = Replayer(evaluator, store) if evaluator is not None else None
 
     def GetDecision(  # noqa: N802 - the name is the RPC's
@@ -55,14 +62,18 @@ class DecisionService(decision_service_pb2_grpc.DecisionServiceServicer):
     def ListDecisions(  # noqa: N802 - the name is the RPC's
         self, request: decision_service_pb2.ListDecisionsRequest, context: grpc.ServicerContext
     ) -> decision_service_pb2.ListDecisionsResponse:
-        """Return one page of matching decisions, oldest first, and the token of the next page."""
+        """Return one page of matching decisions, oldest or newest first, and the token of the next page."""
         query = audit_convert.filter_from_proto(request.filter)
         size = audit_convert.page_size(request.page_size)
-        after = audit_convert.after_sequence(request.page_token, request.filter)
+        newest = audit_convert.newest_first(request.order)
+        after = audit_convert.after_sequence(request.page_token, request.filter, newest_first=newest)
         # One more than the page, to know whether another page follows without a second query.
-        found = self._store.list_decisions(query, limit=size + 1, after_sequence=after)
+        found = self._store.list_decisions(query, limit=size + 1, after_sequence=after, newest_first=newest)
         page = found[:size]
-        next_token = audit_convert.page_token(page[-1].sequence, request.filter) if len(found) > size else ""
+        next_token = (
+            audit_convert.page_token(page[-1].sequence, request.filter, newest_first=newest)
+            if len(found) > size else ""
+        )
         structlog.contextvars.bind_contextvars(records=len(page))
         return decision_service_pb2.ListDecisionsResponse(
             records=[audit_convert.record_to_proto(stored) for stored in page], next_page_token=next_token
@@ -100,10 +111,32 @@ class DecisionService(decision_service_pb2_grpc.DecisionServiceServicer):
     def VerifyChain(  # noqa: N802 - the name is the RPC's
         self, request: decision_service_pb2.VerifyChainRequest, context: grpc.ServicerContext
     ) -> decision_service_pb2.VerifyChainResponse:
-        """Walk the whole hash chain and report the first broken link."""
-        report = self._store.verify_chain()
-        structlog.contextvars.bind_contextvars(intact=report.intact, records_checked=report.records_checked)
-        return audit_convert.report_to_proto(report)
+        """Walk the whole hash chain, check the request's signed checkpoints, report the first broken link."""
+        fallback = self._signer.public_key if self._signer is not None else None
+        # Signatures first: a forged or mistyped checkpoint is a bad request, not evidence about the trail.
+        signed = checkpoint.read_signed(request.checkpoints, request.public_key, fallback)
+        report = checkpoint.check_trail(self._store, signed)
+        verified = len(signed) if report.intact else 0
+        structlog.contextvars.bind_contextvars(
+            intact=report.intact, records_checked=report.records_checked, checkpoints=verified
+        )
+        response = audit_convert.report_to_proto(report)
+        response.checkpoints_verified = verified
+        return response
+
+    def CreateCheckpoint(  # noqa: N802 - the name is the RPC's
+        self, request: decision_service_pb2.CreateCheckpointRequest, context: grpc.ServicerContext
+    ) -> decision_service_pb2.CreateCheckpointResponse:
+        """Sign the chain head as it is now; UNIMPLEMENTED when the server has no checkpoint key."""
+        if self._signer is None:
+            raise UnimplementedError("this server has no checkpoint key: start it with --checkpoint-key")
+        signed = self._signer.checkpoint(self._store)
+        structlog.contextvars.bind_contextvars(sequence=signed.sequence, key_id=signed.key_id)
+        response = decision_service_pb2.CreateCheckpointResponse(
+            checkpoint=signed.to_line(), sequence=signed.sequence, head_hash=signed.head, key_id=signed.key_id
+        )
+        response.signed_at.FromDatetime(signed.signed_at)
+        return response
 
     def ReplayDecisions(  # noqa: N802 - the name is the RPC's
         self, request: decision_service_pb2.ReplayDecisionsRequest, context: grpc.ServicerContext
@@ -133,17 +166,15 @@ class DecisionService(decision_service_pb2_grpc.DecisionServiceServicer):
 
 
 def _check(outcome: NewOutcome) -> None:
-    violations = []
-    for field, value, limit in (
-        ("decision_id", outcome.decision_id, MAX_ACTION),
-        ("action_taken", outcome.action_taken, MAX_ACTION),
-        ("reviewer", outcome.reviewer, MAX_REVIEWER),
-    ):
-        if not value:
-            violations.append(FieldViolation(field, "is required"))
-        elif len(value) > limit:
-            violations.append(FieldViolation(field, f"must be at most {limit} characters"))
-    if len(outcome.reason) > MAX_REASON:
-        violations.append(FieldViolation("reason", f"must be at most {MAX_REASON} characters"))
+    # Lengths were checked before the call reached here (fairpath.api.field_limits).
+    violations = [
+        FieldViolation(field, "is required")
+        for field, value in (
+            ("decision_id", outcome.decision_id),
+            ("action_taken", outcome.action_taken),
+            ("reviewer", outcome.reviewer),
+        )
+        if not value
+    ]
     if violations:
         raise InvalidRequestError(violations)

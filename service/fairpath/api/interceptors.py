@@ -3,12 +3,16 @@
 :class:`AccessLogInterceptor` is the outermost interceptor. For every call it
 
 * settles the request id: the ``x-request-id`` header, else the request's own
-  ``request_id`` field, else a fresh ``uuid4().hex``; binds it into structlog's
+  ``request_id`` field, else a fresh ``uuid4().hex`` (an id too long or not
+  printable is not used, and :class:`fairpath.api.limits.LimitsInterceptor`
+  refuses the call); binds it into structlog's
   context, makes it available through :func:`current_request_id` and echoes it
   to the caller as ``x-request-id`` initial metadata (so errors carry it too);
 * writes one ``rpc`` line when the call ends: method, request id, status code
   name, duration, plus whatever the servicer bound (policy, version,
   decision id). Health checks are logged at debug level, everything else at info.
+  A call its client ended (cancelled, channel closed, deadline passed) is
+  logged as ``CANCELLED`` or ``DEADLINE_EXCEEDED`` (:func:`ended_by_client`).
 
 :func:`wrap_handler` is the plumbing both this interceptor and
 :class:`fairpath.api.status.StatusInterceptor` use to run code *around* a
@@ -29,9 +33,9 @@ from typing import Any, TypeAlias, cast
 import grpc
 import structlog
 
+from fairpath.api import field_limits
+
 REQUEST_ID_HEADER = "x-request-id"
-# Longer or non-printable ids are ignored (and replaced) rather than logged and echoed.
-MAX_REQUEST_ID_LENGTH = 128
 HEALTH_METHOD_PREFIX = "/grpc.health.v1.Health/"
 
 # A string: grpc.RpcMethodHandler is generic only in the type stubs.
@@ -52,6 +56,19 @@ def code_of(context: grpc.ServicerContext) -> grpc.StatusCode | None:
     """Return the status code already set on ``context``, or ``None`` while none is."""
     # ServicerContext.code() is documented (experimental) grpc API, but types-grpcio omits it.
     return cast(grpc.StatusCode | None, cast(Any, context).code())
+
+
+def ended_by_client(context: grpc.ServicerContext) -> grpc.StatusCode | None:
+    """Return how the caller ended the call before the handler finished, or ``None`` while it is live.
+
+    ``CANCELLED`` when the client cancelled or went away (closed its channel),
+    ``DEADLINE_EXCEEDED`` when its deadline passed. Either way no status can reach
+    the caller any more, and the server did nothing wrong.
+    """
+    if context.is_active():
+        return None
+    # grpc core cancels the call when the deadline passes, so both end the same way; the clock tells them apart.
+    return grpc.StatusCode.DEADLINE_EXCEEDED if context.time_remaining() <= 0 else grpc.StatusCode.CANCELLED
 
 
 def wrap_handler(handler: Handler, scope: Scope) -> Handler:
@@ -132,7 +149,7 @@ class AccessLogInterceptor(grpc.ServerInterceptor):
                 outcome = grpc.StatusCode.CANCELLED.name
                 raise
             except Exception:
-                outcome = (code_of(context) or grpc.StatusCode.UNKNOWN).name
+                outcome = (code_of(context) or ended_by_client(context) or grpc.StatusCode.UNKNOWN).name
                 raise
             finally:
                 log = _log.debug if method.startswith(HEALTH_METHOD_PREFIX) else _log.info
@@ -157,6 +174,8 @@ def _header(metadata: tuple[tuple[str, str | bytes], ...] | None, key: str) -> s
 
 
 def _valid_id(value: object) -> str:
-    if isinstance(value, str) and 0 < len(value) <= MAX_REQUEST_ID_LENGTH and value.isprintable():
+    # Longer or non-printable-ASCII ids are never logged or echoed: the call is logged under a fresh id and
+    # refused (INVALID_ARGUMENT) by fairpath.api.limits.LimitsInterceptor, never served under that fresh id.
+    if isinstance(value, str) and value and not field_limits.request_id_problem(value):
         return value
     return ""

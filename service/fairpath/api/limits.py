@@ -3,15 +3,21 @@
 gRPC already enforces two limits, configured in :func:`fairpath.api.server.build_server`:
 the largest message (``RESOURCE_EXHAUSTED`` beyond ``--max-message-bytes``) and the
 number of RPCs in progress (``RESOURCE_EXHAUSTED`` beyond ``--max-concurrent-rpcs``,
-instead of an unbounded queue). :class:`LimitsInterceptor` adds three more:
+instead of an unbounded queue). :class:`LimitsInterceptor` adds four more:
 
 * **Undecodable requests** -- protobuf refuses messages nested past its depth limit
   (100 levels; a ``Struct`` spends three per level of JSON, so facts nested ~33 deep).
   gRPC would report that as ``INTERNAL: Exception deserializing request!``, which
   reads as our bug; here it becomes ``INVALID_ARGUMENT`` (``MALFORMED_REQUEST``).
-* **Absurd facts** -- more facts than the evaluator accepts, or values
-  nested deeper than a fact can be, are refused as ``INVALID_ARGUMENT`` before
-  the evaluator walks them.
+* **Oversized fields** -- a string field longer than its maximum in
+  :mod:`fairpath.api.field_limits`, or a request id (field or ``x-request-id``
+  header) too long or not printable, is refused as ``INVALID_ARGUMENT``
+  (``INVALID_REQUEST``, one violation per field) before anything is evaluated,
+  recorded or logged; a request id is never silently replaced.
+* **Absurd facts** -- more facts than the evaluator accepts, a name longer than
+  any fact's, a text longer than a string fact may be, a list longer than
+  :data:`MAX_FACT_ITEMS` or a value nested deeper than a fact can be, are
+  refused as ``INVALID_ARGUMENT`` before the evaluator walks them.
 * **Expired deadlines** -- a call that waited in the queue until its deadline
   passed is answered ``DEADLINE_EXCEEDED`` without being evaluated, so no
   decision is made (or recorded) that nobody will receive.
@@ -27,18 +33,23 @@ import grpc
 from google.protobuf import struct_pb2
 from google.protobuf.message import DecodeError, Message
 
-from fairpath.api.interceptors import Handler, wrap_handler
+from fairpath.api.field_limits import field_violations, request_id_problem
+from fairpath.api.interceptors import REQUEST_ID_HEADER, Handler, wrap_handler
+from fairpath.echo import prefix
 from fairpath.errors import (
     DeadlineExpiredError,
     FieldViolation,
     InvalidFactsError,
+    InvalidRequestError,
     MalformedRequestError,
 )
-from fairpath.policy.facts import MAX_FACTS
+from fairpath.policy.facts import MAX_FACT_NAME, MAX_FACTS, MAX_STRING
 
 #: Deepest nesting of a fact value: a scalar is 0, a list of scalars 1. Set facts are lists; the rest
 #: are scalars, so 2 leaves room for the evaluator to name a wrongly nested value instead of us.
 MAX_FACT_DEPTH = 2
+#: Most items in a list fact value (a set fact's codes) or object; no policy declares a set this large.
+MAX_FACT_ITEMS = 256
 
 #: Below this many seconds left, the answer cannot arrive in time: do not start the work.
 MIN_SECONDS_LEFT = 0.001
@@ -63,7 +74,10 @@ class LimitsInterceptor(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        return wrap_handler(_guard_decoding(handler), _check_limits)
+        header = _header(handler_call_details.invocation_metadata, REQUEST_ID_HEADER)
+        return wrap_handler(
+            _guard_decoding(handler), lambda request, context: _check_limits(request, context, header)
+        )
 
 
 def _guard_decoding(handler: Handler) -> Handler:
@@ -87,18 +101,31 @@ def _guard_decoding(handler: Handler) -> Handler:
     return handler
 
 
+def _header(metadata: tuple[tuple[str, str | bytes], ...] | None, key: str) -> str:
+    return next((value for name, value in metadata or () if name == key and isinstance(value, str)), "")
+
+
 @contextlib.contextmanager
-def _check_limits(request: Any, context: grpc.ServicerContext) -> Iterator[None]:
+def _check_limits(request: Any, context: grpc.ServicerContext, request_id_header: str = "") -> Iterator[None]:
     if isinstance(request, _Undecodable):
         raise MalformedRequestError(f"the request cannot be decoded: {request.error}")
     if context.time_remaining() < MIN_SECONDS_LEFT:
         raise DeadlineExpiredError("the deadline passed before the call was started")
+    violations = field_violations(request) if isinstance(request, Message) else []
+    if request_id_header and (problem := request_id_problem(request_id_header)):
+        # Refused, not replaced by a fresh id: a retry with the same id would otherwise record a new decision.
+        violations.insert(0, FieldViolation(REQUEST_ID_HEADER, problem))
+    if violations:
+        raise InvalidRequestError(violations)
     if isinstance(request, Message):
         _check_facts(request)
+        # EvaluateIncident: each action's own facts too, named by the action's index.
+        for index, action in enumerate(getattr(request, "actions", ())):
+            _check_facts(action, f"actions[{index}].")
     yield
 
 
-def _check_facts(request: Message) -> None:
+def _check_facts(request: Message, path: str = "") -> None:
     field = request.DESCRIPTOR.fields_by_name.get("facts")
     if field is None or field.message_type is not struct_pb2.Struct.DESCRIPTOR:
         return
@@ -106,11 +133,32 @@ def _check_facts(request: Message) -> None:
     if len(facts.fields) > MAX_FACTS:
         # The evaluator checks this too, but only after converting every value; refuse before that.
         message = f"at most {MAX_FACTS} facts, got {len(facts.fields)}"
-        raise InvalidFactsError([FieldViolation("facts", message)])
-    deep = sorted(name for name, value in facts.fields.items() if _too_deep(value))
-    if deep:
-        message = f"nested deeper than {MAX_FACT_DEPTH} levels"
-        raise InvalidFactsError([FieldViolation(f"facts.{name}", message) for name in deep])
+        raise InvalidFactsError([FieldViolation(f"{path}facts", message)])
+    violations = [
+        FieldViolation(f"{path}facts.{prefix(name, MAX_FACT_NAME)}", problem)
+        for name, value in facts.fields.items()
+        if (problem := _fact_problem(name, value))
+    ]
+    if violations:
+        # Sorted: a protobuf map's order is arbitrary, and only the first few are shown (fairpath.echo).
+        raise InvalidFactsError(sorted(violations, key=lambda violation: violation.field))
+
+
+def _fact_problem(name: str, value: struct_pb2.Value) -> str:
+    """Return what makes fact ``name`` absurd whatever the policy ("" for nothing), without walking it whole."""
+    if len(name) > MAX_FACT_NAME:
+        return f"a fact name is at most {MAX_FACT_NAME} characters, got {len(name)}"
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        length = len(value.string_value)
+        return f"text must be at most {MAX_STRING} characters, got {length}" if length > MAX_STRING else ""
+    if kind == "list_value" and len(value.list_value.values) > MAX_FACT_ITEMS:
+        return f"a list must have at most {MAX_FACT_ITEMS} items, got {len(value.list_value.values)}"
+    if kind == "struct_value" and len(value.struct_value.fields) > MAX_FACT_ITEMS:
+        return f"an object must have at most {MAX_FACT_ITEMS} items, got {len(value.struct_value.fields)}"
+    if _too_deep(value):
+        return f"nested deeper than {MAX_FACT_DEPTH} levels"
+    return ""
 
 
 def _too_deep(value: struct_pb2.Value) -> bool:

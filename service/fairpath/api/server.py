@@ -3,8 +3,9 @@
 :func:`build_server` assembles one server (services, health, reflection,
 interceptors) and binds it; tests and :func:`serve` both use it.
 :func:`serve` is ``fairpath serve``: it runs one server process, or with
-``workers > 1`` a small supervisor that forks that many server processes sharing
-one port through ``SO_REUSEPORT`` (grpc's ``examples/python/multiprocessing``).
+``workers > 1`` a supervisor (:mod:`fairpath.api.supervisor`) running that many
+server processes sharing one port through ``SO_REUSEPORT`` (grpc's
+``examples/python/multiprocessing``), replacing any that dies.
 
 Lifecycle of a server process: the start-up reload (:mod:`fairpath.reload`:
 every policy file that loads, matches ``policies.lock``, compiles and passes its
@@ -13,14 +14,11 @@ nothing at all serves) → bind → start → health SERVING → log ``serving``
 reload on ``Reload``, SIGHUP and directory changes (:mod:`fairpath.watch`) →
 wait for SIGTERM/SIGINT → health NOT_SERVING → stop accepting calls, let
 in-flight ones finish within the grace period → exit 0. With several workers
-the supervisor passes SIGHUP on to each of them.
+the supervisor passes SIGTERM, SIGINT and SIGHUP on to each of them.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import multiprocessing.connection
-import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -42,9 +40,13 @@ from fairpath.api.limits import LimitsInterceptor
 from fairpath.api.probes import build_health_server
 from fairpath.api.servicers import EvaluationService, PolicyService
 from fairpath.api.status import StatusInterceptor
+from fairpath.api.supervisor import WorkerSupervisor
 from fairpath.api.tls import server_credentials
 from fairpath.audit import DecisionRecorder, DecisionStore, open_store
+from fairpath.audit.checkpoint import CheckpointSigner
+from fairpath.audit.checkpoint_writer import CheckpointWriter, writer_for
 from fairpath.config import Config
+from fairpath.console.runner import start_console
 from fairpath.errors import CredentialsError, StoreError
 from fairpath.evaluation import Evaluator
 from fairpath.reload import Reloader
@@ -144,6 +146,7 @@ def build_server(
     """
     credentials = server_credentials(config)
     auth = AuthPolicy.load(config.auth_config) if config.auth_config else None
+    signer = CheckpointSigner.load(config.checkpoint_key) if config.checkpoint_key else None
     server = grpc.server(
         ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="fairpath-rpc"),
         # Outermost first: the access log must see the status the status interceptor chose.
@@ -166,7 +169,7 @@ def build_server(
     store = store if store is not None else open_store(config.store)
     recorder = DecisionRecorder(evaluator, store)
     evaluation_service_pb2_grpc.add_EvaluationServiceServicer_to_server(EvaluationService(recorder), server)
-    decision_service_pb2_grpc.add_DecisionServiceServicer_to_server(DecisionService(store, evaluator), server)
+    decision_service_pb2_grpc.add_DecisionServiceServicer_to_server(DecisionService(store, evaluator, signer), server)
     policy_service_pb2_grpc.add_PolicyServiceServicer_to_server(PolicyService(evaluator, reloader), server)
 
     # Watch streams run on their own small pool so they cannot starve the RPC threads.
@@ -218,12 +221,20 @@ def serve(config: Config) -> int:
 
     """
     logs.configure(config.log_level, config.log_format)
+    if config.unprotected:
+        # Config refuses this without --insecure; with it, say so once (not once per worker) at start.
+        _log.warning(
+            "serving_insecure",
+            host=config.host,
+            without=list(config.unprotected),
+            hint="set --tls-cert, --tls-key and --auth-config unless a proxy in front provides them",
+        )
     if config.workers > 1:
         return _supervise(config)
     return _serve_one(config)
 
 
-def _serve_one(config: Config) -> int:
+def _serve_one(config: Config, on_serving: Callable[[], None] | None = None) -> int:
     stop_requested = threading.Event()
     evaluator = Evaluator()
     reloader = Reloader(evaluator, config.policies_dir, allow_unlocked=config.allow_unlocked)
@@ -264,14 +275,23 @@ def _serve_one(config: Config) -> int:
             watch_seconds=config.watch_seconds,
             store=store.description,
         )
-        if config.auth_config and not config.tls_cert:
-            # Allowed (loopback, or TLS ended by a proxy in front), but tokens then cross the wire readable.
-            _log.warning("bearer_tokens_over_plaintext", hint="set --tls-cert and --tls-key")
+        if on_serving is not None:
+            on_serving()
         reloads.start()
+        # With several workers the supervisor writes the periodic checkpoints, once for all of them.
+        checkpoints = writer_for(config, store) if config.workers == 1 else None
+        if checkpoints is not None:
+            checkpoints.start()
+        # The review console runs once per service: here when this process is the whole service.
+        console = start_console(config, running.port) if config.workers == 1 else None
         stop_requested.wait()
         _log.info("stopping", grace_seconds=config.grace_seconds)
+        if console is not None:
+            console.stop()
         reloads.stop()
         running.stop(config.grace_seconds).wait()
+        if checkpoints is not None:
+            checkpoints.stop()  # after the last in-flight call: the final checkpoint covers its record
         store.close()
         evaluator.close()
         _log.info("stopped")
@@ -279,50 +299,38 @@ def _serve_one(config: Config) -> int:
 
 
 def _supervise(config: Config) -> int:
-    # Fork before any gRPC object exists in this process: gRPC's core is not fork-safe once started.
-    context = multiprocessing.get_context("fork")
-    workers = [
-        context.Process(target=_worker_main, args=(config,), name=f"fairpath-worker-{index}")
-        for index in range(config.workers)
-    ]
-    for worker in workers:
-        worker.start()
-    _log.info("workers_started", pids=[worker.pid for worker in workers], port=config.port)
-
-    stopping = False
-
-    def stop_all() -> None:
-        nonlocal stopping
-        stopping = True
-        for worker in workers:
-            if worker.is_alive() and worker.pid is not None:
-                os.kill(worker.pid, signal.SIGTERM)
-
-    def reload_all() -> None:
-        for worker in workers:
-            if worker.is_alive() and worker.pid is not None:
-                os.kill(worker.pid, signal.SIGHUP)
-
-    exit_code = EXIT_OK
-    with _signals(stop_all), reload_on_sighup(reload_all):
-        alive = list(workers)
-        while alive:
-            multiprocessing.connection.wait([worker.sentinel for worker in alive])
-            for worker in [w for w in alive if not w.is_alive()]:
-                alive.remove(worker)
-                worker.join()
-                code = worker.exitcode or 0
-                if code != 0 and not stopping:
-                    # One worker down means the port is half served: stop the rest and report why.
-                    _log.error("worker_failed", pid=worker.pid, exit_code=code)
-                    exit_code = code if code > 0 else EXIT_FAILED
-                    stop_all()
+    supervisor = WorkerSupervisor(config, _worker_main)
+    supervisor.start()
+    # Workers come from a fork server started before these threads exist, so none inherits
+    # the writer's thread or database connection.
+    checkpoints = _supervisor_checkpoints(config)
+    # Likewise the review console: one for the service, a client of the workers' shared port.
+    console = start_console(config, config.port)
+    exit_code = supervisor.run()
+    if checkpoints is not None:
+        checkpoints.stop()
+    if console is not None:
+        console.stop()
     _log.info("workers_stopped", exit_code=exit_code)
     return exit_code
 
 
-def _worker_main(config: Config) -> None:
-    raise SystemExit(_serve_one(config))
+def _supervisor_checkpoints(config: Config) -> CheckpointWriter | None:
+    try:
+        writer = writer_for(config)
+    except (CredentialsError, StoreError) as error:
+        # The workers meet the same key or store and fail on it, which stops the service.
+        _log.error("checkpoints_unavailable", error=str(error))
+        return None
+    if writer is not None:
+        writer.start()
+    return writer
+
+
+def _worker_main(config: Config, on_serving: Callable[[], None]) -> int:
+    """One worker of :class:`WorkerSupervisor`: a fresh process from the fork server, so logging is set up again."""
+    logs.configure(config.log_level, config.log_format)
+    return _serve_one(config, on_serving)
 
 
 @contextmanager

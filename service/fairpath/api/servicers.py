@@ -12,9 +12,9 @@ from __future__ import annotations
 import grpc
 import structlog
 
-from fairpath.api import convert, reloads, validation
+from fairpath.api import convert, incident_convert, reloads, validation
 from fairpath.api.auth import current_caller
-from fairpath.api.interceptors import current_request_id
+from fairpath.api.interceptors import current_request_id, ended_by_client
 from fairpath.audit.recorder import DecisionRecorder
 from fairpath.evaluation import Evaluator
 from fairpath.policy.registry import PolicyRegistry
@@ -26,9 +26,11 @@ from fairpath.v1 import (
     policy_service_pb2_grpc,
 )
 
+_log = structlog.get_logger(__name__)
+
 
 class EvaluationService(evaluation_service_pb2_grpc.EvaluationServiceServicer):
-    """``fairpath.v1.EvaluationService``: evaluates one action against a policy, recording the decision."""
+    """``fairpath.v1.EvaluationService``: evaluates actions against a policy, recording the decisions."""
 
     def __init__(self, recorder: DecisionRecorder) -> None:
         self._recorder = recorder
@@ -55,7 +57,38 @@ class EvaluationService(evaluation_service_pb2_grpc.EvaluationServiceServicer):
             decision_status=decision.status.value,
             pathway=decision.pathway.code if decision.pathway else "",
         )
+        ended = None if request.dry_run else ended_by_client(context)
+        if ended is not None:
+            # Recorded (the record is the truth) but the caller has gone: say so where it can be found.
+            # The converse is not knowable: a caller still there now may yet miss the answer.
+            _log.warning("decision_recorded_caller_gone", ended=ended.name)
         return evaluation_service_pb2.EvaluateResponse(decision=convert.decision_to_proto(decision))
+
+    def EvaluateIncident(  # noqa: N802 - the name is the RPC's
+        self, request: evaluation_service_pb2.EvaluateIncidentRequest, context: grpc.ServicerContext
+    ) -> evaluation_service_pb2.EvaluateIncidentResponse:
+        """Evaluate every action of one incident, recording all its decisions or none, and advise on the whole."""
+        structlog.contextvars.bind_contextvars(policy=request.policy, version=request.version)
+        actions = incident_convert.actions_from_proto(request)
+        result = self._recorder.evaluate_incident(
+            request.policy,
+            convert.facts_from_proto(request.facts),
+            actions,
+            incident_ref=request.incident_ref,
+            version=request.version,
+            request_id=current_request_id(),
+            caller=current_caller(),
+            dry_run=request.dry_run,
+        )
+        structlog.contextvars.bind_contextvars(
+            version=result.decisions[0].policy.version,
+            decision_ids=[decision.decision_id for decision in result.decisions],
+            advice=[advice.rule_id for advice in result.advice],
+        )
+        ended = None if request.dry_run else ended_by_client(context)
+        if ended is not None:
+            _log.warning("decisions_recorded_caller_gone", ended=ended.name)
+        return incident_convert.incident_to_proto(result)
 
 
 class PolicyService(policy_service_pb2_grpc.PolicyServiceServicer):
@@ -111,4 +144,5 @@ class PolicyService(policy_service_pb2_grpc.PolicyServiceServicer):
     ) -> policy_service_pb2.ValidatePolicyResponse:
         """Lint and test draft policy text on a throwaway engine; nothing is loaded into this server."""
         remaining = context.time_remaining()  # None without a deadline
-        return validation.validate_policy(request, wait_seconds=10.0 if remaining is None else min(remaining, 10.0))
+        limit = validation.VALIDATION_SECONDS if remaining is None else min(remaining, validation.VALIDATION_SECONDS)
+        return validation.validate_policy(request, seconds=limit)

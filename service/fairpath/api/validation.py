@@ -9,11 +9,21 @@ server serves is touched, and memory does not grow with each draft. A draft
 that does not parse is an ordinary answer (``ok`` false, with the problem's
 path, rule and line), never an RPC error.
 
-Validations take turns: each compiles a ruleset and enumerates the draft's
-answers, which holds the GIL for a while, so running them one at a time keeps
-evaluations flowing between them. The enumeration is bounded more tightly
-than on the command line (:data:`MAX_COMBINATIONS`); a larger draft gets a
-``gap`` warning saying the enumeration was not done.
+Each validation runs in a child process of its own (:mod:`fairpath.api.isolation`),
+for at most :data:`VALIDATION_SECONDS` (less if the call's deadline is nearer)
+and within :data:`~fairpath.api.isolation.MEMORY_BYTES`: compiling and
+enumerating a draft holds the GIL, which in the server's process would hold up
+every ``Evaluate`` meanwhile. A draft that runs out of either is an answer with
+a ``limits`` problem. At most one validation runs at a time in a server
+process, so at most one core and one handler thread work on them: a call that
+arrives while another runs is refused at once
+(:class:`~fairpath.errors.ValidationBusyError`, ``RESOURCE_EXHAUSTED``), never
+queued, because calls waiting for their turn would each hold a handler thread,
+and a few of them would leave ``Evaluate`` none. The loader's and compiler's
+own limits (file size, condition size, engine groups) refuse hostile text long
+before those caps. The enumeration is bounded more tightly than on the command
+line (:data:`MAX_COMBINATIONS`); a larger draft gets a ``gap`` warning saying
+the enumeration was not done.
 """
 
 from __future__ import annotations
@@ -21,38 +31,68 @@ from __future__ import annotations
 import threading
 
 from fairpath.api import convert
-from fairpath.api.reloads import problem_to_proto
+from fairpath.api.isolation import MEMORY_BYTES, Isolated, run_isolated
+from fairpath.api.reloads import problem_to_proto, problems_to_proto
 from fairpath.authoring.lint import finding, lint_policy, problem_from_error
 from fairpath.authoring.testing import CasesReport, cases_file, load_cases, run_cases
-from fairpath.errors import EngineBusyError, EngineError, PolicyFileError
+from fairpath.errors import EngineError, PolicyFileError, ValidationBusyError
 from fairpath.evaluation import Evaluator
 from fairpath.policy.loader import load_bytes
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import PolicyRegistry
-from fairpath.problems import COMPILE, TESTS, Problem
+from fairpath.problems import COMPILE, LIMITS, TESTS, Problem
 from fairpath.v1 import policy_service_pb2 as pb
 
 # Classes of answers lint may enumerate per request (the command line allows 2,000,000).
 MAX_COMBINATIONS = 100_000
 DEFAULT_PATH = "<policy>"
+# The most one validation may take; the guide with its 69 cases takes about 1 s.
+VALIDATION_SECONDS = 30.0
 _MAX_CASE_PROBLEMS = 20
-_turns = threading.Lock()
+# Held by the one validation running in this process; taken without waiting (see the module docstring).
+_running = threading.Lock()
+# Imported once by the fork server, so no child imports them again (lint imports analysis lazily).
+_PRELOAD = (__name__, "fairpath.authoring.analysis")
 
 
-def validate_policy(request: pb.ValidatePolicyRequest, wait_seconds: float = 10.0) -> pb.ValidatePolicyResponse:
+def validate_policy(
+    request: pb.ValidatePolicyRequest, seconds: float = VALIDATION_SECONDS
+) -> pb.ValidatePolicyResponse:
     """Lint the request's policy text and run its cases; return the problems and the test report.
 
-    Validations take turns (each builds and drops a durable_rules ruleset); a caller
-    that cannot get a turn within ``wait_seconds`` gets EngineBusyError
-    (RESOURCE_EXHAUSTED) instead of holding a server thread indefinitely.
+    The work runs in a child process for at most ``seconds``.
+
+    Raises:
+        ValidationBusyError: another validation is running in this process; nothing was done.
+
     """
     path = request.path or DEFAULT_PATH
-    if not _turns.acquire(timeout=max(0.0, wait_seconds)):
-        raise EngineBusyError("another policy validation is running; try again shortly")
+    if not _running.acquire(blocking=False):
+        raise ValidationBusyError("another policy validation is running on this server; retry shortly")
     try:
-        return _validate(request.policy_text, request.tests_text, path)
+        isolated = run_isolated(validate_serialized, request.SerializeToString(), seconds, preload=_PRELOAD)
     finally:
-        _turns.release()
+        _running.release()
+    if isolated.outcome == "done":
+        return pb.ValidatePolicyResponse.FromString(isolated.answer)
+    return pb.ValidatePolicyResponse(ok=False, problems=[problem_to_proto(_stopped(isolated, path, seconds))])
+
+
+def validate_serialized(request: bytes) -> bytes:
+    """:func:`validate_policy`'s work on a serialized request, as run in the child process."""
+    parsed = pb.ValidatePolicyRequest.FromString(request)
+    return _validate(parsed.policy_text, parsed.tests_text, parsed.path or DEFAULT_PATH).SerializeToString()
+
+
+def _stopped(isolated: Isolated, path: str, seconds: float) -> Problem:
+    """The problem that says why a validation gave no answer."""
+    if isolated.outcome == "timeout":
+        message = f"validation stopped after {seconds:.3g} s, the most it may take: simplify the policy or its cases"
+    elif isolated.outcome == "memory":
+        message = f"validation stopped: it needed more than {MEMORY_BYTES // 2**20} MiB, the most it may use"
+    else:
+        message = f"validation stopped unexpectedly (exit code {isolated.exit_code})"
+    return Problem(path=path, message=message, check=LIMITS)
 
 
 def _validate(policy_text: str, tests_text: str, path: str) -> pb.ValidatePolicyResponse:
@@ -63,10 +103,11 @@ def _validate(policy_text: str, tests_text: str, path: str) -> pb.ValidatePolicy
         return pb.ValidatePolicyResponse(ok=False, problems=[problem_to_proto(problem)])
     try:
         evaluator = Evaluator(PolicyRegistry([policy]))
-    except (PolicyFileError, EngineError) as error:
-        message = error.message if isinstance(error, PolicyFileError) else str(error)
-        problem = finding(path, "", None, message, "error", COMPILE)
+    except PolicyFileError as error:  # the compiler's limits name the rule and its line
+        problem = finding(error.path or path, error.rule_id, error.line, error.message, "error", COMPILE)
         return _response(policy, [problem], None)
+    except EngineError as error:
+        return _response(policy, [finding(path, "", None, str(error), "error", COMPILE)], None)
     try:
         linted = lint_policy(policy, policy_text, evaluator=evaluator, limit=MAX_COMBINATIONS)
         problems = list(linted.problems)
@@ -122,7 +163,7 @@ def _response(
     response = pb.ValidatePolicyResponse(
         ok=ok,
         summary=convert.policy_summary(policy, current=False),
-        problems=[problem_to_proto(problem) for problem in problems],
+        problems=problems_to_proto(problems),
     )
     if report is not None:
         response.tests.CopyFrom(

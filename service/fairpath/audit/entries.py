@@ -15,7 +15,7 @@ from fairpath.audit import queries
 from fairpath.audit.codec import decode_entry
 from fairpath.audit.sessions import Session
 from fairpath.decisions import TraceEntry
-from fairpath.errors import StoreError
+from fairpath.errors import CorruptRecordError
 
 _LIMIT = 100_000  # digests remembered per cache before starting afresh
 
@@ -43,7 +43,7 @@ class TraceEntries:
         """Return the decoded entry of each digest, reading those not cached from the table.
 
         Raises:
-            StoreError: A digest has no entry (the table was tampered with: verify says which record).
+            CorruptRecordError: A digest has no entry (the table was tampered with: verify says which record).
 
         """
         cached = self._decoded
@@ -53,7 +53,7 @@ class TraceEntries:
             found = {digest: decode_entry(text) for digest, text in queries.trace_entries(session, missing)}
             if len(found) < len(missing):
                 lost = sorted(set(missing) - set(found))
-                raise StoreError(f"trace entries missing from the store: {', '.join(lost[:3])}")
+                raise CorruptRecordError(f"trace entries missing from the store: {', '.join(lost[:3])}")
             with self._lock:
                 if len(self._decoded) >= _LIMIT:
                     self._decoded = {}

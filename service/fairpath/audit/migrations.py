@@ -24,6 +24,23 @@ Schema (version 1), one hash chain over ``decisions`` and ``outcomes``:
   record (see :mod:`fairpath.audit.chain` on their commitments);
 * triggers refusing UPDATE and DELETE of chained rows: the API appends only,
   and anyone who drops the triggers to edit a row still breaks the chain.
+
+Version 2 scopes request ids to their caller: a ``request_digest`` column
+(:mod:`fairpath.audit.requests`; "" in older records, whose repeats are refused)
+and a unique ``(caller, request_id)`` index instead of one over ``request_id``.
+
+Version 3 guards the chain head and the tables themselves: ``chain_head``
+only moves forward (a trigger refuses an update that does not raise its
+sequence, and any delete), and in PostgreSQL every chained table and
+``chain_head`` refuses ``TRUNCATE`` (SQLite has no TRUNCATE; its unqualified
+DELETE fires the DELETE triggers). So a database role holding only INSERT,
+SELECT and UPDATE on ``chain_head`` (what the service needs) cannot empty or
+rewind the trail; only the tables' owner, by dropping triggers, can.
+
+Migrations need the owner's privileges. A store whose schema is already
+current is opened without any (a read-only version check comes first), so the
+service can run as a role that may not change the schema, with
+``fairpath store migrate`` run as the owner on upgrade.
 """
 
 from __future__ import annotations
@@ -34,7 +51,7 @@ from datetime import UTC, datetime
 
 from fairpath.audit.chain import GENESIS
 from fairpath.audit.sessions import Session
-from fairpath.errors import StoreError
+from fairpath.errors import StoreError, StoreUnavailableError
 
 SQLITE = "sqlite"
 POSTGRES = "postgresql"
@@ -157,42 +174,131 @@ TRAIL = Migration(
     ),
 )
 
+REQUESTS_PER_CALLER = Migration(
+    2,
+    "request ids per caller",
+    common=(
+        "ALTER TABLE decisions ADD COLUMN request_digest TEXT NOT NULL DEFAULT ''",
+        "DROP INDEX decisions_request_id",
+        # A repeated request id returns the first decision *of that caller*; the index is the last line of defence.
+        "CREATE UNIQUE INDEX decisions_caller_request_id ON decisions (caller, request_id) WHERE request_id <> ''",
+    ),
+)
+
+_HEAD_MOVES_FORWARD = "the chain head only moves forward"
+
+GUARDS = Migration(
+    3,
+    "trail guards",
+    common=(),
+    sqlite=(
+        f"""CREATE TRIGGER chain_head_forward_only BEFORE UPDATE ON chain_head
+            WHEN NEW.sequence <= OLD.sequence OR NEW.id <> OLD.id
+            BEGIN SELECT RAISE(ABORT, '{_HEAD_MOVES_FORWARD}'); END""",
+        """CREATE TRIGGER chain_head_append_only_delete BEFORE DELETE ON chain_head
+            BEGIN SELECT RAISE(ABORT, 'the decision trail is append-only'); END""",
+    ),
+    postgresql=(
+        f"""CREATE FUNCTION fairpath_forward_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.sequence <= OLD.sequence OR NEW.id <> OLD.id THEN
+                    RAISE EXCEPTION '{_HEAD_MOVES_FORWARD}';
+                END IF;
+                RETURN NEW;
+            END $$""",
+        """CREATE TRIGGER chain_head_forward_only BEFORE UPDATE ON chain_head
+            FOR EACH ROW EXECUTE FUNCTION fairpath_forward_only()""",
+        """CREATE TRIGGER chain_head_append_only BEFORE DELETE ON chain_head
+            FOR EACH ROW EXECUTE FUNCTION fairpath_append_only()""",
+        *(
+            f"""CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}
+                FOR EACH STATEMENT EXECUTE FUNCTION fairpath_append_only()"""
+            for table in (*_CHAINED, "chain_head")
+        ),
+    ),
+)
+
 #: Every step, in version order.
-MIGRATIONS: tuple[Migration, ...] = (TRAIL,)
+MIGRATIONS: tuple[Migration, ...] = (TRAIL, REQUESTS_PER_CALLER, GUARDS)
+
+# Whether schema_migrations exists yet, asked without writing anything (a read-only role may ask).
+_HAS_MIGRATIONS_TABLE = {
+    SQLITE: "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+    POSTGRES: "SELECT COUNT(*) FROM (SELECT to_regclass('schema_migrations') AS t) found WHERE t IS NOT NULL",
+}
 
 
 def migrate(session: Session, dialect: str, migrations: Sequence[Migration] = MIGRATIONS) -> int:
     """Apply the steps the database lacks, in order, in one transaction; return the schema version.
 
     Raises:
-        StoreError: The database's schema is newer than ``migrations`` know.
+        StoreError: The database's schema is newer than ``migrations`` know, or a step could not
+            be applied (e.g. the role lacks the owner's privileges: the message says what to run).
         StoreUnavailableError: The database cannot be reached or written.
 
     """
+    return apply_migrations(session, dialect, migrations)[0]
+
+
+def applied_versions(session: Session, dialect: str) -> set[int]:
+    """Return the versions recorded in ``schema_migrations`` (none for a new database), writing nothing."""
+    if not int(session.query(_HAS_MIGRATIONS_TABLE[dialect])[0][0]):
+        return set()
+    return {int(row[0]) for row in session.query("SELECT version FROM schema_migrations")}
+
+
+def apply_migrations(
+    session: Session, dialect: str, migrations: Sequence[Migration] = MIGRATIONS
+) -> tuple[int, list[Migration]]:
+    """Like :func:`migrate`; also return the steps this call applied, in order (none when current).
+
+    A database already at the latest version is only read: no transaction, lock or DDL, so a
+    role without the right to change the schema opens it fine.
+    """
     latest = max((m.version for m in migrations), default=0)
+    applied = applied_versions(session, dialect)
+    _refuse_newer(applied, latest)
+    if {m.version for m in migrations} <= applied:
+        return max(applied, default=0), []
+    done: list[Migration] = []
     session.begin_migration()
     try:
-        session.query(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-        )
-        applied = {int(row[0]) for row in session.query("SELECT version FROM schema_migrations")}
-        if applied and max(applied) > latest:
-            raise StoreError(
-                f"the decision store's schema is version {max(applied)}, newer than this fairpath "
-                f"knows ({latest}): upgrade fairpath before using this store"
-            )
-        for migration in sorted(migrations, key=lambda m: m.version):
-            if migration.version in applied:
-                continue
-            for sql in migration.statements(dialect):
-                session.query(sql)
+        try:
             session.query(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                (migration.version, migration.name, datetime.now(UTC).isoformat()),
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
             )
+            # Read again under the lock: another process may have migrated meanwhile.
+            applied = {int(row[0]) for row in session.query("SELECT version FROM schema_migrations")}
+            for migration in sorted(migrations, key=lambda m: m.version):
+                if migration.version in applied or max(applied, default=0) > latest:
+                    continue
+                for sql in migration.statements(dialect):
+                    session.query(sql)
+                session.query(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, datetime.now(UTC).isoformat()),
+                )
+                done.append(migration)
+        except StoreUnavailableError:
+            raise
+        except StoreError as error:
+            raise StoreError(
+                f"the decision store's schema is at version {max(applied, default=0)} and this fairpath "
+                f"needs version {latest}, but migrating failed ({error}): run `fairpath store migrate "
+                "--store URL` as the database's owner, then start the service again"
+            ) from None
+        _refuse_newer(applied, latest)
         session.commit()
     except BaseException:
         session.rollback()
         raise
-    return max(applied | {m.version for m in migrations})
+    return max(applied | {m.version for m in migrations}), done
+
+
+def _refuse_newer(applied: set[int], latest: int) -> None:
+    if applied and max(applied) > latest:
+        raise StoreError(
+            f"the decision store's schema is version {max(applied)}, newer than this fairpath "
+            f"knows ({latest}): upgrade fairpath before using this store"
+        )

@@ -153,6 +153,10 @@ class PostgresSession:
         with contextlib.suppress(psycopg.Error):
             self._conn.close()
 
+    def lost(self) -> bool:
+        """True once the server side of the connection is gone (terminated, restarted, cut off)."""
+        return bool(self._conn.broken)
+
 
 def _statements(sql: str, rows: Sequence[Sequence[object]]) -> Iterator[tuple[Any, tuple[object, ...]]]:
     """Yield the statements writing ``rows``: an INSERT of several rows becomes one statement over arrays.

@@ -7,14 +7,20 @@ every value is bound as a parameter, never formatted into the text.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from fairpath.audit import chain
 from fairpath.audit.codec import decode_decision, entry_digest, from_micros, to_micros, trace_digests
 from fairpath.audit.records import DecisionFilter, DecisionSummary, OutcomeRecord, StoredDecision
+from fairpath.audit.requests import RecordedRequest
 from fairpath.audit.sessions import Row, Session
-from fairpath.decisions import Status, TraceEntry
+from fairpath.decisions import RuleResult, Status, TraceEntry
+from fairpath.errors import CorruptRecordError
 
 #: Decodes the trace entries of the given digests (see :class:`fairpath.audit.entries.TraceEntries`).
 Resolve = Callable[[Session, Sequence[str]], Mapping[str, TraceEntry]]
@@ -31,14 +37,35 @@ INSERT_SENSITIVE = "INSERT INTO decision_sensitive_facts (decision_id, facts, sa
 INSERT_ENTRY = "INSERT INTO trace_entries (digest, entry) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING"
 
 
+#: What decoding a stored value can raise when someone edited it in the database: not JSON (json's
+#: error is a ValueError), JSON of the wrong shape, nested too deep to parse, an unknown enum name.
+UNREADABLE = (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError)
+
+
+@contextlib.contextmanager
+def reading(what: str) -> Iterator[None]:
+    """Turn a stored value that cannot be decoded into a CorruptRecordError naming ``what`` (a record).
+
+    Only the exception's type is named: its text may quote the value, and values can be facts.
+    """
+    try:
+        yield
+    except UNREADABLE as error:
+        raise CorruptRecordError(
+            f"{what} cannot be read ({type(error).__name__}): it was changed in the database;"
+            " `fairpath decisions verify` reports where the trail breaks"
+        ) from None
+
+
 def marks(count: int) -> str:
     """Return ``count`` comma-separated placeholders."""
     return ", ".join("?" * count)
 
 
+# request_digest is not chained: it only tells a repeated request from a reused id (fairpath.audit.requests).
 INSERT_DECISION = (
-    f"INSERT INTO decisions (sequence, {', '.join(chain.DECISION_COLUMNS)}, previous_hash, hash)"
-    f" VALUES ({marks(len(chain.DECISION_COLUMNS) + 3)})"
+    f"INSERT INTO decisions (sequence, {', '.join(chain.DECISION_COLUMNS)}, previous_hash, hash, request_digest)"
+    f" VALUES ({marks(len(chain.DECISION_COLUMNS) + 4)})"
 )
 INSERT_OUTCOME = (
     f"INSERT INTO outcomes (sequence, {', '.join(chain.OUTCOME_COLUMNS)}, previous_hash, hash)"
@@ -54,10 +81,20 @@ _SUMMARY = (
 )
 
 
-def where(query: DecisionFilter, after_sequence: int) -> tuple[str, list[object]]:
-    """Return the WHERE clause (over ``decisions d``) and parameters selecting ``query`` past the cursor."""
-    clauses: list[str] = ["d.sequence > ?"]
-    params: list[object] = [after_sequence]
+def where(query: DecisionFilter, after_sequence: int, *, newest_first: bool = False) -> tuple[str, list[object]]:
+    """Return the WHERE clause (over ``decisions d``) and parameters selecting ``query`` past the cursor.
+
+    ``after_sequence`` is the last sequence already read in the order of reading (0: none yet), so
+    newest first it is an upper bound (and none at all before the first page).
+    """
+    clauses: list[str] = []
+    params: list[object] = []
+    if not newest_first:
+        clauses.append("d.sequence > ?")
+        params.append(after_sequence)
+    elif after_sequence:
+        clauses.append("d.sequence < ?")
+        params.append(after_sequence)
     if query.from_time is not None:
         clauses.append("d.evaluated_us >= ?")
         params.append(to_micros(query.from_time))
@@ -77,42 +114,72 @@ def where(query: DecisionFilter, after_sequence: int) -> tuple[str, list[object]
     if query.rule_fired:
         clauses.append("d.sequence IN (SELECT r.sequence FROM decision_rules r WHERE r.rule_id = ?)")
         params.append(query.rule_fired)
-    return " AND ".join(clauses), params
+    return " AND ".join(clauses) or "1 = 1", params
 
 
-def request_id_lookups(request_ids: Sequence[str]) -> list[tuple[str, Sequence[object]]]:
-    """Return the queries whose rows are ``(request_id, decision_id)`` of those already recorded."""
+def order_by(newest_first: bool) -> str:
+    """Return the ORDER BY of a :func:`where` selection: the sequence index read forwards or backwards."""
+    return "d.sequence DESC" if newest_first else "d.sequence"
+
+
+def request_id_lookups(caller: str, request_ids: Sequence[str]) -> list[tuple[str, Sequence[object]]]:
+    """Return the queries finding what ``caller`` already recorded under any of ``request_ids``.
+
+    Each row is ``(caller, request_id, decision_id, request_digest, sensitive_commitment,
+    sensitive facts JSON or NULL, equality_commitment, equality group or NULL)``: what
+    :func:`recorded_request` needs to tell a repeat from a reuse.
+    """
     return [
         (
-            # "<> ''" lets the planner use the partial unique index on request_id.
-            "SELECT request_id, decision_id FROM decisions"
-            f" WHERE request_id <> '' AND request_id IN ({marks(len(chunk))})",
-            chunk,
+            # "<> ''" lets the planner use the partial unique index on (caller, request_id).
+            "SELECT d.caller, d.request_id, d.decision_id, d.request_digest, d.sensitive_commitment, s.facts,"
+            " d.equality_commitment, e.equality_group FROM decisions d"
+            " LEFT JOIN decision_sensitive_facts s ON s.decision_id = d.decision_id"
+            " LEFT JOIN decision_equality e ON e.decision_id = d.decision_id"
+            f" WHERE d.request_id <> '' AND d.caller = ? AND d.request_id IN ({marks(len(chunk))})",
+            [caller, *chunk],
         )
         for chunk in (list(request_ids[i:i + IN_CHUNK]) for i in range(0, len(request_ids), IN_CHUNK))
     ]
 
 
-def decisions(
-    session: Session, clause: str, params: Sequence[object], limit: int, resolve: Resolve
-) -> list[StoredDecision]:
-    """Return up to ``limit`` decisions matching ``clause``, oldest first, with their outcomes."""
-    rows = session.query(
-        f"SELECT {_DECISION} FROM decisions d WHERE {clause} ORDER BY d.sequence LIMIT ?", [*params, limit]
+def recorded_request(row: Row) -> tuple[tuple[str, str], RecordedRequest]:
+    """Return the ``(caller, request_id)`` key and the recorded request of a :func:`request_id_lookups` row."""
+    caller, request_id, decision_id, digest, sensitive_commitment, facts, equality_commitment, group = row
+    return (str(caller), str(request_id)), RecordedRequest(
+        str(decision_id), str(digest), None if facts is None else json.loads(facts), bool(sensitive_commitment),
+        None if group is None else str(group), bool(equality_commitment),
     )
-    documents = [json.loads(row[2]) for row in rows]
-    entries = resolve(session, [digest for document in documents for digest in trace_digests(document)])
+
+
+def decisions(
+    session: Session, clause: str, params: Sequence[object], limit: int, resolve: Resolve, *,
+    newest_first: bool = False,
+) -> list[StoredDecision]:
+    """Return up to ``limit`` decisions matching ``clause`` with their outcomes, oldest (or newest) first."""
+    rows = session.query(
+        f"SELECT {_DECISION} FROM decisions d WHERE {clause} ORDER BY {order_by(newest_first)} LIMIT ?",
+        [*params, limit],
+    )
+    documents: list[tuple[Any, list[str]]] = []
+    for row in rows:
+        with reading(f"record {row[0]}"):
+            document = json.loads(str(row[2]))
+            documents.append((document, trace_digests(document)))
+    with reading(f"a trace entry of records {rows[0][0]}-{rows[-1][0]}" if rows else "a trace entry"):
+        entries = resolve(session, [digest for _, digests in documents for digest in digests])
     outcomes = outcomes_of(session, [str(row[1]) for row in rows])
-    return [
-        StoredDecision(
-            sequence=int(seq), decision=decode_decision(document, entries), facts=json.loads(facts),
-            masked_facts=tuple(json.loads(masked)), duration_ms=int(micros) / 1000, hash=str(digest),
-            previous_hash=str(previous), outcomes=tuple(outcomes.get(str(decision_id), ())),
-        )
-        for (seq, decision_id, _, facts, masked, micros, digest, previous), document in zip(
-            rows, documents, strict=True
-        )
-    ]
+    found: list[StoredDecision] = []
+    for (seq, decision_id, _, facts, masked, micros, digest, previous), (document, _) in zip(
+        rows, documents, strict=True
+    ):
+        with reading(f"record {seq}"):
+            found.append(StoredDecision(
+                sequence=int(seq), decision=decode_decision(document, entries), facts=json.loads(str(facts)),
+                masked_facts=tuple(json.loads(str(masked))), duration_ms=int(micros) / 1000, hash=str(digest),
+                previous_hash=str(previous), outcomes=tuple(outcomes.get(str(decision_id), ())),
+            ))
+    return found
 
 
 def trace_entries(session: Session, digests: Sequence[str]) -> list[Row]:
@@ -126,21 +193,46 @@ def trace_entries(session: Session, digests: Sequence[str]) -> list[Row]:
     return rows
 
 
-def entry_problems(session: Session, chunk: int) -> tuple[set[str], dict[str, str]]:
-    """Walk ``trace_entries``: return every stored digest, and a problem for each entry not matching it."""
-    stored: set[str] = set()
-    problems: dict[str, str] = {}
+@dataclass(frozen=True)
+class StoredEntries:
+    """What verification learns from walking ``trace_entries`` once.
+
+    Attributes:
+        stored: Every digest in the table.
+        problems: A problem for each entry whose text does not match its digest.
+        fired: The rule id of each entry whose result is FIRED, by digest.
+
+    """
+
+    stored: set[str]
+    problems: dict[str, str]
+    fired: dict[str, str]
+
+
+def entry_problems(session: Session, chunk: int) -> StoredEntries:
+    """Walk ``trace_entries``: every stored digest, a problem for each entry not matching it, the FIRED ones."""
+    found = StoredEntries(set(), {}, {})
     after = ""
     while True:
         rows = session.query(
             "SELECT digest, entry FROM trace_entries WHERE digest > ? ORDER BY digest LIMIT ?", (after, chunk)
         )
         for digest, entry in rows:
-            stored.add(str(digest))
+            found.stored.add(str(digest))
             if entry_digest(str(entry)) != digest:
-                problems[str(digest)] = f"trace entry {digest} was changed after it was written"
+                found.problems[str(digest)] = f"trace entry {digest} was changed after it was written"
+                continue
+            try:
+                parsed = json.loads(str(entry))
+                result, rule_id = parsed.get("result"), parsed.get("rule_id")
+            except UNREADABLE:
+                # Its digest matches, so it was written so: the record referring to it is reported.
+                found.problems[str(digest)] = f"trace entry {digest} cannot be read"
+                continue
+            if result == RuleResult.FIRED.value:
+                found.fired[str(digest)] = str(rule_id)
         if len(rows) < chunk:
-            return stored, problems
+            return found
         after = str(rows[-1][0])
 
 
@@ -151,13 +243,14 @@ def summaries(session: Session, clause: str, params: Sequence[object], limit: in
         f" WHERE {clause} ORDER BY d.sequence LIMIT ?",
         [*params, limit],
     )
-    return [
-        DecisionSummary(
-            int(seq), str(decision_id), from_micros(int(micros)), str(policy), str(version), Status(status),
-            str(pathway), bool(directed), json.loads(facts), str(group),
-        )
-        for seq, decision_id, micros, policy, version, status, pathway, directed, facts, group in rows
-    ]
+    found: list[DecisionSummary] = []
+    for seq, decision_id, micros, policy, version, status, pathway, directed, facts, group in rows:
+        with reading(f"record {seq}"):
+            found.append(DecisionSummary(
+                int(seq), str(decision_id), from_micros(int(micros)), str(policy), str(version), Status(status),
+                str(pathway), bool(directed), json.loads(str(facts)), str(group),
+            ))
+    return found
 
 
 def outcomes_of(session: Session, decision_ids: Sequence[str]) -> dict[str, list[OutcomeRecord]]:
@@ -195,12 +288,18 @@ def side_values(session: Session, table: str, column: str, decision_ids: Sequenc
 
 
 def links(
-    session: Session, start: int, end: int, stored: Collection[str], bad: Mapping[str, str]
+    session: Session, start: int, end: int, entries: StoredEntries, inconsistent: dict[int, str]
 ) -> list[chain.Link]:
     """Return the chain links of both kinds with ``start <= sequence < end``, in sequence order.
 
-    A decision referring to a trace entry that is missing (not in ``stored``) or changed (in
-    ``bad``, digest -> problem) carries that problem in its link.
+    A link carries a problem (reported once its hash checks out) when its decision refers to a
+    trace entry that is missing or changed. What queries read outside the hashed columns is
+    checked against them, and each disagreement is added to ``inconsistent`` (sequence -> problem):
+    a decision's ``decision_rules`` rows (the ``--rule-fired`` filter) against the rules fired in
+    its trace, its indexed columns (the other filters) against its document, and rule rows
+    naming an outcome. The caller reports whichever comes first, such a disagreement or a
+    broken link. Nothing here raises on a value edited in the database: a document that cannot
+    be read is the link's problem, a fired column that cannot be read a disagreement.
     """
     linked = ", ".join(f"d.{column}" for column in chain.DECISION_COLUMNS)
     decision_rows = session.query(
@@ -216,6 +315,11 @@ def links(
         " WHERE sequence >= ? AND sequence < ?",
         (start, end),
     )
+    rules: dict[int, set[str]] = {}
+    for sequence, rule_id in session.query(
+        "SELECT sequence, rule_id FROM decision_rules WHERE sequence >= ? AND sequence < ?", (start, end)
+    ):
+        rules.setdefault(int(sequence), set()).add(str(rule_id))
     width = len(chain.DECISION_COLUMNS)
     found = []
     for row in decision_rows:
@@ -227,17 +331,81 @@ def links(
             side.append(chain.SideValue("equality group", str(values[-2]), str(group_salt), str(group)))
         if facts is not None:
             side.append(chain.SideValue("sensitive facts", str(values[-1]), str(facts_salt), str(facts)))
-        document = json.loads(str(values[chain.DECISION_COLUMNS.index("document")]))
-        problem = next(
-            (bad.get(d) or f"trace entry {d} is missing" for d in trace_digests(document)
-             if d in bad or d not in stored),
-            "",
-        )
-        found.append(
-            chain.Link(int(row[0]), chain.DECISION, str(row[1]), str(row[2]), values, tuple(side), problem)
-        )
-    found += [
-        chain.Link(int(row[0]), chain.OUTCOME, str(row[1]), str(row[2]), tuple(row[3:]))
-        for row in outcome_rows
-    ]
+        sequence = int(row[0])
+        columns = dict(zip(chain.DECISION_COLUMNS, values, strict=True))
+        try:
+            document = json.loads(str(columns["document"]))
+            digests = trace_digests(document)
+        except UNREADABLE:
+            # Reported once its hash checks out (a document rewritten and rehashed); else the hash is.
+            document, digests = {}, []
+            problem = "its document cannot be read"
+        else:
+            problem = next(
+                (entries.problems.get(d) or f"trace entry {d} is missing" for d in digests
+                 if d in entries.problems or d not in entries.stored),
+                "",
+            )
+        if not problem and (disagreement := _disagreement(columns, document, rules.pop(sequence, set()), entries)):
+            inconsistent[sequence] = disagreement
+        found.append(chain.Link(sequence, chain.DECISION, str(row[1]), str(row[2]), values, tuple(side), problem))
+    for row in outcome_rows:
+        sequence = int(row[0])
+        if named := rules.pop(sequence, set()):
+            inconsistent[sequence] = f"decision_rules rows ({', '.join(sorted(named))}) name an outcome record"
+        found.append(chain.Link(sequence, chain.OUTCOME, str(row[1]), str(row[2]), tuple(row[3:])))
+    # Rule rows left name no record: no query can return them (the filter selects decisions). Should a
+    # decision be appended at that sequence later, they become its rows and are checked with it.
     return sorted(found, key=lambda link: link.sequence)
+
+
+# Indexed columns (what the filters of :func:`where` read) and how the document says the same thing.
+_INDEXED: tuple[tuple[str, Callable[[Mapping[str, Any]], object]], ...] = (
+    ("decision_id", lambda d: d["decision_id"]),
+    ("request_id", lambda d: d.get("request_id", "")),
+    ("caller", lambda d: d.get("caller", "")),
+    ("evaluated_us", lambda d: to_micros(datetime.fromisoformat(d["evaluated_at"]))),
+    ("policy", lambda d: d["policy"]["name"]),
+    ("version", lambda d: d["policy"]["version"]),
+    ("digest", lambda d: d["policy"]["digest"]),
+    ("status", lambda d: d["status"]),
+    ("pathway", lambda d: (d.get("pathway") or {}).get("code", "")),
+    ("individual_directed", lambda d: int(bool((d.get("pathway") or {}).get("individual_directed")))),
+    ("incident_ref", lambda d: (d.get("subject") or {}).get("incident_ref", "")),
+    ("staff_ref", lambda d: (d.get("subject") or {}).get("staff_ref", "")),
+    ("action_ref", lambda d: (d.get("subject") or {}).get("action_ref", "")),
+)
+
+
+def _disagreement(
+    columns: Mapping[str, object], document: Mapping[str, Any], rule_rows: set[str], entries: StoredEntries
+) -> str:
+    """Return how one decision's queried data disagrees with its chained data ("" if not), naming it."""
+    digests = trace_digests(document)
+    name = f"decision {columns['decision_id']}"
+    try:
+        differing = [column for column, said in _INDEXED if _same_type(columns[column]) != said(document)]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return f"{name}: its document cannot be read"
+    if differing:
+        return f"{name}: its indexed column(s) {', '.join(differing)} disagree with its document"
+    fired = list(dict.fromkeys(entries.fired[digest] for digest in digests if digest in entries.fired))
+    try:
+        recorded = json.loads(str(columns["fired"]))
+    except UNREADABLE:
+        return f"{name}: its fired column cannot be read"
+    if recorded != fired:
+        return f"{name}: its fired rules disagree with its trace"
+    if rule_rows != set(fired):
+        extra, lost = sorted(rule_rows - set(fired)), sorted(set(fired) - rule_rows)
+        what = "; ".join(part for part in (
+            f"rows for rules that did not fire: {', '.join(extra)}" if extra else "",
+            f"rows missing for fired rules: {', '.join(lost)}" if lost else "",
+        ) if part)
+        return f"{name}: its decision_rules rows disagree with its trace ({what})"
+    return ""
+
+
+def _same_type(value: object) -> object:
+    # SQLite and PostgreSQL both return integers for the integer columns; anything else is text.
+    return value if isinstance(value, int) else str(value)

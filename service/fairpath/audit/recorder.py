@@ -1,11 +1,19 @@
-"""Evaluate and record: the use case behind ``EvaluationService.Evaluate``.
+"""Evaluate and record: the use case behind ``EvaluationService.Evaluate`` and ``EvaluateIncident``.
 
 :meth:`DecisionRecorder.evaluate` evaluates, masks the sensitive facts, and
 appends the decision to the store *before* returning it: when the record
 cannot be written the caller gets :class:`~fairpath.errors.StoreUnavailableError`
 (UNAVAILABLE on the wire) and no decision. A ``dry_run`` evaluates and records
-nothing. A request id already recorded returns the first decision recorded
-under it, as recorded (sensitive values masked), and appends nothing.
+nothing. A request id the same caller already recorded returns the first
+decision recorded under it, as recorded (sensitive values masked), when the
+request is the same, and is refused (:class:`~fairpath.errors.RequestIdReusedError`)
+when it is not; either way nothing is appended (:mod:`fairpath.audit.requests`).
+
+:meth:`DecisionRecorder.evaluate_incident` does the same for every action of
+one incident (``EvaluateIncident``): every action is evaluated first, so a bad
+one refuses the call before anything is recorded, then the incident's decisions
+go to the store as one group, recorded all or none in one transaction even when
+that transaction also carries other requests' decisions.
 
 Nothing here logs facts or the equality group: they are clinical, HR and
 equality-monitoring data.
@@ -15,15 +23,18 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+from fairpath import incidents
+from fairpath.audit import requests
 from fairpath.audit.batching import GroupCommit
 from fairpath.audit.masking import Masker
 from fairpath.audit.records import NewDecision, StoredDecision
 from fairpath.audit.store import DecisionStore
 from fairpath.decisions import Decision, Subject
-from fairpath.errors import PolicyNotFoundError
+from fairpath.errors import FairpathError, FieldViolation, InvalidFactsError, PolicyNotFoundError, RequestIdReusedError
 from fairpath.evaluation import Evaluator
+from fairpath.incidents import IncidentAction, IncidentResult
 
 #: Default of :class:`DecisionRecorder`'s ``linger``: well under a gRPC round trip.
 LINGER = 0.002
@@ -39,7 +50,7 @@ class DecisionRecorder:
     Args:
         evaluator: Makes the decisions.
         store: Records them.
-        max_batch: Most decisions written in one transaction.
+        max_batch: Most requests written in one transaction (an incident's decisions count as one).
         linger: Longest a write waits, in seconds, for decisions being evaluated at the same moment
             to join its transaction (only when there are some: a lone request never waits).
 
@@ -50,8 +61,9 @@ class DecisionRecorder:
     ) -> None:
         self._evaluator = evaluator
         self._store = store
-        self._commit: GroupCommit[NewDecision, StoredDecision] = GroupCommit(
-            store.append_decisions, max_batch=max_batch, linger=linger
+        # Items are groups: one request's decisions (one, or an incident's), recorded all or none.
+        self._commit: GroupCommit[Sequence[NewDecision], Sequence[StoredDecision] | FairpathError] = GroupCommit(
+            store.append_groups, max_batch=max_batch, linger=linger
         )
         self._maskers: dict[str, Masker] = {}
 
@@ -79,7 +91,8 @@ class DecisionRecorder:
             facts: The request's facts, as sent.
             version: Pinned version; "" for the current one.
             subject: Pseudonymous references of incident, staff member and action.
-            request_id: Correlation id; a recorded one returns its first decision.
+            request_id: Correlation id, scoped to ``caller``; repeating a recorded request returns its
+                first decision.
             caller: Who asked ("" without authentication).
             equality_group: Pseudonymous equality-monitoring group, stored apart, never evaluated.
             dry_run: Evaluate without recording.
@@ -91,6 +104,8 @@ class DecisionRecorder:
         Raises:
             PolicyNotFoundError, InvalidFactsError, EngineBusyError, EngineError: as the evaluator.
             StoreUnavailableError: The decision could not be recorded, so it is not returned.
+            RequestIdReusedError: ``caller`` recorded ``request_id`` for a different request.
+            RecordTooLargeError: The record could not be read back in one message, so it was not written.
             StoreError: The store refused the record for another reason.
 
         """
@@ -107,20 +122,106 @@ class DecisionRecorder:
             return decide()[0]
         with self._commit.expecting():  # lets a transaction being formed wait for this decision
             decision, duration_us = decide()
-            masked = self._masker(decision).mask(facts, decision)
-            recorded = self._commit.submit(
-                NewDecision(
-                    decision=masked.decision,
-                    facts=masked.facts,
-                    masked_facts=masked.masked_facts,
-                    duration_us=duration_us,
-                    equality_group=equality_group,
-                    sensitive_facts=masked.sensitive_facts,
-                )
-            )
-        if recorded.decision.decision_id != decision.decision_id:
-            return recorded.decision  # the request id was recorded before: the first decision stands
+            recorded = self._commit.submit((self._new_decision(decision, facts, duration_us, equality_group, version),))
+        if isinstance(recorded, FairpathError):
+            raise recorded  # this item only: the rest of its batch was recorded
+        if recorded[0].decision.decision_id != decision.decision_id:
+            return recorded[0].decision  # the request id was recorded before: the first decision stands
         return decision
+
+    def evaluate_incident(
+        self,
+        policy: str,
+        shared_facts: Mapping[str, object],
+        actions: Sequence[IncidentAction],
+        *,
+        incident_ref: str,
+        version: str = "",
+        request_id: str = "",
+        caller: str = "",
+        dry_run: bool = False,
+    ) -> IncidentResult:
+        """Evaluate every action of one incident and, unless ``dry_run``, record all its decisions or none.
+
+        Each action is evaluated exactly as :meth:`evaluate` would evaluate it on ``shared_facts``
+        overridden by its own facts, with its own decision id and request id
+        (:func:`fairpath.incidents.action_request_id`), against the version the first action got.
+
+        Args:
+            policy: Policy name.
+            shared_facts: The facts every action shares, as sent.
+            actions: The incident's actions (checked by :func:`fairpath.incidents.check_request`).
+            incident_ref: The incident's pseudonymous reference, every decision's subject's.
+            version: Pinned version; "" for the current one.
+            request_id: Correlation id, scoped to ``caller``; repeating a recorded incident request
+                returns its first decisions.
+            caller: Who asked ("" without authentication).
+            dry_run: Evaluate without recording.
+
+        Returns:
+            One decision per action, in order, and the advice about the incident.
+
+        Raises:
+            InvalidFactsError: Some action's facts are invalid; every violation is named by the
+                action's index (``actions[2].facts.intent_to_harm``) or, for a shared fact, ``facts.X``.
+            RequestIdReusedError: ``caller`` recorded ``request_id`` for a different request.
+            PolicyNotFoundError, EngineBusyError, EngineError, StoreError: as :meth:`evaluate`.
+
+        """
+        merged = [incidents.merged_facts(shared_facts, action.facts) for action in actions]
+        with self._commit.expecting():  # lets a transaction being formed wait for this incident
+            made: list[tuple[Decision, int]] = []
+            violations: list[FieldViolation] = []
+            for index, (action, facts) in enumerate(zip(actions, merged, strict=True)):
+                # Every action on the version the first got: a reload between two actions cannot split them.
+                pinned = made[0][0].policy.version if made else version
+                started = time.perf_counter()
+                try:
+                    decision = self._evaluator.evaluate(
+                        policy, facts, version=pinned, subject=action.subject(incident_ref),
+                        request_id=incidents.action_request_id(request_id, index),
+                    )
+                except InvalidFactsError as error:
+                    violations += incidents.action_violations(index, action.facts, error)
+                    continue
+                micros = round((time.perf_counter() - started) * 1_000_000)
+                made.append((dataclasses.replace(decision, caller=caller, dry_run=dry_run), micros))
+            if violations:
+                # One bad action refuses the whole call, before anything is recorded.
+                raise InvalidFactsError(list(dict.fromkeys(violations)))
+            decisions = tuple(decision for decision, _ in made)
+            if not dry_run:
+                items = [
+                    self._new_decision(decision, facts, micros, action.equality_group, version)
+                    for (decision, micros), facts, action in zip(made, merged, actions, strict=True)
+                ]
+                digest = requests.incident_digest(items)
+                recorded = self._commit.submit([dataclasses.replace(item, incident_digest=digest) for item in items])
+                if isinstance(recorded, RequestIdReusedError):
+                    raise RequestIdReusedError(request_id) from None  # the caller's id, not an action's
+                if isinstance(recorded, FairpathError):
+                    raise recorded  # this incident only: nothing of it was recorded
+                if recorded[0].decision.decision_id != decisions[0].decision_id:
+                    # The request id was recorded before: the first decisions stand.
+                    decisions = tuple(stored.decision for stored in recorded)
+        return IncidentResult(
+            incident_ref, decisions, incidents.incident_advice(decisions, merged), request_id, dry_run
+        )
+
+    def _new_decision(
+        self, decision: Decision, facts: Mapping[str, object], duration_us: int, equality_group: str, version: str
+    ) -> NewDecision:
+        """Return ``decision`` masked and ready to append."""
+        masked = self._masker(decision).mask(facts, decision)
+        return NewDecision(
+            decision=masked.decision,
+            facts=masked.facts,
+            masked_facts=masked.masked_facts,
+            duration_us=duration_us,
+            equality_group=equality_group,
+            sensitive_facts=masked.sensitive_facts,
+            requested_version=version,
+        )
 
     def _masker(self, decision: Decision) -> Masker:
         ref = decision.policy

@@ -63,6 +63,11 @@ class NewDecision:
             table, never with the facts.
         sensitive_facts: The true values of the masked facts; stored in their own table, never
             returned by the review API, kept so that replay can re-evaluate.
+        requested_version: The policy version the request asked for ("" for the current one):
+            part of what makes a repeated request id the same request (:mod:`fairpath.audit.requests`).
+        incident_digest: For one action of an ``EvaluateIncident`` call, the digest of the whole
+            incident request (:func:`fairpath.audit.requests.incident_digest`), so that a repeated
+            incident request id is the same request only when every action is; "" otherwise.
 
     """
 
@@ -72,6 +77,8 @@ class NewDecision:
     duration_us: int
     equality_group: str = ""
     sensitive_facts: Mapping[str, FactValue] = field(default_factory=dict)
+    requested_version: str = ""
+    incident_digest: str = ""
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from fairpath.errors import StoreUnavailableError
 
+_T = TypeVar("_T")
 Row = tuple[Any, ...]
 #: Statements to run with their parameters.
 Lookups = Sequence[tuple[str, Sequence[object]]]
@@ -72,6 +73,14 @@ class Session(Protocol):
         """Close the connection; never raises."""
         ...
 
+    def lost(self) -> bool:
+        """Return True when the connection is known to be gone (e.g. its server process was ended).
+
+        Only then is a read retried on a new connection: a connection that is merely refused
+        (a lock held too long, a full disk) gives the same answer again.
+        """
+        ...
+
 
 class SessionPool:
     """Reusable sessions for reads: taken per call, returned after, dropped when broken.
@@ -107,6 +116,44 @@ class SessionPool:
             raise
         self._give_back(session)
 
+    def read(self, work: Callable[[Session], _T]) -> _T:
+        """Run ``work`` (reads only) on a lent session; once more on a new connection if a pooled one was stale.
+
+        After the database restarts or ends the store's server processes, every idle connection
+        is dead but does not know it until used: the first read would fail for no reason the
+        caller could act on. Only reads are retried, never a write: a write that failed may
+        still have committed.
+        """
+        with self._lock:
+            session = self._idle.pop() if self._idle else None
+        if session is not None:
+            try:
+                return self._run(session, work)
+            except StoreUnavailableError:
+                if not session.lost():
+                    raise
+                self._drop_idle()  # opened before the same outage: as dead as this one
+        return self._run(self._connect(), work)
+
+    def _run(self, session: Session, work: Callable[[Session], _T]) -> _T:
+        try:
+            result = work(session)
+        except StoreUnavailableError:
+            session.close()
+            raise
+        except BaseException:
+            session.rollback()
+            self._give_back(session)
+            raise
+        self._give_back(session)
+        return result
+
+    def _drop_idle(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for session in idle:
+            session.close()
+
     def _give_back(self, session: Session) -> None:
         with self._lock:
             if not self._closed and len(self._idle) < self._keep:
@@ -118,6 +165,4 @@ class SessionPool:
         """Close every idle session; sessions still lent out are closed when given back."""
         with self._lock:
             self._closed = True
-            idle, self._idle = self._idle, []
-        for session in idle:
-            session.close()
+        self._drop_idle()

@@ -4,30 +4,47 @@ Writing. Every append runs in one transaction that holds the chain lock
 (:meth:`Session.begin_append`), reads the chain head, assigns the next
 sequences and hashes, inserts the rows and moves the head. Within a process
 appends go through one writer connection, one batch at a time; across
-processes the database's lock serialises them. A request id already recorded
-is answered with the recorded decision instead of a new record: the check
-runs under the lock, so two identical requests racing each other (in one
-process or two) still leave one record.
+processes the database's lock serialises them. A request id its caller
+already recorded is answered with the recorded decision instead of a new
+record when the request is the same, and refused when it is not
+(:mod:`fairpath.audit.requests`): the check runs under the lock, so two
+identical requests racing each other (in one process or two) still leave one
+record. An item refused (a reused id, a record too large to read back) is
+refused alone: the rest of its batch is recorded.
 
 Reading. Queries select by :class:`~fairpath.audit.records.DecisionFilter`
 in sequence order, ``after_sequence`` being the keyset cursor: a page never
 skips or repeats a record however many are appended meanwhile, because
-sequences are assigned and committed in order.
+sequences are assigned and committed in order. Listed newest first, the
+cursor bounds the sequence from above and the same index is read backwards;
+records appended meanwhile are newer than the first page, so they are not
+listed until the caller starts again.
+
+A read retries once, on a new connection, when its pooled connection turns
+out to be gone (:meth:`~fairpath.audit.sessions.SessionPool.read`); an append
+does so only while taking the chain lock, before it has written anything.
+
+Verifying walks the chain and also checks what queries read outside the
+hashed columns against them (:func:`fairpath.audit.queries.links`), and
+reports the earliest record with a problem of either kind. It never raises
+on a record edited in the database: what cannot be decoded is a problem of
+that record, while reading such a record raises a
+:class:`~fairpath.errors.CorruptRecordError` naming it.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from fairpath.audit import chain, queries
+from fairpath.audit import chain, queries, requests
 from fairpath.audit.codec import DecisionEncoder, dumps, from_micros, to_micros
 from fairpath.audit.entries import TraceEntries
-from fairpath.audit.migrations import migrate
+from fairpath.audit.migrations import apply_migrations
 from fairpath.audit.records import (
     ChainReport,
     DecisionFilter,
@@ -38,11 +55,49 @@ from fairpath.audit.records import (
     StoredDecision,
 )
 from fairpath.audit.sessions import Row, Session, SessionPool
-from fairpath.errors import DecisionNotFoundError, StoreUnavailableError
+from fairpath.errors import (
+    CorruptRecordError,
+    DecisionNotFoundError,
+    FairpathError,
+    RecordTooLargeError,
+    RequestIdReusedError,
+    StoreUnavailableError,
+)
+
+#: Largest record written, in bytes as read back: below gRPC's default 4 MiB message limit, with room
+#: for the protobuf framing and the outcomes appended later. A record that could not be returned is not written.
+MAX_RECORD_BYTES = 3 * 1024 * 1024
 
 _T = TypeVar("_T")
 # What an append's work returns: its result, (statement, rows) to write, and the new head (sequence, hash).
 _Work = tuple[_T, list[tuple[str, Sequence[Sequence[object]]]], int, str]
+# What appending groups returns under the lock: each group's result (records, ids of repeated decisions
+# to read back, or its refusal), and the trace entries written.
+_Done = tuple[list["list[StoredDecision | str] | FairpathError"], dict[str, str]]
+
+
+@dataclass
+class _Rows:
+    """Rows staged for one append (or for one group of it, until the group is known to be kept)."""
+
+    rows: list[Sequence[object]] = field(default_factory=list)
+    rules: list[Sequence[object]] = field(default_factory=list)
+    equality: list[Sequence[object]] = field(default_factory=list)
+    sensitive: list[Sequence[object]] = field(default_factory=list)
+    entries: dict[str, str] = field(default_factory=dict)
+    #: Request ids recorded by these rows, (caller, request id) -> what was recorded.
+    recorded: dict[tuple[str, str], requests.RecordedRequest] = field(default_factory=dict)
+    #: The chain head after these rows (0 and "" when there are none).
+    sequence: int = 0
+    head: str = ""
+
+    def extend(self, other: _Rows) -> None:
+        """Add ``other``'s rows after these."""
+        self.rows += other.rows
+        self.rules += other.rules
+        self.equality += other.equality
+        self.sensitive += other.sensitive
+        self.entries.update(other.entries)
 
 
 @dataclass
@@ -55,6 +110,7 @@ class _Pending:
     fired: tuple[str, ...]
     equality: tuple[str, str] | None  # (salt, group)
     sensitive: tuple[str, str] | None  # (salt, facts JSON)
+    request_digest: str
 
 
 class SqlStore:
@@ -82,64 +138,136 @@ class SqlStore:
         self._writer: Session | None = None
         try:
             with self._pool.session() as session:
-                self.schema_version = migrate(session, dialect)
+                #: The schema version, and the migration steps opening this store applied (usually none).
+                self.schema_version, self.migrated = apply_migrations(session, dialect)
         except BaseException:
             self._pool.close()  # nothing else will: the caller never gets the store
             raise
 
     # --- writing -------------------------------------------------------------------
 
-    def append_decisions(self, batch: Sequence[NewDecision]) -> list[StoredDecision]:
+    def append_decisions(self, batch: Sequence[NewDecision]) -> list[StoredDecision | FairpathError]:
         """Append decisions in one transaction; return what is recorded for each, in order.
 
-        An item whose request id is already recorded (earlier, or earlier in the batch)
-        appends nothing and gets the first decision recorded under that id.
+        An item whose request id its caller already recorded (earlier, or earlier in the batch)
+        appends nothing: it gets the first decision recorded under that id when it repeats that
+        request, else a :class:`~fairpath.errors.RequestIdReusedError` (:mod:`fairpath.audit.requests`).
+        An item too large to be read back gets a :class:`~fairpath.errors.RecordTooLargeError` and is
+        not written. Either error is returned in the item's place, so the rest of the batch is recorded.
 
         Raises:
             StoreUnavailableError: Nothing was recorded (the transaction rolled back).
 
         """
-        pending = [self._encode(item) for item in batch]  # CPU work, done before taking the lock
-        request_ids = list(dict.fromkeys(p.item.decision.request_id for p in pending))
-        request_ids = [request_id for request_id in request_ids if request_id]
+        return [
+            found if isinstance(found, FairpathError) else found[0]
+            for found in self.append_groups([(item,) for item in batch])
+        ]
 
-        def work(found: list[list[Row]], sequence: int, head: str) -> _Work[list[StoredDecision | str]]:
-            first = {str(request_id): str(decision_id) for rs in found for request_id, decision_id in rs}
-            results: list[StoredDecision | str] = []
-            entries: dict[str, str] = {}
-            rows: list[Sequence[object]] = []
-            rules: list[Sequence[object]] = []
-            equality: list[Sequence[object]] = []
-            sensitive: list[Sequence[object]] = []
-            for p in pending:
-                request_id, decision_id = p.item.decision.request_id, p.item.decision.decision_id
-                if request_id in first:
-                    results.append(first[request_id])  # read back once the lock is released
+    def append_groups(
+        self, groups: Sequence[Sequence[NewDecision]]
+    ) -> list[list[StoredDecision] | FairpathError]:
+        """Append groups of decisions in one transaction, each group all or none; return each group's.
+
+        Each group is what one request records (one decision, or an incident's). A group is refused
+        whole, nothing of it written, when any of its items would be refused alone (too large, a
+        request id reused for a different request), or when only part of it repeats what was
+        recorded before (a repeat is a repeat of every item): the first error is returned in the
+        group's place, and the other groups are recorded. A group every item of which repeats gets
+        the decisions first recorded.
+
+        Raises:
+            StoreUnavailableError: Nothing was recorded (the transaction rolled back).
+
+        """
+        # CPU work, done before taking the lock.
+        encoded = [[self._encode_or_refuse(item) for item in group] for group in groups]
+        pending = [p for group in encoded for p in group if isinstance(p, _Pending)]
+        by_caller: dict[str, list[str]] = {}
+        for p in pending:
+            if p.item.decision.request_id:
+                by_caller.setdefault(p.item.decision.caller, []).append(p.item.decision.request_id)
+        lookups = [
+            lookup for caller, ids in by_caller.items()
+            for lookup in queries.request_id_lookups(caller, list(dict.fromkeys(ids)))
+        ]
+
+        def work(found: list[list[Row]], sequence: int, head: str) -> _Work[_Done]:
+            first = dict(queries.recorded_request(row) for rs in found for row in rs)
+            batch = _Rows()
+            results: list[list[StoredDecision | str] | FairpathError] = []
+            for group in encoded:
+                staged = _Rows()
+                outcome = self._stage(group, first, staged, sequence, head)
+                if isinstance(outcome, FairpathError):
+                    results.append(outcome)  # nothing of the group is kept: all or none
                     continue
-                if request_id:
-                    first[request_id] = decision_id
-                sequence += 1
-                digest = chain.link_hash(sequence, head, chain.DECISION, p.values)
-                rows.append((sequence, *p.values, head, digest))
-                rules += [(rule_id, sequence) for rule_id in p.fired]
-                if p.equality:
-                    equality.append((decision_id, p.equality[1], p.equality[0]))
-                if p.sensitive:
-                    sensitive.append((decision_id, p.sensitive[1], p.sensitive[0]))
-                entries.update(p.entries)
-                results.append(_stored(p.item, sequence, digest, head))
-                head = digest
+                batch.extend(staged)
+                first.update(staged.recorded)
+                sequence, head = staged.sequence or sequence, staged.head or head
+                results.append(outcome)
             # Entries first: a decision row never refers to an entry that is not there.
             writes: list[tuple[str, Sequence[Sequence[object]]]] = [
-                (queries.INSERT_ENTRY, self._entries.unstored(entries)), (queries.INSERT_DECISION, rows),
-                (queries.INSERT_RULE, rules), (queries.INSERT_EQUALITY, equality),
-                (queries.INSERT_SENSITIVE, sensitive),
+                (queries.INSERT_ENTRY, self._entries.unstored(batch.entries)), (queries.INSERT_DECISION, batch.rows),
+                (queries.INSERT_RULE, batch.rules), (queries.INSERT_EQUALITY, batch.equality),
+                (queries.INSERT_SENSITIVE, batch.sensitive),
             ]
-            return results, writes, sequence, head
+            return (results, batch.entries), writes, sequence, head
 
-        recorded = self._append(queries.request_id_lookups(request_ids), work)
-        self._entries.mark_stored(digest for p in pending for digest in p.entries)
-        return [r if isinstance(r, StoredDecision) else self.get_decision(r) for r in recorded]
+        recorded, entries = self._append(lookups, work)
+        # Only what was written: a refused group's entries may not be in the table.
+        self._entries.mark_stored(entries)
+        return [
+            outcome if isinstance(outcome, FairpathError)
+            else [self.get_decision(r) if isinstance(r, str) else r for r in outcome]
+            for outcome in recorded
+        ]
+
+    @staticmethod
+    def _stage(
+        group: Sequence[_Pending | FairpathError],
+        first: Mapping[tuple[str, str], requests.RecordedRequest],
+        staged: _Rows,
+        sequence: int,
+        head: str,
+    ) -> list[StoredDecision | str] | FairpathError:
+        """Stage ``group``'s rows in ``staged`` after (``sequence``, ``head``); return its result or refusal.
+
+        Each item gets its new record, or the id of the decision its request id already recorded (a
+        repeat). A refusal leaves ``staged`` to be thrown away.
+        """
+        outcome: list[StoredDecision | str] = []
+        for p in group:
+            if not isinstance(p, _Pending):
+                return p
+            d = p.item.decision
+            key = (d.caller, d.request_id)
+            earlier = (staged.recorded.get(key) or first.get(key)) if d.request_id else None
+            if earlier is not None:
+                # Read back once the lock is released; never another caller's, never other data's.
+                if not requests.is_repeat(earlier, p.item, p.request_digest):
+                    return RequestIdReusedError(d.request_id)
+                outcome.append(earlier.decision_id)
+                continue
+            if d.request_id:
+                staged.recorded[key] = requests.recorded(p.item, p.request_digest)
+            sequence += 1
+            digest = chain.link_hash(sequence, head, chain.DECISION, p.values)
+            staged.rows.append((sequence, *p.values, head, digest, p.request_digest))
+            staged.rules += [(rule_id, sequence) for rule_id in p.fired]
+            if p.equality:
+                staged.equality.append((d.decision_id, p.equality[1], p.equality[0]))
+            if p.sensitive:
+                staged.sensitive.append((d.decision_id, p.sensitive[1], p.sensitive[0]))
+            staged.entries.update(p.entries)
+            outcome.append(_stored(p.item, sequence, digest, head))
+            head = digest
+            staged.sequence, staged.head = sequence, head
+        repeats = [r for r in outcome if isinstance(r, str)]
+        if repeats and len(repeats) < len(outcome):
+            # Part recorded before, part new: not a repeat of one request, so a reuse of its id.
+            return RequestIdReusedError(next(p.item.decision.request_id for p in group if isinstance(p, _Pending)))
+        return outcome
 
     def append_outcome(self, outcome: NewOutcome, *, recorded_at: datetime | None = None) -> OutcomeRecord:
         """Append what people did after decision ``outcome.decision_id``, as its own record.
@@ -180,10 +308,20 @@ class SqlStore:
         returns its result, the rows to write, and where the head moves to.
         """
         with self._write_lock:
+            kept = self._writer is not None
             session = self._writer or self._connect()
             self._writer = session
             try:
-                sequence, head, found = session.begin_append(lookups)
+                try:
+                    sequence, head, found = session.begin_append(lookups)
+                except StoreUnavailableError:
+                    if not (kept and session.lost()):
+                        raise
+                    # A kept connection found dead (the database restarted, or ended it) before anything
+                    # was written: taking the lock on a new one is a read, safe to repeat. Never past this.
+                    session.close()
+                    session = self._writer = self._connect()
+                    sequence, head, found = session.begin_append(lookups)
                 result, writes, last, last_hash = work(found, sequence, head)
                 if last != sequence:
                     writes.append((queries.MOVE_HEAD, [(last, last_hash)]))
@@ -198,6 +336,17 @@ class SqlStore:
                 session.rollback()
                 raise
             return result
+
+    def _encode_or_refuse(self, item: NewDecision) -> _Pending | RecordTooLargeError:
+        """Encode ``item``, or refuse it when its record could not be read back in one message."""
+        pending = self._encode(item)
+        size = record_size(pending)
+        if size > MAX_RECORD_BYTES:
+            return RecordTooLargeError(
+                f"decision {item.decision.decision_id} would make a record of {size} bytes, more than "
+                f"the {MAX_RECORD_BYTES} a review call can return; it was not recorded"
+            )
+        return pending
 
     def _encode(self, item: NewDecision) -> _Pending:
         d = item.decision
@@ -216,7 +365,7 @@ class SqlStore:
             chain.commitment(*equality) if equality else "",
             chain.commitment(*sensitive) if sensitive else "",
         )
-        return _Pending(item, values, encoded.entries, fired, equality, sensitive)
+        return _Pending(item, values, encoded.entries, fired, equality, sensitive, requests.request_digest(item))
 
     # --- reading -------------------------------------------------------------------
 
@@ -227,31 +376,39 @@ class SqlStore:
             DecisionNotFoundError: No such decision is recorded.
 
         """
-        with self._pool.session() as session:
-            found = queries.decisions(
-                session, "d.decision_id = ?", [decision_id], 1, self._entries.resolve
-            )
+        found = self._pool.read(
+            lambda session: queries.decisions(session, "d.decision_id = ?", [decision_id], 1, self._entries.resolve)
+        )
         if not found:
             raise DecisionNotFoundError(decision_id)
         return found[0]
 
-    def find_by_request_id(self, request_id: str) -> StoredDecision | None:
-        """Return the decision recorded under ``request_id``, if any."""
+    def find_by_request_id(self, request_id: str, *, caller: str = "") -> StoredDecision | None:
+        """Return the decision ``caller`` recorded under ``request_id``, if any (ids are per caller)."""
         if not request_id:
             return None
-        with self._pool.session() as session:
-            found = queries.decisions(
-                session, "d.request_id <> '' AND d.request_id = ?", [request_id], 1, self._entries.resolve
+        found = self._pool.read(
+            lambda session: queries.decisions(
+                session, "d.request_id <> '' AND d.caller = ? AND d.request_id = ?", [caller, request_id], 1,
+                self._entries.resolve,
             )
+        )
         return found[0] if found else None
 
     def list_decisions(
-        self, query: DecisionFilter, *, limit: int, after_sequence: int = 0
+        self, query: DecisionFilter, *, limit: int, after_sequence: int = 0, newest_first: bool = False
     ) -> list[StoredDecision]:
-        """Return up to ``limit`` matching decisions with sequence above ``after_sequence``, oldest first."""
-        clause, params = queries.where(query, after_sequence)
-        with self._pool.session() as session:
-            return queries.decisions(session, clause, params, limit, self._entries.resolve)
+        """Return up to ``limit`` matching decisions following ``after_sequence`` (0: from the start).
+
+        Oldest first, they are the ones with a sequence above it; ``newest_first``, below it
+        (from the newest when it is 0).
+        """
+        clause, params = queries.where(query, after_sequence, newest_first=newest_first)
+        return self._pool.read(
+            lambda session: queries.decisions(
+                session, clause, params, limit, self._entries.resolve, newest_first=newest_first
+            )
+        )
 
     def iter_decisions(
         self, query: DecisionFilter, *, after_sequence: int = 0, chunk: int = 500
@@ -272,8 +429,7 @@ class SqlStore:
         after = 0
         while True:
             clause, params = queries.where(query, after)
-            with self._pool.session() as session:
-                page = queries.summaries(session, clause, params, chunk)
+            page = self._pool.read(lambda session: queries.summaries(session, clause, params, chunk))  # noqa: B023
             yield from page
             if len(page) < chunk:
                 return
@@ -281,39 +437,97 @@ class SqlStore:
 
     def equality_groups(self, decision_ids: Sequence[str]) -> dict[str, str]:
         """Return the equality group recorded for each of ``decision_ids`` that has one."""
-        with self._pool.session() as session:
-            rows = queries.side_values(session, "decision_equality", "equality_group", decision_ids)
+        rows = self._pool.read(
+            lambda session: queries.side_values(session, "decision_equality", "equality_group", decision_ids)
+        )
         return {str(decision_id): str(group) for decision_id, group in rows}
 
     def sensitive_facts(self, decision_ids: Sequence[str]) -> dict[str, dict[str, object]]:
         """Return the true values of the masked facts of each of ``decision_ids`` (for replay only)."""
-        with self._pool.session() as session:
-            rows = queries.side_values(session, "decision_sensitive_facts", "facts", decision_ids)
-        return {str(decision_id): json.loads(facts) for decision_id, facts in rows}
+        rows = self._pool.read(
+            lambda session: queries.side_values(session, "decision_sensitive_facts", "facts", decision_ids)
+        )
+        found: dict[str, dict[str, object]] = {}
+        for decision_id, facts in rows:
+            with queries.reading(f"the sensitive facts of decision {decision_id}"):
+                found[str(decision_id)] = json.loads(str(facts))
+        return found
 
     # --- verifying -----------------------------------------------------------------
 
     def verify_chain(self, *, chunk: int = 2000) -> ChainReport:
-        """Walk the whole chain, from one consistent snapshot, and report the first broken link."""
-        with self._pool.session() as session:
+        """Walk the whole chain, from one consistent snapshot, and report the first broken record.
+
+        Besides each link, what queries read outside the hashed columns is checked against them:
+        each decision's ``decision_rules`` rows against the rules fired in its trace, its indexed
+        columns against its document (:func:`fairpath.audit.queries.links`). The earliest record
+        with either kind of problem is reported, so every record before it is intact.
+        """
+
+        def walk(session: Session) -> ChainReport:
             session.begin_snapshot()
             try:
-                head_sequence, head_hash = session.query(queries.HEAD)[0]
-                stored, bad = queries.entry_problems(session, chunk)
+                head = _head(session)
+                entries = queries.entry_problems(session, chunk)
                 top = session.query(
                     "SELECT (SELECT COALESCE(MAX(sequence), 0) FROM decisions),"
                     " (SELECT COALESCE(MAX(sequence), 0) FROM outcomes)"
                 )[0]
-                # Walk as far as any record goes, so records beyond the head are checked too.
-                last = max(int(head_sequence), int(top[0]), int(top[1]))
-                walk = (
+                # Walk as far as any record goes, so records beyond the head are checked too; and no
+                # further: a head moved far past them (the service role can move it forward) would
+                # otherwise have verify read empty ranges for hours. chain.verify reports that head.
+                last = max(map(int, top))
+                inconsistent: dict[int, str] = {}
+                links = (
                     link
                     for start in range(1, last + 1, chunk)
-                    for link in queries.links(session, start, start + chunk, stored, bad)
+                    for link in queries.links(session, start, start + chunk, entries, inconsistent)
                 )
-                return chain.verify(walk, int(head_sequence), str(head_hash))
+                # An unreadable head is checked against nothing: the records are walked, then it is reported.
+                report = chain.verify(links, *(head or (last, _hash_of(session, last))))
+                if report.intact and not head:
+                    report = ChainReport(False, report.records_checked, last + 1, "the chain head cannot be read")
+                # What a filter reads disagreeing with the chain is reported too, whichever comes first:
+                # records before the one reported must all be intact.
+                earlier = [s for s in inconsistent if report.intact or s < report.first_broken_sequence]
+                if earlier:
+                    first = min(earlier)
+                    return ChainReport(False, first, first, inconsistent[first])
+                return report
             finally:
                 session.rollback()
+
+        return self._pool.read(walk)
+
+    def chain_head(self) -> tuple[int, str]:
+        """Return the chain head: the last sequence and its hash ((0, GENESIS) for an empty trail).
+
+        Raises:
+            CorruptRecordError: The head row is missing or cannot be read (it was changed in the database).
+
+        """
+        head = self._pool.read(_head)
+        if head is None:
+            raise CorruptRecordError("the chain head cannot be read: `fairpath decisions verify` reports the trail")
+        return head
+
+    def chain_hashes(self, sequences: Sequence[int]) -> dict[int, str]:
+        """Return the hash of each record of ``sequences`` that exists, decision or outcome (checkpoints)."""
+
+        def read(session: Session) -> dict[int, str]:
+            found: dict[int, str] = {}
+            for start in range(0, len(sequences), queries.IN_CHUNK):
+                part = list(sequences[start:start + queries.IN_CHUNK])
+                marks = queries.marks(len(part))
+                rows = session.query(
+                    f"SELECT sequence, hash FROM decisions WHERE sequence IN ({marks})"  # noqa: S608 - only "?"
+                    f" UNION ALL SELECT sequence, hash FROM outcomes WHERE sequence IN ({marks})",
+                    [*part, *part],
+                )
+                found.update((int(sequence), str(digest)) for sequence, digest in rows)
+            return found
+
+        return self._pool.read(read)
 
     def close(self) -> None:
         """Close every connection; the store cannot be used afterwards."""
@@ -322,6 +536,37 @@ class SqlStore:
                 self._writer.close()
                 self._writer = None
         self._pool.close()
+
+
+def _head(session: Session) -> tuple[int, str] | None:
+    """Return the chain head (last sequence, its hash), or None when the row is missing or not one."""
+    rows = session.query(queries.HEAD)
+    if len(rows) != 1 or not isinstance(rows[0][0], int) or not isinstance(rows[0][1], str):
+        return None
+    return rows[0][0], rows[0][1]
+
+
+def _hash_of(session: Session, sequence: int) -> str:
+    """Return the hash of record ``sequence`` (decision or outcome), GENESIS when there is none."""
+    rows = session.query(
+        "SELECT hash FROM decisions WHERE sequence = ? UNION ALL SELECT hash FROM outcomes WHERE sequence = ?",
+        (sequence, sequence),
+    )
+    return str(rows[0][0]) if rows else chain.GENESIS
+
+
+def record_size(pending: _Pending) -> int:
+    """Return about how many bytes the record of ``pending`` takes when read back (at least its UTF-8 size).
+
+    The trace goes back whole (each entry in full), with the facts and the document's own fields.
+    Characters are counted first; bytes only when that count is near the limit (UTF-8 is at most 4 per).
+    """
+    texts = [str(value) for value in pending.values if isinstance(value, str)]
+    texts += pending.entries.values()
+    chars = sum(map(len, texts))
+    if chars * 4 <= MAX_RECORD_BYTES:
+        return chars
+    return sum(len(text.encode("utf-8")) for text in texts)
 
 
 def _stored(item: NewDecision, sequence: int, digest: str, previous: str) -> StoredDecision:

@@ -21,6 +21,7 @@ appends to the chain across processes; readers are never blocked in WAL mode.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,11 +74,23 @@ class SqliteSession:
             raise _translate(error) from None
 
     def query(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
-        """Run one statement and return its rows."""
+        """Run one statement and return its rows (text that is not UTF-8 read with U+FFFD in its place)."""
+        try:
+            return self._conn.execute(sql, tuple(params)).fetchall()
+        except sqlite3.Error as error:
+            if not str(error).startswith(_NOT_UTF8):
+                raise _translate(error) from None
+        # fairpath writes only UTF-8: such bytes were put there in the database. Read again, replacing
+        # them, so verify reports that record's hash broken; the default decoding raises (a store
+        # "unavailable") quoting the text, perhaps facts. Only now: the default is twice as fast.
+        # The statement is a read (only reads return text), so running it again is safe.
+        self._conn.text_factory = _TEXT
         try:
             return self._conn.execute(sql, tuple(params)).fetchall()
         except sqlite3.Error as error:
             raise _translate(error) from None
+        finally:
+            self._conn.text_factory = str
 
     def execute_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
         """Run one statement once per parameter row."""
@@ -122,6 +135,16 @@ class SqliteSession:
         """Close the connection."""
         with contextlib.suppress(sqlite3.Error):
             self._conn.close()
+
+    def lost(self) -> bool:
+        """Always False: an embedded database has no connection to lose."""
+        return False
+
+
+#: Decodes a TEXT value, invalid UTF-8 (written behind fairpath's back) replaced rather than raised.
+_TEXT = functools.partial(str, encoding="utf-8", errors="replace")
+#: How sqlite3 starts the message of a TEXT value it cannot decode.
+_NOT_UTF8 = "Could not decode to UTF-8"
 
 
 def _translate(error: sqlite3.Error) -> StoreError:

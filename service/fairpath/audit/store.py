@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from fairpath.audit.migrations import POSTGRES, SQLITE, Migration, apply_migrations
 from fairpath.audit.records import (
     ChainReport,
     DecisionFilter,
@@ -27,7 +28,8 @@ from fairpath.audit.records import (
     OutcomeRecord,
     StoredDecision,
 )
-from fairpath.errors import StoreError
+from fairpath.audit.sessions import Session
+from fairpath.errors import FairpathError, StoreError
 
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
@@ -44,8 +46,24 @@ class DecisionStore(Protocol):
     #: How logs name the store: backend, host and database or file; never a password.
     description: str
 
-    def append_decisions(self, batch: Sequence[NewDecision]) -> list[StoredDecision]:
-        """Append decisions in one transaction; a recorded request id returns its first decision instead."""
+    def append_decisions(self, batch: Sequence[NewDecision]) -> Sequence[StoredDecision | FairpathError]:
+        """Append decisions in one transaction; return what is recorded for each, or why it was not.
+
+        A request id its caller already recorded returns the first decision when the request is
+        the same, or RequestIdReusedError when it is not; a record too large to read back is
+        RecordTooLargeError. Neither appends anything, and neither fails the rest of the batch.
+        """
+        ...
+
+    def append_groups(
+        self, groups: Sequence[Sequence[NewDecision]]
+    ) -> Sequence[Sequence[StoredDecision] | FairpathError]:
+        """Append groups of decisions in one transaction, each group all or none (an incident's decisions).
+
+        A group is refused whole, in its place, when any item would be refused alone or when only part
+        of it repeats earlier requests; the other groups are recorded. A group that repeats every item
+        gets the decisions first recorded.
+        """
         ...
 
     def append_outcome(self, outcome: NewOutcome, *, recorded_at: datetime | None = None) -> OutcomeRecord:
@@ -56,14 +74,14 @@ class DecisionStore(Protocol):
         """Return one decision with its outcomes (DecisionNotFoundError when unknown)."""
         ...
 
-    def find_by_request_id(self, request_id: str) -> StoredDecision | None:
-        """Return the decision recorded under a request id, if any."""
+    def find_by_request_id(self, request_id: str, *, caller: str = "") -> StoredDecision | None:
+        """Return the decision ``caller`` recorded under a request id, if any."""
         ...
 
     def list_decisions(
-        self, query: DecisionFilter, *, limit: int, after_sequence: int = 0
+        self, query: DecisionFilter, *, limit: int, after_sequence: int = 0, newest_first: bool = False
     ) -> list[StoredDecision]:
-        """Return up to ``limit`` matching decisions after a sequence, oldest first."""
+        """Return up to ``limit`` matching decisions following a sequence, oldest (or newest) first."""
         ...
 
     def iter_decisions(
@@ -85,7 +103,19 @@ class DecisionStore(Protocol):
         ...
 
     def verify_chain(self) -> ChainReport:
-        """Walk the whole hash chain and report the first broken link."""
+        """Walk the whole hash chain and report the first broken link.
+
+        Also checks what queries read outside the hashed columns (rule rows, indexed columns)
+        against the chained data, reporting the first decision that disagrees.
+        """
+        ...
+
+    def chain_head(self) -> tuple[int, str]:
+        """Return the chain head's last sequence and hash (what a checkpoint signs)."""
+        ...
+
+    def chain_hashes(self, sequences: Sequence[int]) -> dict[int, str]:
+        """Return the hash of each existing record of ``sequences`` (to check checkpoints against)."""
         ...
 
     def close(self) -> None:
@@ -123,3 +153,30 @@ def open_store(url: str) -> DecisionStore:
     from fairpath.audit.postgres import PostgresStore  # noqa: PLC0415
 
     return PostgresStore(url)
+
+
+def migrate_store(url: str) -> tuple[int, list[Migration]]:
+    """Apply the schema migrations the store ``url`` names lacks; return its version and the steps applied.
+
+    What ``fairpath store migrate`` runs, as the database's owner; opening a store does the same
+    when its role may.
+
+    Raises:
+        StoreUnavailableError: The database cannot be reached or written.
+        StoreError: The URL is not supported, the schema is newer than this fairpath, or a step failed.
+
+    """
+    check_url(url)
+    session: Session
+    if url.startswith(SQLITE_PREFIX):
+        from fairpath.audit.sqlite import SqliteSession, path_of  # noqa: PLC0415 - only the backend in use
+
+        session, dialect = SqliteSession(path_of(url)), SQLITE
+    else:
+        from fairpath.audit.postgres import PostgresSession  # noqa: PLC0415
+
+        session, dialect = PostgresSession(url), POSTGRES
+    try:
+        return apply_migrations(session, dialect)
+    finally:
+        session.close()

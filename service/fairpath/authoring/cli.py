@@ -1,4 +1,4 @@
-"""``fairpath policy test | lint | diff``: the author tools, run offline on policy files.
+"""``fairpath policy test | lint | diff | graph``: the author tools, run offline on policy files.
 
 They read files directly (no server), build throwaway evaluators around the
 real engine, and print plain text for a terminal or a CI log. Each command's
@@ -9,6 +9,7 @@ handler returns its exit code:
 * ``lint`` -- 0 when no file has an error (warnings are printed, not fatal); 1 otherwise;
 * ``diff`` -- 0 when the versions decide alike everywhere, 1 when they differ
   (like ``diff(1)``);
+* ``graph`` -- 0, having printed the version's flowchart (Mermaid or SVG);
 * 2 -- the path, policy or version is not there, or a usage error.
 
 :func:`add_commands` registers them on the ``fairpath policy`` group, beside
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING
 from fairpath.authoring.space import MAX_COMBINATIONS, SAMPLES, SEED
 from fairpath.authoring.testing import CasesReport, cases_file, load_cases, run_cases
 from fairpath.errors import FairpathError, PolicyFileError
+from fairpath.flowchart import policy_flowchart
 from fairpath.policy.loader import load_file
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import TESTS_SUFFIX, PolicyRegistry, policy_files
@@ -89,6 +91,18 @@ def add_commands(commands: Subparsers[argparse.ArgumentParser]) -> None:
                       help="combinations drawn when sampling (default: %(default)s)")
     diff.add_argument("--seed", type=int, default=SEED, help="seed of the sample (default: %(default)s)")
     diff.set_defaults(func=run_diff)
+
+    graph = commands.add_parser(
+        "graph", help="draw a version's walk as a flowchart (Mermaid or SVG)",
+        description="Print the flowchart of a policy version: questions with their wording, gates, and exits "
+        "with pathway codes. Mermaid text renders in GitHub and GitLab reviews; SVG stands alone.",
+    )
+    graph.add_argument("policy", metavar="NAME[@VERSION]", help="the policy, and a version (default: the current)")
+    graph.add_argument("--format", choices=("mermaid", "svg"), default="mermaid",
+                       help="output format (default: %(default)s)")
+    graph.add_argument("--dir", metavar="DIR",
+                       help="the policies directory (default: $FAIRPATH_POLICIES, else ./policies)")
+    graph.set_defaults(func=run_graph)
 
 
 def _positive(text: str) -> int:
@@ -274,6 +288,20 @@ def find_version(root: Path, name: str, version: str) -> Policy:
         if (policy.name, policy.version) == (name, version):
             return policy
     raise PolicyFileError(f"no policy file holds {name}@{version}", path=str(root))
+
+
+def run_graph(args: argparse.Namespace) -> int:
+    """Print the flowchart of ``NAME[@VERSION]`` (:mod:`fairpath.flowchart`); 2 if it is not there."""
+    name, _, version = args.policy.partition("@")
+    try:
+        root = _root(args.dir)
+        # The policy's own folder when there is one: another policy's broken file does not stop this.
+        policy = PolicyRegistry.from_directory(root / name if (root / name).is_dir() else root).get(name, version)
+    except FairpathError as error:
+        return _complain("graph", str(error))
+    chart = policy_flowchart(policy)
+    sys.stdout.write(chart.to_mermaid() if args.format == "mermaid" else chart.to_svg(standalone=True) + "\n")
+    return EXIT_OK
 
 
 def render_diff(found: PolicyDiff) -> list[str]:

@@ -49,7 +49,7 @@ __all__ = [
     "KNOWN_ADVICE_CODES", "LintReport", "Problem", "format_problem", "lint_file", "lint_policy", "lint_text",
 ]
 
-# Advice codes of the domain reference (shared/domain/just-culture.md): the overlays of §10.2 and the
+# Advice codes of the domain reference (docs/domain.md): the overlays of §10.2 and the
 # per-pathway flags of §10.1, spelled as the guide policy spells them. A code outside this list is not
 # wrong, but it is new vocabulary for every system that reads decisions: check the spelling, then add it.
 KNOWN_ADVICE_CODES = frozenset(
@@ -177,9 +177,11 @@ def lint_policy(
     if evaluator is None:
         try:
             evaluator = Evaluator(PolicyRegistry([policy]))
-        except (PolicyFileError, EngineError) as error:
-            message = error.message if isinstance(error, PolicyFileError) else str(error)
-            problems.append(finding(policy.path, "", None, message, "error", COMPILE))
+        except PolicyFileError as error:  # the compiler's limits name the rule and its line
+            problems.append(finding(policy.path, error.rule_id, error.line, error.message, "error", COMPILE))
+            return LintReport(policy.path, policy, tuple(problems))
+        except EngineError as error:
+            problems.append(finding(policy.path, "", None, str(error), "error", COMPILE))
             return LintReport(policy.path, policy, tuple(problems))
     try:
         found = analysis.analyse(policy, evaluator, lines, limit or MAX_COMBINATIONS)

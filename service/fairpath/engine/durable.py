@@ -1,7 +1,7 @@
 """durable_rules behind one small interface: register a compiled policy, evaluate facts.
 
 durable_rules 2.0.28 is unmaintained and has traps (measured in
-``shared/guides/durable-rules.md``). Each is handled here, and only here:
+``docs/engine-notes.md``). Each is handled here, and only here:
 
 * its stock ``Host`` runs background dispatcher threads that race request
   threads and crash the process → :class:`_SyncHost` disables them; every action
@@ -24,7 +24,7 @@ durable_rules 2.0.28 is unmaintained and has traps (measured in
   registered at most once;
 * a ruleset cannot be removed either (no API; each costs about 300 KB) →
   registrations are counted, and when the last holder releases one, it is
-  unloaded by hand (the guide's §4 recipe: drop it from the host's directory
+  unloaded by hand (engine notes §4: drop it from the host's directory
   and list, then ``delete_ruleset`` its handle); holders guarantee that no
   evaluation is still running on it (:mod:`fairpath.serving`);
 * actions are looked up by name → ``get_action`` refuses every name; actions
@@ -185,7 +185,7 @@ class DurableEngine:
                 self._unload_ruleset(compiled.ruleset)
 
     def _unload_ruleset(self, name: str) -> None:
-        # durable_rules has no unload API (guide §4): this is the manual recipe.
+        # durable_rules has no unload API (engine notes §4): this is the manual recipe.
         self._compiled.pop(name, None)
         stranded = self._stranded.pop(name, 0)
         ruleset = self._host._ruleset_directory.pop(name, None)

@@ -45,6 +45,10 @@ KEYWORDS = frozenset(
 SET_OPS = ("has", "lacks")
 ORDER_OPS = ("<", "<=", ">", ">=")
 MAX_DEPTH = 32  # nested parentheses and `not`s in one condition
+# Comparisons plus the values of every `[..]` list in one condition. The shipped policies use at most 9;
+# far more could never compile anyway (durable_rules takes 15 `$and`/`$or` groups per rule), and
+# counting while parsing refuses a hostile one before anything is built from it.
+MAX_TERMS = 64
 _NEGATED = {
     "is": "is not", "is not": "is", "<": ">=", ">=": "<", ">": "<=", "<=": ">", "=": "!=", "!=": "=",
     "has": "lacks", "lacks": "has",
@@ -131,6 +135,7 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
+_NON_SPACE = re.compile(r"\S")
 
 
 @dataclass(frozen=True)
@@ -143,13 +148,15 @@ class _Token:
 def _tokenize(text: str) -> list[_Token]:
     tokens: list[_Token] = []
     pos = 0
-    while pos < len(text):
-        if text[pos:].strip() == "":
+    while True:
+        # Found by search, never by slicing the rest of the text: linear however long the text.
+        start = _NON_SPACE.search(text, pos)
+        if start is None:
             break
+        pos = start.start()
         match = _TOKEN.match(text, pos)
         if match is None or match.lastgroup is None:
-            column = pos + 1 + (len(text[pos:]) - len(text[pos:].lstrip()))
-            raise ConditionSyntaxError(f"unexpected character {text[column - 1]!r}", column)
+            raise ConditionSyntaxError(f"unexpected character {text[pos]!r}", pos + 1)
         kind = match.lastgroup
         tokens.append(_Token(kind, match.group(kind), match.start(kind) + 1))
         pos = match.end()
@@ -162,6 +169,13 @@ class _Parser:
         self.tokens = _tokenize(text)
         self.pos = 0
         self.depth = 0
+        self.terms = 0
+
+    def term(self) -> None:
+        # Counted while parsing, so an absurd condition is refused before its tree is built.
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            self.fail(f"a condition may hold at most {MAX_TERMS} comparisons and listed values")
 
     def nested(self, parse: Callable[[], Condition]) -> Condition:
         # Bounded, so a hostile file meets a syntax error rather than Python's recursion limit.
@@ -224,7 +238,9 @@ class _Parser:
             inner = self.nested(self.disjunction)
             self.expect(")", "')'")
             return inner
-        if self.accept("always"):
+        if self.token.text == "always" and self.token.kind == "name":
+            self.term()
+            self.take()
             return Always()
         return self.comparison()
 
@@ -232,6 +248,7 @@ class _Parser:
         token = self.token
         if token.kind != "name" or token.text in KEYWORDS:
             self.fail("expected a fact name")
+        self.term()
         fact = self.take().text
         if self.accept("is"):
             negated = self.accept("not")
@@ -262,6 +279,7 @@ class _Parser:
         self.expect("[", "'['")
         values = [self.value()]
         while self.accept(","):
+            self.term()  # the comparison counted the first value
             values.append(self.value())
         self.expect("]", "']'")
         return tuple(values)

@@ -10,18 +10,23 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 
+from fairpath.echo import prefix
 from fairpath.errors import FieldViolation, InvalidFactsError
 from fairpath.policy.conditions import Value
 from fairpath.policy.model import NUMBER_RANGE, FactSpec, FactType, Policy, number_in_range
+from fairpath.suggest import did_you_mean
 
 MAX_FACTS = 256
 MAX_STRING = 1000
-_MAX_NAME_SHOWN = 64
+#: Longest fact name (the loader allows 63 characters); a longer one cannot be a fact of any policy.
+MAX_FACT_NAME = 64
+#: Undeclared fact names per request for which the closest declared fact is suggested.
+MAX_SUGGESTIONS = 10
 
 
 def _field(name: str) -> str:
-    shown = name if len(name) <= _MAX_NAME_SHOWN else name[:_MAX_NAME_SHOWN] + "…"
-    return f"facts.{shown}"
+    """Return the violation field of fact ``name``, the name cut short if it is longer than any fact's."""
+    return f"facts.{prefix(name, MAX_FACT_NAME)}"
 
 
 def _kind(value: object) -> str:
@@ -46,10 +51,21 @@ _UNANSWERED = _Unanswered()
 def _read_code(spec: FactSpec, value: object) -> tuple[Value | _Unanswered, str]:
     if not isinstance(value, str) or value not in spec.values:
         got = "" if isinstance(value, str) else f", got {_kind(value)}"
-        return _UNANSWERED, f"must be one of {', '.join(spec.values)}{got}"
+        return _UNANSWERED, f"must be one of {', '.join(spec.values)}{got}{_code_hint(spec, value)}"
     if value == "UNKNOWN" and spec.type is FactType.ANSWER:
         return _UNANSWERED, ""
     return value, ""
+
+
+def _code_hint(spec: FactSpec, value: object) -> str:
+    """How to fix a wrong code: its upper-case form when that is declared, else the closest code."""
+    if not isinstance(value, str):
+        return ""
+    if value.upper() in spec.values:
+        kind = "answers" if spec.type is FactType.ANSWER else "codes"
+        return f"; {kind} are upper case: {value.upper()}"
+    suggestion = did_you_mean(value, spec.values)
+    return f"; {suggestion}" if suggestion else ""
 
 
 def _read_set(spec: FactSpec, value: object) -> tuple[Value | _Unanswered, str]:
@@ -129,10 +145,14 @@ def normalise_facts(policy: Policy, facts: Mapping[str, object]) -> dict[str, Va
     clean: dict[str, Value] = {}
     violations: list[FieldViolation] = []
     readers = _readers_of(policy)
+    suggestions = MAX_SUGGESTIONS
     for name, value in facts.items():
         found = readers.get(name)
         if found is None:
-            violations.append(FieldViolation(_field(name), f"not a fact of {policy.key}"))
+            # Only the first few undeclared names are compared: a request of 256 of them must not cost more.
+            hint = did_you_mean(name, policy.facts) if suggestions > 0 else ""
+            suggestions -= 1
+            violations.append(FieldViolation(_field(name), f"not a fact of {policy.key}{'; ' + hint if hint else ''}"))
             continue
         if value is None:
             continue

@@ -8,7 +8,9 @@ The format is described in the README ("Policy files").
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,13 @@ PROTECTED_FACTS = frozenset(
     }
 )
 MAX_FACTS = 200  # durable_rules refuses facts with more than 255 fields
+# Size limits, each well above what the shipped policies use (32 KB files, 68 KB tests files, 35 rules
+# counting advice and checks): a file past them is refused before it is parsed, so a reload or a
+# ValidatePolicy call costs at most what a file this large costs.
+MAX_POLICY_BYTES = 256 * 1024
+MAX_TESTS_BYTES = 1024 * 1024
+MAX_POLICY_RULES = 250  # walk rules, advice and checks together
+_QUOTED = 120  # characters of a condition quoted back in an error message
 _TOP_KEYS = {
     "policy", "version", "title", "status", "effective_from", "source", "description",
     "facts", "pathways", "rules", "advice", "checks",
@@ -87,16 +96,39 @@ _LineLoader.yaml_implicit_resolvers = {
 
 def load_file(path: str | Path) -> Policy:
     """Load and validate one policy file."""
-    path = Path(path)
+    return load_bytes(read_limited(path, MAX_POLICY_BYTES), path=str(path))
+
+
+def read_limited(path: str | Path, limit: int) -> bytes:
+    """Read a regular file of at most ``limit`` bytes; anything else is a :class:`PolicyFileError`.
+
+    Never reads more than ``limit + 1`` bytes, and never blocks on a FIFO or device someone
+    named ``*.yaml`` (it is opened non-blocking and refused for not being a regular file).
+    """
     try:
-        data = path.read_bytes()
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as error:
         raise PolicyFileError(f"cannot read: {error.strerror}", path=str(path)) from error
-    return load_bytes(data, path=str(path))
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            raise PolicyFileError("cannot read: not a regular file", path=str(path))
+        try:
+            data = file.read(limit + 1)
+        except OSError as error:
+            raise PolicyFileError(f"cannot read: {error.strerror}", path=str(path)) from error
+    check_size(len(data), limit, str(path))
+    return data
+
+
+def check_size(size: int, limit: int, path: str) -> None:
+    """Refuse a file (or text) of ``size`` bytes when it is larger than ``limit``."""
+    if size > limit:
+        raise PolicyFileError(f"larger than {limit // 1024} KiB, the most a file may hold", path=path)
 
 
 def load_bytes(data: bytes, path: str = "<policy>") -> Policy:
     """Load and validate policy text; ``path`` is only used in error messages."""
+    check_size(len(data), MAX_POLICY_BYTES, path)
     try:
         document = yaml.load(data.decode("utf-8"), Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
     except UnicodeDecodeError as error:
@@ -163,6 +195,10 @@ class _Builder:
         effective_from = self.text(document, "effective_from", required=False)
         if effective_from and not _DATE.match(effective_from):
             raise self.error("effective_from must be a date YYYY-MM-DD", document)
+        entries = sum(len(v) for v in map(document.get, ("rules", "advice", "checks")) if isinstance(v, list))
+        if entries > MAX_POLICY_RULES:
+            raise self.error(f"{entries} rules, advice and checks; a policy may have at most {MAX_POLICY_RULES}",
+                             document)
         facts = self.facts(self.items(document, "facts", required=True))
         pathways = self.pathways(self.items(document, "pathways", required=True))
         rules = self.rules(self.items(document, "rules", required=True), facts, pathways)
@@ -278,11 +314,11 @@ class _Builder:
         try:
             parsed = cond.parse(text)
         except cond.ConditionSyntaxError as error:
-            raise self.error(f"condition {text!r}: {error}", entry, rule_id) from None
+            raise self.error(f"condition {_quote(text)}: {error}", entry, rule_id) from None
         for atom in cond.atoms(parsed):
             problem = self.type_error(atom, facts, pathways)
             if problem:
-                raise self.error(f"condition {text!r}: {problem}", entry, rule_id)
+                raise self.error(f"condition {_quote(text)}: {problem}", entry, rule_id)
         return parsed, text
 
     def type_error(  # noqa: PLR0912 - one check per rule of the format
@@ -443,3 +479,8 @@ class _Builder:
                 raise PolicyFileError("no answer leads to this rule", path=self.path, rule_id=rule.id,
                                       line=rule.line)
             reached.update(target.rule for target in (rule.then, rule.otherwise) if target.rule)
+
+
+def _quote(text: str) -> str:
+    """``text`` quoted for an error message; a long condition is cut (its column still locates the fault)."""
+    return repr(text if len(text) <= _QUOTED else text[:_QUOTED] + "…")

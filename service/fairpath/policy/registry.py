@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from fairpath.errors import PolicyFileError, PolicyNotFoundError
 from fairpath.policy.loader import load_file
 from fairpath.policy.model import Policy
+from fairpath.suggest import did_you_mean
 
 TESTS_SUFFIX = ".tests.yaml"
 
@@ -29,15 +31,39 @@ def semver_key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
 
 
+@dataclass(frozen=True)
+class PolicyScan:
+    """What a scan of the policy directory found.
+
+    Attributes:
+        files: Every policy file (test-case files excluded), sorted.
+        outside: Symlinks whose target lies outside the directory, sorted; they are ignored.
+
+    """
+
+    files: list[Path]
+    outside: list[Path]
+
+
 def policy_files(root: str | Path) -> list[Path]:
-    """Every policy file under ``root`` (test-case files excluded), sorted.
+    """Every policy file under ``root`` (test-case files excluded), sorted; see :func:`scan_policy_files`."""
+    return scan_policy_files(root).files
+
+
+def scan_policy_files(root: str | Path) -> PolicyScan:
+    """Every policy file under ``root``, and the symlinks ignored because they lead out of it.
 
     Hidden files and directories are skipped and symlinked directories followed, because a
     Kubernetes ConfigMap volume holds every file twice: once in a hidden timestamped
     directory (``..2026_01_31_…``) and once as a symlink beside it, which links whole
-    directories when the volume maps keys to ``<name>/<version>.yaml`` paths.
+    directories when the volume maps keys to ``<name>/<version>.yaml`` paths. Those links stay
+    inside the directory. A symlink (to a file or a directory) whose target is outside it is
+    not followed: the directory is what operators review and lock, and a link out of it could
+    make the server read any file it can open.
     """
+    top = os.path.realpath(root)
     found: list[Path] = []
+    outside: list[Path] = []
     walked: set[str] = set()
     for directory, subdirectories, files in os.walk(root, followlinks=True):
         real = os.path.realpath(directory)
@@ -45,13 +71,26 @@ def policy_files(root: str | Path) -> list[Path]:
             subdirectories.clear()
             continue
         walked.add(real)
-        subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
-        found.extend(
-            Path(directory, name)
-            for name in files
-            if name.endswith(".yaml") and not name.startswith(".") and not name.endswith(TESTS_SUFFIX)
-        )
-    return sorted(found)
+        kept = []
+        for name in subdirectories:
+            if name.startswith("."):
+                continue
+            if _leaves(Path(directory, name), top):
+                outside.append(Path(directory, name))
+            else:
+                kept.append(name)
+        subdirectories[:] = kept
+        for name in files:
+            if not name.endswith(".yaml") or name.startswith(".") or name.endswith(TESTS_SUFFIX):
+                continue
+            path = Path(directory, name)
+            (outside if _leaves(path, top) else found).append(path)
+    return PolicyScan(sorted(found), sorted(outside))
+
+
+def _leaves(path: Path, top: str) -> bool:
+    """Whether ``path`` resolves (through any symlinks) to somewhere outside the directory ``top``."""
+    return os.path.commonpath([os.path.realpath(path), top]) != top
 
 
 class PolicyRegistry:
@@ -97,7 +136,7 @@ class PolicyRegistry:
         """Return the pinned version, or the current one when ``version`` is empty."""
         versions = self._versions.get(name)
         if versions is None:
-            raise PolicyNotFoundError(name, version)
+            raise PolicyNotFoundError(name, version, did_you_mean(name, self._versions))
         if not version:
             current = self._current()[name]
             if current is None:

@@ -27,13 +27,15 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"fairpath/v1/decision_service.proto\x12\x0b\x66\x61irpath.v1\x1a\x1a\x66\x61irpath/v1/decision.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc4\x01\n\rOutcomeRecord\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x14\n\x0c\x61\x63tion_taken\x18\x02 \x01(\t\x12\x10\n\x08reviewer\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12/\n\x0brecorded_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x1b\x64\x65parts_from_recommendation\x18\x06 \x01(\x08\x12\x10\n\x08sequence\x18\x07 \x01(\x03\"\xf1\x01\n\x0e\x44\x65\x63isionRecord\x12\'\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x15.fairpath.v1.Decision\x12&\n\x05\x66\x61\x63ts\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x0cmasked_facts\x18\x03 \x03(\t\x12\x10\n\x08sequence\x18\x04 \x01(\x03\x12\x0c\n\x04hash\x18\x05 \x01(\t\x12\x15\n\rprevious_hash\x18\x06 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x07 \x01(\x01\x12,\n\x08outcomes\x18\x08 \x03(\x0b\x32\x1a.fairpath.v1.OutcomeRecord\"\x9c\x02\n\x0e\x44\x65\x63isionFilter\x12-\n\tfrom_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07to_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06policy\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12+\n\x06status\x18\x05 \x01(\x0e\x32\x1b.fairpath.v1.DecisionStatus\x12\x0f\n\x07pathway\x18\x06 \x01(\t\x12\x12\n\nrule_fired\x18\x07 \x01(\t\x12\x14\n\x0cincident_ref\x18\x08 \x01(\t\x12\x11\n\tstaff_ref\x18\t \x01(\t\x12\x12\n\naction_ref\x18\n \x01(\t\")\n\x12GetDecisionRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\"B\n\x13GetDecisionResponse\x12+\n\x06record\x18\x01 \x01(\x0b\x32\x1b.fairpath.v1.DecisionRecord\"j\n\x14ListDecisionsRequest\x12+\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1b.fairpath.v1.DecisionFilter\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"^\n\x15ListDecisionsResponse\x12,\n\x07records\x18\x01 \x03(\x0b\x32\x1b.fairpath.v1.DecisionRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"E\n\x16\x45xportDecisionsRequest\x12+\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1b.fairpath.v1.DecisionFilter\"c\n\x14RecordOutcomeRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x14\n\x0c\x61\x63tion_taken\x18\x02 \x01(\t\x12\x10\n\x08reviewer\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"D\n\x15RecordOutcomeResponse\x12+\n\x07outcome\x18\x01 \x01(\x0b\x32\x1a.fairpath.v1.OutcomeRecord\"\xa4\x01\n\x16ReplayDecisionsRequest\x12+\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1b.fairpath.v1.DecisionFilter\x12\x0e\n\x06policy\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x13\n\x0bmax_changed\x18\x04 \x01(\x05\x12\x0e\n\x06period\x18\x05 \x01(\t\x12\x17\n\x0freference_group\x18\x06 \x01(\t\"E\n\nTransition\x12\x14\n\x0c\x66rom_pathway\x18\x01 \x01(\t\x12\x12\n\nto_pathway\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\"x\n\nRuleChange\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x14\n\x0c\x66ired_before\x18\x02 \x01(\x03\x12\x13\n\x0b\x66ired_after\x18\x03 \x01(\x03\x12\x16\n\x0estarted_firing\x18\x04 \x01(\x03\x12\x16\n\x0estopped_firing\x18\x05 \x01(\x03\"\xab\x01\n\x0f\x43hangedDecision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x14\n\x0c\x66rom_pathway\x18\x02 \x01(\t\x12\x12\n\nto_pathway\x18\x03 \x01(\t\x12\x14\n\x0c\x61\x64vice_added\x18\x04 \x03(\t\x12\x16\n\x0e\x61\x64vice_removed\x18\x05 \x03(\t\x12\x14\n\x0c\x66rom_version\x18\x06 \x01(\t\x12\x15\n\rmissing_facts\x18\x07 \x03(\t\"A\n\nSkipReason\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\x12\x14\n\x0c\x64\x65\x63ision_ids\x18\x03 \x03(\t\"\x89\x03\n\x0cReplayReport\x12\x10\n\x08replayed\x18\x01 \x01(\x03\x12\x0f\n\x07\x63hanged\x18\x02 \x01(\x03\x12\x0f\n\x07skipped\x18\x03 \x01(\x03\x12,\n\x0btransitions\x18\x04 \x03(\x0b\x32\x17.fairpath.v1.Transition\x12-\n\x0crule_changes\x18\x05 \x03(\x0b\x32\x17.fairpath.v1.RuleChange\x12\x37\n\x11\x63hanged_decisions\x18\x06 \x03(\x0b\x32\x1c.fairpath.v1.ChangedDecision\x12\x30\n\x0f\x63\x61ndidate_stats\x18\x07 \x03(\x0b\x32\x17.fairpath.v1.StatsSlice\x12/\n\x0erecorded_stats\x18\x08 \x03(\x0b\x32\x17.fairpath.v1.StatsSlice\x12-\n\x0cskip_reasons\x18\t \x03(\x0b\x32\x17.fairpath.v1.SkipReason\x12\x1d\n\x15suppression_threshold\x18\n \x01(\x05\"D\n\x17ReplayDecisionsResponse\x12)\n\x06report\x18\x01 \x01(\x0b\x32\x19.fairpath.v1.ReplayReport\"\xbb\x01\n\x13OutcomeStatsRequest\x12\x0e\n\x06policy\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12-\n\tfrom_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07to_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06period\x18\x05 \x01(\t\x12\x17\n\x0freference_group\x18\x06 \x01(\t\"N\n\tStatsCell\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07pathway\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x12\x12\n\nsuppressed\x18\x04 \x01(\x08\"\xac\x01\n\x12RelativeLikelihood\x12\r\n\x05group\x18\x01 \x01(\t\x12\x17\n\x0freference_group\x18\x02 \x01(\t\x12\x1b\n\x13individual_directed\x18\x03 \x01(\x03\x12\r\n\x05total\x18\x04 \x01(\x03\x12\r\n\x05ratio\x18\x05 \x01(\x01\x12\x0e\n\x06\x63i_low\x18\x06 \x01(\x01\x12\x0f\n\x07\x63i_high\x18\x07 \x01(\x01\x12\x12\n\nsuppressed\x18\x08 \x01(\x08\"\xf4\x01\n\nStatsSlice\x12\x0e\n\x06policy\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06period\x18\x03 \x01(\t\x12\r\n\x05total\x18\x04 \x01(\x03\x12\x35\n\x15\x62y_professional_group\x18\x05 \x03(\x0b\x32\x16.fairpath.v1.StatsCell\x12\x31\n\x11\x62y_equality_group\x18\x06 \x03(\x0b\x32\x16.fairpath.v1.StatsCell\x12<\n\x13relative_likelihood\x18\x07 \x03(\x0b\x32\x1f.fairpath.v1.RelativeLikelihood\"^\n\x14OutcomeStatsResponse\x12\'\n\x06slices\x18\x01 \x03(\x0b\x32\x17.fairpath.v1.StatsSlice\x12\x1d\n\x15suppression_threshold\x18\x02 \x01(\x05\"\x14\n\x12VerifyChainRequest\"n\n\x13VerifyChainResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x17\n\x0frecords_checked\x18\x02 \x01(\x03\x12\x1d\n\x15\x66irst_broken_sequence\x18\x03 \x01(\x03\x12\x0f\n\x07problem\x18\x04 \x01(\t2\xef\x04\n\x0f\x44\x65\x63isionService\x12P\n\x0bGetDecision\x12\x1f.fairpath.v1.GetDecisionRequest\x1a .fairpath.v1.GetDecisionResponse\x12V\n\rListDecisions\x12!.fairpath.v1.ListDecisionsRequest\x1a\".fairpath.v1.ListDecisionsResponse\x12U\n\x0f\x45xportDecisions\x12#.fairpath.v1.ExportDecisionsRequest\x1a\x1b.fairpath.v1.DecisionRecord0\x01\x12V\n\rRecordOutcome\x12!.fairpath.v1.RecordOutcomeRequest\x1a\".fairpath.v1.RecordOutcomeResponse\x12\\\n\x0fReplayDecisions\x12#.fairpath.v1.ReplayDecisionsRequest\x1a$.fairpath.v1.ReplayDecisionsResponse\x12S\n\x0cOutcomeStats\x12 .fairpath.v1.OutcomeStatsRequest\x1a!.fairpath.v1.OutcomeStatsResponse\x12P\n\x0bVerifyChain\x12\x1f.fairpath.v1.VerifyChainRequest\x1a .fairpath.v1.VerifyChainResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"fairpath/v1/decision_service.proto\x12\x0b\x66\x61irpath.v1\x1a\x1a\x66\x61irpath/v1/decision.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc4\x01\n\rOutcomeRecord\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x14\n\x0c\x61\x63tion_taken\x18\x02 \x01(\t\x12\x10\n\x08reviewer\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12/\n\x0brecorded_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x1b\x64\x65parts_from_recommendation\x18\x06 \x01(\x08\x12\x10\n\x08sequence\x18\x07 \x01(\x03\"\xf1\x01\n\x0e\x44\x65\x63isionRecord\x12\'\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x15.fairpath.v1.Decision\x12&\n\x05\x66\x61\x63ts\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x0cmasked_facts\x18\x03 \x03(\t\x12\x10\n\x08sequence\x18\x04 \x01(\x03\x12\x0c\n\x04hash\x18\x05 \x01(\t\x12\x15\n\rprevious_hash\x18\x06 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x07 \x01(\x01\x12,\n\x08outcomes\x18\x08 \x03(\x0b\x32\x1a.fairpath.v1.OutcomeRecord\"\x9c\x02\n\x0e\x44\x65\x63isionFilter\x12-\n\tfrom_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07to_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06policy\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12+\n\x06status\x18\x05 \x01(\x0e\x32\x1b.fairpath.v1.DecisionStatus\x12\x0f\n\x07pathway\x18\x06 \x01(\t\x12\x12\n\nrule_fired\x18\x07 \x01(\t\x12\x14\n\x0cincident_ref\x18\x08 \x01(\t\x12\x11\n\tstaff_ref\x18\t \x01(\t\x12\x12\n\naction_ref\x18\n \x01(\t\")\n\x12GetDecisionRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\"B\n\x13GetDecisionResponse\x12+\n\x06record\x18\x01 \x01(\x0b\x32\x1b.fairpath.v1.DecisionRecord\"\x95\x01\n\x14ListDecisionsRequest\x12+\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1b.fairpath.v1.DecisionFilter\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12)\n\x05order\x18\x04 \x01(\x0e\x32\x1a.fairpath.v1.DecisionOrder\"^\n\x15ListDecisionsResponse\x12,\n\x07records\x18\x01 \x03(\x0b\x32\x1b.fairpath.v1.DecisionRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"E\n\x16\x45xportDecisionsRequest\x12+\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1b.fairpath.v1.DecisionFilter\"c\n\x14RecordOutcomeRequest\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x14\n\x0c\x61\x63tion_taken\x18\x02 \x01(\t\x12\x10\n\x08reviewer\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\"D\n\x15RecordOutcomeResponse\x12+\n\x07outcome\x18\x01 \x01(\x0b\x32\x1a.fairpath.v1.OutcomeRecord\"\xa4\x01\n\x16ReplayDecisionsRequest\x12+\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1b.fairpath.v1.DecisionFilter\x12\x0e\n\x06policy\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x13\n\x0bmax_changed\x18\x04 \x01(\x05\x12\x0e\n\x06period\x18\x05 \x01(\t\x12\x17\n\x0freference_group\x18\x06 \x01(\t\"E\n\nTransition\x12\x14\n\x0c\x66rom_pathway\x18\x01 \x01(\t\x12\x12\n\nto_pathway\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\"x\n\nRuleChange\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x14\n\x0c\x66ired_before\x18\x02 \x01(\x03\x12\x13\n\x0b\x66ired_after\x18\x03 \x01(\x03\x12\x16\n\x0estarted_firing\x18\x04 \x01(\x03\x12\x16\n\x0estopped_firing\x18\x05 \x01(\x03\"\xab\x01\n\x0f\x43hangedDecision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12\x14\n\x0c\x66rom_pathway\x18\x02 \x01(\t\x12\x12\n\nto_pathway\x18\x03 \x01(\t\x12\x14\n\x0c\x61\x64vice_added\x18\x04 \x03(\t\x12\x16\n\x0e\x61\x64vice_removed\x18\x05 \x03(\t\x12\x14\n\x0c\x66rom_version\x18\x06 \x01(\t\x12\x15\n\rmissing_facts\x18\x07 \x03(\t\"A\n\nSkipReason\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\x12\x14\n\x0c\x64\x65\x63ision_ids\x18\x03 \x03(\t\"\x89\x03\n\x0cReplayReport\x12\x10\n\x08replayed\x18\x01 \x01(\x03\x12\x0f\n\x07\x63hanged\x18\x02 \x01(\x03\x12\x0f\n\x07skipped\x18\x03 \x01(\x03\x12,\n\x0btransitions\x18\x04 \x03(\x0b\x32\x17.fairpath.v1.Transition\x12-\n\x0crule_changes\x18\x05 \x03(\x0b\x32\x17.fairpath.v1.RuleChange\x12\x37\n\x11\x63hanged_decisions\x18\x06 \x03(\x0b\x32\x1c.fairpath.v1.ChangedDecision\x12\x30\n\x0f\x63\x61ndidate_stats\x18\x07 \x03(\x0b\x32\x17.fairpath.v1.StatsSlice\x12/\n\x0erecorded_stats\x18\x08 \x03(\x0b\x32\x17.fairpath.v1.StatsSlice\x12-\n\x0cskip_reasons\x18\t \x03(\x0b\x32\x17.fairpath.v1.SkipReason\x12\x1d\n\x15suppression_threshold\x18\n \x01(\x05\"D\n\x17ReplayDecisionsResponse\x12)\n\x06report\x18\x01 \x01(\x0b\x32\x19.fairpath.v1.ReplayReport\"\xbb\x01\n\x13OutcomeStatsRequest\x12\x0e\n\x06policy\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12-\n\tfrom_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07to_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06period\x18\x05 \x01(\t\x12\x17\n\x0freference_group\x18\x06 \x01(\t\"N\n\tStatsCell\x12\r\n\x05group\x18\x01 \x01(\t\x12\x0f\n\x07pathway\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x12\x12\n\nsuppressed\x18\x04 \x01(\x08\"\xac\x01\n\x12RelativeLikelihood\x12\r\n\x05group\x18\x01 \x01(\t\x12\x17\n\x0freference_group\x18\x02 \x01(\t\x12\x1b\n\x13individual_directed\x18\x03 \x01(\x03\x12\r\n\x05total\x18\x04 \x01(\x03\x12\r\n\x05ratio\x18\x05 \x01(\x01\x12\x0e\n\x06\x63i_low\x18\x06 \x01(\x01\x12\x0f\n\x07\x63i_high\x18\x07 \x01(\x01\x12\x12\n\nsuppressed\x18\x08 \x01(\x08\"\xf4\x01\n\nStatsSlice\x12\x0e\n\x06policy\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0e\n\x06period\x18\x03 \x01(\t\x12\r\n\x05total\x18\x04 \x01(\x03\x12\x35\n\x15\x62y_professional_group\x18\x05 \x03(\x0b\x32\x16.fairpath.v1.StatsCell\x12\x31\n\x11\x62y_equality_group\x18\x06 \x03(\x0b\x32\x16.fairpath.v1.StatsCell\x12<\n\x13relative_likelihood\x18\x07 \x03(\x0b\x32\x1f.fairpath.v1.RelativeLikelihood\"^\n\x14OutcomeStatsResponse\x12\'\n\x06slices\x18\x01 \x03(\x0b\x32\x17.fairpath.v1.StatsSlice\x12\x1d\n\x15suppression_threshold\x18\x02 \x01(\x05\"=\n\x12VerifyChainRequest\x12\x13\n\x0b\x63heckpoints\x18\x01 \x03(\t\x12\x12\n\npublic_key\x18\x02 \x01(\t\"\x8c\x01\n\x13VerifyChainResponse\x12\x0e\n\x06intact\x18\x01 \x01(\x08\x12\x17\n\x0frecords_checked\x18\x02 \x01(\x03\x12\x1d\n\x15\x66irst_broken_sequence\x18\x03 \x01(\x03\x12\x0f\n\x07problem\x18\x04 \x01(\t\x12\x1c\n\x14\x63heckpoints_verified\x18\x05 \x01(\x03\"\x19\n\x17\x43reateCheckpointRequest\"\x92\x01\n\x18\x43reateCheckpointResponse\x12\x12\n\ncheckpoint\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x03\x12\x11\n\thead_hash\x18\x03 \x01(\t\x12-\n\tsigned_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06key_id\x18\x05 \x01(\t*q\n\rDecisionOrder\x12\x1e\n\x1a\x44\x45\x43ISION_ORDER_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x44\x45\x43ISION_ORDER_OLDEST_FIRST\x10\x01\x12\x1f\n\x1b\x44\x45\x43ISION_ORDER_NEWEST_FIRST\x10\x02\x32\xd0\x05\n\x0f\x44\x65\x63isionService\x12P\n\x0bGetDecision\x12\x1f.fairpath.v1.GetDecisionRequest\x1a .fairpath.v1.GetDecisionResponse\x12V\n\rListDecisions\x12!.fairpath.v1.ListDecisionsRequest\x1a\".fairpath.v1.ListDecisionsResponse\x12U\n\x0f\x45xportDecisions\x12#.fairpath.v1.ExportDecisionsRequest\x1a\x1b.fairpath.v1.DecisionRecord0\x01\x12V\n\rRecordOutcome\x12!.fairpath.v1.RecordOutcomeRequest\x1a\".fairpath.v1.RecordOutcomeResponse\x12\\\n\x0fReplayDecisions\x12#.fairpath.v1.ReplayDecisionsRequest\x1a$.fairpath.v1.ReplayDecisionsResponse\x12S\n\x0cOutcomeStats\x12 .fairpath.v1.OutcomeStatsRequest\x1a!.fairpath.v1.OutcomeStatsResponse\x12P\n\x0bVerifyChain\x12\x1f.fairpath.v1.VerifyChainRequest\x1a .fairpath.v1.VerifyChainResponse\x12_\n\x10\x43reateCheckpoint\x12$.fairpath.v1.CreateCheckpointRequest\x1a%.fairpath.v1.CreateCheckpointResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fairpath.v1.decision_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_DECISIONORDER']._serialized_start=3710
+  _globals['_DECISIONORDER']._serialized_end=3823
   _globals['_OUTCOMERECORD']._serialized_start=143
   _globals['_OUTCOMERECORD']._serialized_end=339
   _globals['_DECISIONRECORD']._serialized_start=342
@@ -44,44 +46,48 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETDECISIONREQUEST']._serialized_end=913
   _globals['_GETDECISIONRESPONSE']._serialized_start=915
   _globals['_GETDECISIONRESPONSE']._serialized_end=981
-  _globals['_LISTDECISIONSREQUEST']._serialized_start=983
-  _globals['_LISTDECISIONSREQUEST']._serialized_end=1089
-  _globals['_LISTDECISIONSRESPONSE']._serialized_start=1091
-  _globals['_LISTDECISIONSRESPONSE']._serialized_end=1185
-  _globals['_EXPORTDECISIONSREQUEST']._serialized_start=1187
-  _globals['_EXPORTDECISIONSREQUEST']._serialized_end=1256
-  _globals['_RECORDOUTCOMEREQUEST']._serialized_start=1258
-  _globals['_RECORDOUTCOMEREQUEST']._serialized_end=1357
-  _globals['_RECORDOUTCOMERESPONSE']._serialized_start=1359
-  _globals['_RECORDOUTCOMERESPONSE']._serialized_end=1427
-  _globals['_REPLAYDECISIONSREQUEST']._serialized_start=1430
-  _globals['_REPLAYDECISIONSREQUEST']._serialized_end=1594
-  _globals['_TRANSITION']._serialized_start=1596
-  _globals['_TRANSITION']._serialized_end=1665
-  _globals['_RULECHANGE']._serialized_start=1667
-  _globals['_RULECHANGE']._serialized_end=1787
-  _globals['_CHANGEDDECISION']._serialized_start=1790
-  _globals['_CHANGEDDECISION']._serialized_end=1961
-  _globals['_SKIPREASON']._serialized_start=1963
-  _globals['_SKIPREASON']._serialized_end=2028
-  _globals['_REPLAYREPORT']._serialized_start=2031
-  _globals['_REPLAYREPORT']._serialized_end=2424
-  _globals['_REPLAYDECISIONSRESPONSE']._serialized_start=2426
-  _globals['_REPLAYDECISIONSRESPONSE']._serialized_end=2494
-  _globals['_OUTCOMESTATSREQUEST']._serialized_start=2497
-  _globals['_OUTCOMESTATSREQUEST']._serialized_end=2684
-  _globals['_STATSCELL']._serialized_start=2686
-  _globals['_STATSCELL']._serialized_end=2764
-  _globals['_RELATIVELIKELIHOOD']._serialized_start=2767
-  _globals['_RELATIVELIKELIHOOD']._serialized_end=2939
-  _globals['_STATSSLICE']._serialized_start=2942
-  _globals['_STATSSLICE']._serialized_end=3186
-  _globals['_OUTCOMESTATSRESPONSE']._serialized_start=3188
-  _globals['_OUTCOMESTATSRESPONSE']._serialized_end=3282
-  _globals['_VERIFYCHAINREQUEST']._serialized_start=3284
-  _globals['_VERIFYCHAINREQUEST']._serialized_end=3304
-  _globals['_VERIFYCHAINRESPONSE']._serialized_start=3306
-  _globals['_VERIFYCHAINRESPONSE']._serialized_end=3416
-  _globals['_DECISIONSERVICE']._serialized_start=3419
-  _globals['_DECISIONSERVICE']._serialized_end=4042
+  _globals['_LISTDECISIONSREQUEST']._serialized_start=984
+  _globals['_LISTDECISIONSREQUEST']._serialized_end=1133
+  _globals['_LISTDECISIONSRESPONSE']._serialized_start=1135
+  _globals['_LISTDECISIONSRESPONSE']._serialized_end=1229
+  _globals['_EXPORTDECISIONSREQUEST']._serialized_start=1231
+  _globals['_EXPORTDECISIONSREQUEST']._serialized_end=1300
+  _globals['_RECORDOUTCOMEREQUEST']._serialized_start=1302
+  _globals['_RECORDOUTCOMEREQUEST']._serialized_end=1401
+  _globals['_RECORDOUTCOMERESPONSE']._serialized_start=1403
+  _globals['_RECORDOUTCOMERESPONSE']._serialized_end=1471
+  _globals['_REPLAYDECISIONSREQUEST']._serialized_start=1474
+  _globals['_REPLAYDECISIONSREQUEST']._serialized_end=1638
+  _globals['_TRANSITION']._serialized_start=1640
+  _globals['_TRANSITION']._serialized_end=1709
+  _globals['_RULECHANGE']._serialized_start=1711
+  _globals['_RULECHANGE']._serialized_end=1831
+  _globals['_CHANGEDDECISION']._serialized_start=1834
+  _globals['_CHANGEDDECISION']._serialized_end=2005
+  _globals['_SKIPREASON']._serialized_start=2007
+  _globals['_SKIPREASON']._serialized_end=2072
+  _globals['_REPLAYREPORT']._serialized_start=2075
+  _globals['_REPLAYREPORT']._serialized_end=2468
+  _globals['_REPLAYDECISIONSRESPONSE']._serialized_start=2470
+  _globals['_REPLAYDECISIONSRESPONSE']._serialized_end=2538
+  _globals['_OUTCOMESTATSREQUEST']._serialized_start=2541
+  _globals['_OUTCOMESTATSREQUEST']._serialized_end=2728
+  _globals['_STATSCELL']._serialized_start=2730
+  _globals['_STATSCELL']._serialized_end=2808
+  _globals['_RELATIVELIKELIHOOD']._serialized_start=2811
+  _globals['_RELATIVELIKELIHOOD']._serialized_end=2983
+  _globals['_STATSSLICE']._serialized_start=2986
+  _globals['_STATSSLICE']._serialized_end=3230
+  _globals['_OUTCOMESTATSRESPONSE']._serialized_start=3232
+  _globals['_OUTCOMESTATSRESPONSE']._serialized_end=3326
+  _globals['_VERIFYCHAINREQUEST']._serialized_start=3328
+  _globals['_VERIFYCHAINREQUEST']._serialized_end=3389
+  _globals['_VERIFYCHAINRESPONSE']._serialized_start=3392
+  _globals['_VERIFYCHAINRESPONSE']._serialized_end=3532
+  _globals['_CREATECHECKPOINTREQUEST']._serialized_start=3534
+  _globals['_CREATECHECKPOINTREQUEST']._serialized_end=3559
+  _globals['_CREATECHECKPOINTRESPONSE']._serialized_start=3562
+  _globals['_CREATECHECKPOINTRESPONSE']._serialized_end=3708
+  _globals['_DECISIONSERVICE']._serialized_start=3826
+  _globals['_DECISIONSERVICE']._serialized_end=4546
 # @@protoc_insertion_point(module_scope)

@@ -10,6 +10,7 @@ from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -20,6 +21,26 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _DecisionOrder:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DecisionOrderEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DecisionOrder.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DECISION_ORDER_UNSPECIFIED: _DecisionOrder.ValueType  # 0
+    """Oldest first, as before the order could be chosen."""
+    DECISION_ORDER_OLDEST_FIRST: _DecisionOrder.ValueType  # 1
+    DECISION_ORDER_NEWEST_FIRST: _DecisionOrder.ValueType  # 2
+
+class DecisionOrder(_DecisionOrder, metaclass=_DecisionOrderEnumTypeWrapper):
+    """The order ListDecisions pages records in: by sequence, the order they were recorded."""
+
+DECISION_ORDER_UNSPECIFIED: DecisionOrder.ValueType  # 0
+"""Oldest first, as before the order could be chosen."""
+DECISION_ORDER_OLDEST_FIRST: DecisionOrder.ValueType  # 1
+DECISION_ORDER_NEWEST_FIRST: DecisionOrder.ValueType  # 2
+Global___DecisionOrder: _TypeAlias = DecisionOrder  # noqa: Y015
 
 @_typing.final
 class OutcomeRecord(_message.Message):
@@ -204,9 +225,12 @@ class ListDecisionsRequest(_message.Message):
     FILTER_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    ORDER_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Default 50, at most 500."""
     page_token: _builtins.str
+    """A page token continues the order it was issued for: send the same order (and filter) again."""
+    order: Global___DecisionOrder.ValueType
     @_builtins.property
     def filter(self) -> Global___DecisionFilter: ...
     def __init__(
@@ -215,10 +239,11 @@ class ListDecisionsRequest(_message.Message):
         filter: Global___DecisionFilter | None = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        order: Global___DecisionOrder.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "order", b"order", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -749,12 +774,25 @@ Global___OutcomeStatsResponse: _TypeAlias = OutcomeStatsResponse  # noqa: Y015
 class VerifyChainRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    CHECKPOINTS_FIELD_NUMBER: _builtins.int
+    PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    public_key: _builtins.str
+    """PEM Ed25519 public key the checkpoints must be signed with; empty: the server's own checkpoint key."""
+    @_builtins.property
+    def checkpoints(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Signed checkpoints, one JSON line each as CreateCheckpoint returns them: the trail must still
+        contain each one's record with its hash. None: only the chain is checked.
+        """
+
     def __init__(
         self,
+        *,
+        checkpoints: _abc.Iterable[_builtins.str] | None = ...,
+        public_key: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoints", b"checkpoints", "public_key", b"public_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -768,11 +806,14 @@ class VerifyChainResponse(_message.Message):
     RECORDS_CHECKED_FIELD_NUMBER: _builtins.int
     FIRST_BROKEN_SEQUENCE_FIELD_NUMBER: _builtins.int
     PROBLEM_FIELD_NUMBER: _builtins.int
+    CHECKPOINTS_VERIFIED_FIELD_NUMBER: _builtins.int
     intact: _builtins.bool
     records_checked: _builtins.int
     first_broken_sequence: _builtins.int
-    """The first broken link, when not intact."""
+    """The first broken link, when not intact (for a checkpoint the trail no longer contains: its sequence)."""
     problem: _builtins.str
+    checkpoints_verified: _builtins.int
+    """Checkpoints the trail was shown to contain and extend (all of the request's when intact)."""
     def __init__(
         self,
         *,
@@ -780,11 +821,61 @@ class VerifyChainResponse(_message.Message):
         records_checked: _builtins.int = ...,
         first_broken_sequence: _builtins.int = ...,
         problem: _builtins.str = ...,
+        checkpoints_verified: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["first_broken_sequence", b"first_broken_sequence", "intact", b"intact", "problem", b"problem", "records_checked", b"records_checked"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoints_verified", b"checkpoints_verified", "first_broken_sequence", b"first_broken_sequence", "intact", b"intact", "problem", b"problem", "records_checked", b"records_checked"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___VerifyChainResponse: _TypeAlias = VerifyChainResponse  # noqa: Y015
+
+@_typing.final
+class CreateCheckpointRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateCheckpointRequest: _TypeAlias = CreateCheckpointRequest  # noqa: Y015
+
+@_typing.final
+class CreateCheckpointResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECKPOINT_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    HEAD_HASH_FIELD_NUMBER: _builtins.int
+    SIGNED_AT_FIELD_NUMBER: _builtins.int
+    KEY_ID_FIELD_NUMBER: _builtins.int
+    checkpoint: _builtins.str
+    """The signed checkpoint as one line of JSON: keep it exactly as it is."""
+    sequence: _builtins.int
+    """What it signs: the head's sequence and hash, when, and which key."""
+    head_hash: _builtins.str
+    key_id: _builtins.str
+    @_builtins.property
+    def signed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        checkpoint: _builtins.str = ...,
+        sequence: _builtins.int = ...,
+        head_hash: _builtins.str = ...,
+        signed_at: _timestamp_pb2.Timestamp | None = ...,
+        key_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["signed_at", b"signed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint", b"checkpoint", "head_hash", b"head_hash", "key_id", b"key_id", "sequence", b"sequence", "signed_at", b"signed_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateCheckpointResponse: _TypeAlias = CreateCheckpointResponse  # noqa: Y015

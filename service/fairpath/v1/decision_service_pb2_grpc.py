@@ -71,6 +71,11 @@ class DecisionServiceStub:
                 request_serializer=fairpath_dot_v1_dot_decision__service__pb2.VerifyChainRequest.SerializeToString,
                 response_deserializer=fairpath_dot_v1_dot_decision__service__pb2.VerifyChainResponse.FromString,
                 _registered_method=True)
+        self.CreateCheckpoint = channel.unary_unary(
+                '/fairpath.v1.DecisionService/CreateCheckpoint',
+                request_serializer=fairpath_dot_v1_dot_decision__service__pb2.CreateCheckpointRequest.SerializeToString,
+                response_deserializer=fairpath_dot_v1_dot_decision__service__pb2.CreateCheckpointResponse.FromString,
+                _registered_method=True)
 
 
 class DecisionServiceServicer:
@@ -118,7 +123,14 @@ class DecisionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def VerifyChain(self, request, context):
-        """Check the hash chain of the whole trail.
+        """Check the hash chain of the whole trail, and that it still contains signed checkpoints.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateCheckpoint(self, request, context):
+        """Sign the chain head as it is now with the server's checkpoint key, to keep off the database host.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -161,6 +173,11 @@ def add_DecisionServiceServicer_to_server(servicer, server):
                     servicer.VerifyChain,
                     request_deserializer=fairpath_dot_v1_dot_decision__service__pb2.VerifyChainRequest.FromString,
                     response_serializer=fairpath_dot_v1_dot_decision__service__pb2.VerifyChainResponse.SerializeToString,
+            ),
+            'CreateCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCheckpoint,
+                    request_deserializer=fairpath_dot_v1_dot_decision__service__pb2.CreateCheckpointRequest.FromString,
+                    response_serializer=fairpath_dot_v1_dot_decision__service__pb2.CreateCheckpointResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -354,6 +371,33 @@ class DecisionService:
             '/fairpath.v1.DecisionService/VerifyChain',
             fairpath_dot_v1_dot_decision__service__pb2.VerifyChainRequest.SerializeToString,
             fairpath_dot_v1_dot_decision__service__pb2.VerifyChainResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fairpath.v1.DecisionService/CreateCheckpoint',
+            fairpath_dot_v1_dot_decision__service__pb2.CreateCheckpointRequest.SerializeToString,
+            fairpath_dot_v1_dot_decision__service__pb2.CreateCheckpointResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -45,7 +45,9 @@ class DecisionServiceStub:
     OutcomeStats: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.OutcomeStatsRequest, _decision_service_pb2.OutcomeStatsResponse]
     """Pathway counts by group and relative likelihood of individual-directed pathways."""
     VerifyChain: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.VerifyChainRequest, _decision_service_pb2.VerifyChainResponse]
-    """Check the hash chain of the whole trail."""
+    """Check the hash chain of the whole trail, and that it still contains signed checkpoints."""
+    CreateCheckpoint: _grpc.UnaryUnaryMultiCallable[_decision_service_pb2.CreateCheckpointRequest, _decision_service_pb2.CreateCheckpointResponse]
+    """Sign the chain head as it is now with the server's checkpoint key, to keep off the database host."""
 
 @_typing.type_check_only
 class DecisionServiceAsyncStub(DecisionServiceStub):
@@ -64,7 +66,9 @@ class DecisionServiceAsyncStub(DecisionServiceStub):
     OutcomeStats: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.OutcomeStatsRequest, _decision_service_pb2.OutcomeStatsResponse]  # type: ignore[assignment]
     """Pathway counts by group and relative likelihood of individual-directed pathways."""
     VerifyChain: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.VerifyChainRequest, _decision_service_pb2.VerifyChainResponse]  # type: ignore[assignment]
-    """Check the hash chain of the whole trail."""
+    """Check the hash chain of the whole trail, and that it still contains signed checkpoints."""
+    CreateCheckpoint: _aio.UnaryUnaryMultiCallable[_decision_service_pb2.CreateCheckpointRequest, _decision_service_pb2.CreateCheckpointResponse]  # type: ignore[assignment]
+    """Sign the chain head as it is now with the server's checkpoint key, to keep off the database host."""
 
 class DecisionServiceServicer(metaclass=_abc_1.ABCMeta):
     """The decision audit trail, for compliance review. Records are append-only:
@@ -122,6 +126,14 @@ class DecisionServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _decision_service_pb2.VerifyChainRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_decision_service_pb2.VerifyChainResponse, _abc.Awaitable[_decision_service_pb2.VerifyChainResponse]]:
-        """Check the hash chain of the whole trail."""
+        """Check the hash chain of the whole trail, and that it still contains signed checkpoints."""
+
+    @_abc_1.abstractmethod
+    def CreateCheckpoint(
+        self,
+        request: _decision_service_pb2.CreateCheckpointRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_decision_service_pb2.CreateCheckpointResponse, _abc.Awaitable[_decision_service_pb2.CreateCheckpointResponse]]:
+        """Sign the chain head as it is now with the server's checkpoint key, to keep off the database host."""
 
 def add_DecisionServiceServicer_to_server(servicer: DecisionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -26,7 +26,7 @@ from fairpath.v1 import decision_pb2 as fairpath_dot_v1_dot_decision__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$fairpath/v1/evaluation_service.proto\x12\x0b\x66\x61irpath.v1\x1a\x1a\x66\x61irpath/v1/decision.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xa6\x01\n\x0f\x45valuateRequest\x12\x0e\n\x06policy\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12&\n\x05\x66\x61\x63ts\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12%\n\x07subject\x18\x04 \x01(\x0b\x32\x14.fairpath.v1.Subject\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x06 \x01(\x08\";\n\x10\x45valuateResponse\x12\'\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x15.fairpath.v1.Decision2\\\n\x11\x45valuationService\x12G\n\x08\x45valuate\x12\x1c.fairpath.v1.EvaluateRequest\x1a\x1d.fairpath.v1.EvaluateResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$fairpath/v1/evaluation_service.proto\x12\x0b\x66\x61irpath.v1\x1a\x1a\x66\x61irpath/v1/decision.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xa6\x01\n\x0f\x45valuateRequest\x12\x0e\n\x06policy\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12&\n\x05\x66\x61\x63ts\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12%\n\x07subject\x18\x04 \x01(\x0b\x32\x14.fairpath.v1.Subject\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x06 \x01(\x08\";\n\x10\x45valuateResponse\x12\'\n\x08\x64\x65\x63ision\x18\x01 \x01(\x0b\x32\x15.fairpath.v1.Decision\"_\n\x0eIncidentAction\x12%\n\x07subject\x18\x01 \x01(\x0b\x32\x14.fairpath.v1.Subject\x12&\n\x05\x66\x61\x63ts\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\"\xcb\x01\n\x17\x45valuateIncidentRequest\x12\x14\n\x0cincident_ref\x18\x01 \x01(\t\x12\x0e\n\x06policy\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12&\n\x05\x66\x61\x63ts\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12,\n\x07\x61\x63tions\x18\x05 \x03(\x0b\x32\x1b.fairpath.v1.IncidentAction\x12\x12\n\nrequest_id\x18\x06 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x07 \x01(\x08\"e\n\x0eIncidentAdvice\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x0f\n\x07rule_id\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12\x16\n\x0e\x61\x63tion_indexes\x18\x05 \x03(\x05\"\xac\x01\n\x18\x45valuateIncidentResponse\x12\x14\n\x0cincident_ref\x18\x01 \x01(\t\x12(\n\tdecisions\x18\x02 \x03(\x0b\x32\x15.fairpath.v1.Decision\x12+\n\x06\x61\x64vice\x18\x03 \x03(\x0b\x32\x1b.fairpath.v1.IncidentAdvice\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x0f\n\x07\x64ry_run\x18\x05 \x01(\x08\x32\xbd\x01\n\x11\x45valuationService\x12G\n\x08\x45valuate\x12\x1c.fairpath.v1.EvaluateRequest\x1a\x1d.fairpath.v1.EvaluateResponse\x12_\n\x10\x45valuateIncident\x12$.fairpath.v1.EvaluateIncidentRequest\x1a%.fairpath.v1.EvaluateIncidentResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,6 +37,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVALUATEREQUEST']._serialized_end=278
   _globals['_EVALUATERESPONSE']._serialized_start=280
   _globals['_EVALUATERESPONSE']._serialized_end=339
-  _globals['_EVALUATIONSERVICE']._serialized_start=341
-  _globals['_EVALUATIONSERVICE']._serialized_end=433
+  _globals['_INCIDENTACTION']._serialized_start=341
+  _globals['_INCIDENTACTION']._serialized_end=436
+  _globals['_EVALUATEINCIDENTREQUEST']._serialized_start=439
+  _globals['_EVALUATEINCIDENTREQUEST']._serialized_end=642
+  _globals['_INCIDENTADVICE']._serialized_start=644
+  _globals['_INCIDENTADVICE']._serialized_end=745
+  _globals['_EVALUATEINCIDENTRESPONSE']._serialized_start=748
+  _globals['_EVALUATEINCIDENTRESPONSE']._serialized_end=920
+  _globals['_EVALUATIONSERVICE']._serialized_start=923
+  _globals['_EVALUATIONSERVICE']._serialized_end=1112
 # @@protoc_insertion_point(module_scope)

@@ -3,10 +3,12 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from fairpath.v1 import decision_pb2 as _decision_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -84,3 +86,166 @@ class EvaluateResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EvaluateResponse: _TypeAlias = EvaluateResponse  # noqa: Y015
+
+@_typing.final
+class IncidentAction(_message.Message):
+    """One action (or omission) of one staff member in an incident."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    FACTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def subject(self) -> _decision_pb2.Subject:
+        """staff_ref (required) and action_ref, and the optional equality_group;
+        incident_ref is the request's (empty here, or the same).
+        """
+
+    @_builtins.property
+    def facts(self) -> _struct_pb2.Struct:
+        """This action's facts; each overrides a shared fact of the same name."""
+
+    def __init__(
+        self,
+        *,
+        subject: _decision_pb2.Subject | None = ...,
+        facts: _struct_pb2.Struct | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["facts", b"facts", "subject", b"subject"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["facts", b"facts", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IncidentAction: _TypeAlias = IncidentAction  # noqa: Y015
+
+@_typing.final
+class EvaluateIncidentRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INCIDENT_REF_FIELD_NUMBER: _builtins.int
+    POLICY_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    FACTS_FIELD_NUMBER: _builtins.int
+    ACTIONS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    incident_ref: _builtins.str
+    """The pseudonymous incident reference (required): every decision's
+    subject.incident_ref, and what the decision trail is filtered by.
+    """
+    policy: _builtins.str
+    version: _builtins.str
+    """Empty means the policy's current version; every action is evaluated
+    against the same version.
+    """
+    request_id: _builtins.str
+    """Optional correlation key; also read from the x-request-id header. A
+    repeated request_id returns the first result when the request is the
+    same (ALREADY_EXISTS when it is not). Action i's decision records
+    "<request_id>#<i>".
+    """
+    dry_run: _builtins.bool
+    """Evaluate without recording anything."""
+    @_builtins.property
+    def facts(self) -> _struct_pb2.Struct:
+        """Facts shared by every action (e.g. is_patient_safety_incident,
+        harm_severity, investigation_stage), in Evaluate's format.
+        """
+
+    @_builtins.property
+    def actions(self) -> _containers.RepeatedCompositeFieldContainer[Global___IncidentAction]:
+        """At least 1, at most 50."""
+
+    def __init__(
+        self,
+        *,
+        incident_ref: _builtins.str = ...,
+        policy: _builtins.str = ...,
+        version: _builtins.str = ...,
+        facts: _struct_pb2.Struct | None = ...,
+        actions: _abc.Iterable[Global___IncidentAction] | None = ...,
+        request_id: _builtins.str = ...,
+        dry_run: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["facts", b"facts"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions", "dry_run", b"dry_run", "facts", b"facts", "incident_ref", b"incident_ref", "policy", b"policy", "request_id", b"request_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EvaluateIncidentRequest: _TypeAlias = EvaluateIncidentRequest  # noqa: Y015
+
+@_typing.final
+class IncidentAdvice(_message.Message):
+    """Advice about the incident as a whole, worked out from its decisions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    RULE_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ACTION_INDEXES_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """e.g. "SYSTEM_FIRST_COHORT_SIGNAL"."""
+    text: _builtins.str
+    rule_id: _builtins.str
+    """Which test produced it, e.g. "COHORT_INDIVIDUAL_DIRECTED"."""
+    reason: _builtins.str
+    """Why, in words: which actions, which pathways or answers."""
+    @_builtins.property
+    def action_indexes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """The actions (indexes into the request's actions) that led to it."""
+
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        text: _builtins.str = ...,
+        rule_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        action_indexes: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_indexes", b"action_indexes", "code", b"code", "reason", b"reason", "rule_id", b"rule_id", "text", b"text"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IncidentAdvice: _TypeAlias = IncidentAdvice  # noqa: Y015
+
+@_typing.final
+class EvaluateIncidentResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INCIDENT_REF_FIELD_NUMBER: _builtins.int
+    DECISIONS_FIELD_NUMBER: _builtins.int
+    ADVICE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    DRY_RUN_FIELD_NUMBER: _builtins.int
+    incident_ref: _builtins.str
+    request_id: _builtins.str
+    dry_run: _builtins.bool
+    @_builtins.property
+    def decisions(self) -> _containers.RepeatedCompositeFieldContainer[_decision_pb2.Decision]:
+        """One per action, in the request's order."""
+
+    @_builtins.property
+    def advice(self) -> _containers.RepeatedCompositeFieldContainer[Global___IncidentAdvice]: ...
+    def __init__(
+        self,
+        *,
+        incident_ref: _builtins.str = ...,
+        decisions: _abc.Iterable[_decision_pb2.Decision] | None = ...,
+        advice: _abc.Iterable[Global___IncidentAdvice] | None = ...,
+        request_id: _builtins.str = ...,
+        dry_run: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advice", b"advice", "decisions", b"decisions", "dry_run", b"dry_run", "incident_ref", b"incident_ref", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EvaluateIncidentResponse: _TypeAlias = EvaluateIncidentResponse  # noqa: Y015

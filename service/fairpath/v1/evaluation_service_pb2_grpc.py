@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class EvaluationServiceStub:
-    """Evaluates one staff member's action against a policy.
+    """Evaluates staff members' actions against a policy: one at a time, or every
+    action of one incident in one call.
     """
 
     def __init__(self, channel):
@@ -40,10 +41,16 @@ class EvaluationServiceStub:
                 request_serializer=fairpath_dot_v1_dot_evaluation__service__pb2.EvaluateRequest.SerializeToString,
                 response_deserializer=fairpath_dot_v1_dot_evaluation__service__pb2.EvaluateResponse.FromString,
                 _registered_method=True)
+        self.EvaluateIncident = channel.unary_unary(
+                '/fairpath.v1.EvaluationService/EvaluateIncident',
+                request_serializer=fairpath_dot_v1_dot_evaluation__service__pb2.EvaluateIncidentRequest.SerializeToString,
+                response_deserializer=fairpath_dot_v1_dot_evaluation__service__pb2.EvaluateIncidentResponse.FromString,
+                _registered_method=True)
 
 
 class EvaluationServiceServicer:
-    """Evaluates one staff member's action against a policy.
+    """Evaluates staff members' actions against a policy: one at a time, or every
+    action of one incident in one call.
     """
 
     def Evaluate(self, request, context):
@@ -57,6 +64,19 @@ class EvaluationServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EvaluateIncident(self, request, context):
+        """Evaluates every action of one incident, each exactly as Evaluate would on
+        the shared facts overridden by the action's own, and adds incident-level
+        advice (a cohort signal when several actions point at individuals, or
+        several people pass the substitution test). All of the incident's
+        decisions are recorded in one transaction, or none is. Errors as
+        Evaluate; a bad action refuses the whole call, its field violations named
+        by the action's index (e.g. "actions[2].facts.intent_to_harm").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EvaluationServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -64,6 +84,11 @@ def add_EvaluationServiceServicer_to_server(servicer, server):
                     servicer.Evaluate,
                     request_deserializer=fairpath_dot_v1_dot_evaluation__service__pb2.EvaluateRequest.FromString,
                     response_serializer=fairpath_dot_v1_dot_evaluation__service__pb2.EvaluateResponse.SerializeToString,
+            ),
+            'EvaluateIncident': grpc.unary_unary_rpc_method_handler(
+                    servicer.EvaluateIncident,
+                    request_deserializer=fairpath_dot_v1_dot_evaluation__service__pb2.EvaluateIncidentRequest.FromString,
+                    response_serializer=fairpath_dot_v1_dot_evaluation__service__pb2.EvaluateIncidentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -74,7 +99,8 @@ def add_EvaluationServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class EvaluationService:
-    """Evaluates one staff member's action against a policy.
+    """Evaluates staff members' actions against a policy: one at a time, or every
+    action of one incident in one call.
     """
 
     @staticmethod
@@ -94,6 +120,33 @@ class EvaluationService:
             '/fairpath.v1.EvaluationService/Evaluate',
             fairpath_dot_v1_dot_evaluation__service__pb2.EvaluateRequest.SerializeToString,
             fairpath_dot_v1_dot_evaluation__service__pb2.EvaluateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EvaluateIncident(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fairpath.v1.EvaluationService/EvaluateIncident',
+            fairpath_dot_v1_dot_evaluation__service__pb2.EvaluateIncidentRequest.SerializeToString,
+            fairpath_dot_v1_dot_evaluation__service__pb2.EvaluateIncidentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -27,7 +27,9 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class EvaluationServiceStub:
-    """Evaluates one staff member's action against a policy."""
+    """Evaluates staff members' actions against a policy: one at a time, or every
+    action of one incident in one call.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -40,10 +42,21 @@ class EvaluationServiceStub:
     or values outside the allowed set; RESOURCE_EXHAUSTED when the engine is
     saturated; INTERNAL for anything unexpected (logged, never a traceback).
     """
+    EvaluateIncident: _grpc.UnaryUnaryMultiCallable[_evaluation_service_pb2.EvaluateIncidentRequest, _evaluation_service_pb2.EvaluateIncidentResponse]
+    """Evaluates every action of one incident, each exactly as Evaluate would on
+    the shared facts overridden by the action's own, and adds incident-level
+    advice (a cohort signal when several actions point at individuals, or
+    several people pass the substitution test). All of the incident's
+    decisions are recorded in one transaction, or none is. Errors as
+    Evaluate; a bad action refuses the whole call, its field violations named
+    by the action's index (e.g. "actions[2].facts.intent_to_harm").
+    """
 
 @_typing.type_check_only
 class EvaluationServiceAsyncStub(EvaluationServiceStub):
-    """Evaluates one staff member's action against a policy."""
+    """Evaluates staff members' actions against a policy: one at a time, or every
+    action of one incident in one call.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Evaluate: _aio.UnaryUnaryMultiCallable[_evaluation_service_pb2.EvaluateRequest, _evaluation_service_pb2.EvaluateResponse]  # type: ignore[assignment]
@@ -53,9 +66,20 @@ class EvaluationServiceAsyncStub(EvaluationServiceStub):
     or values outside the allowed set; RESOURCE_EXHAUSTED when the engine is
     saturated; INTERNAL for anything unexpected (logged, never a traceback).
     """
+    EvaluateIncident: _aio.UnaryUnaryMultiCallable[_evaluation_service_pb2.EvaluateIncidentRequest, _evaluation_service_pb2.EvaluateIncidentResponse]  # type: ignore[assignment]
+    """Evaluates every action of one incident, each exactly as Evaluate would on
+    the shared facts overridden by the action's own, and adds incident-level
+    advice (a cohort signal when several actions point at individuals, or
+    several people pass the substitution test). All of the incident's
+    decisions are recorded in one transaction, or none is. Errors as
+    Evaluate; a bad action refuses the whole call, its field violations named
+    by the action's index (e.g. "actions[2].facts.intent_to_harm").
+    """
 
 class EvaluationServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Evaluates one staff member's action against a policy."""
+    """Evaluates staff members' actions against a policy: one at a time, or every
+    action of one incident in one call.
+    """
 
     @_abc_1.abstractmethod
     def Evaluate(
@@ -68,6 +92,21 @@ class EvaluationServiceServicer(metaclass=_abc_1.ABCMeta):
         google.rpc.BadRequest field violations for undeclared facts, wrong types
         or values outside the allowed set; RESOURCE_EXHAUSTED when the engine is
         saturated; INTERNAL for anything unexpected (logged, never a traceback).
+        """
+
+    @_abc_1.abstractmethod
+    def EvaluateIncident(
+        self,
+        request: _evaluation_service_pb2.EvaluateIncidentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_evaluation_service_pb2.EvaluateIncidentResponse, _abc.Awaitable[_evaluation_service_pb2.EvaluateIncidentResponse]]:
+        """Evaluates every action of one incident, each exactly as Evaluate would on
+        the shared facts overridden by the action's own, and adds incident-level
+        advice (a cohort signal when several actions point at individuals, or
+        several people pass the substitution test). All of the incident's
+        decisions are recorded in one transaction, or none is. Errors as
+        Evaluate; a bad action refuses the whole call, its field violations named
+        by the action's index (e.g. "actions[2].facts.intent_to_harm").
         """
 
 def add_EvaluationServiceServicer_to_server(servicer: EvaluationServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

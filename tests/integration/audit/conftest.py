@@ -102,15 +102,18 @@ def raw(store_url: str) -> Iterator[Raw]:
 
 
 def drop_append_only_triggers(raw: Raw, store_url: str) -> None:
-    """Remove the append-only triggers, as an administrator tampering with the trail would."""
+    """Remove the append-only and forward-only triggers, as an administrator tampering with the trail would."""
     tables = ("decisions", "outcomes", "decision_rules", "trace_entries")
     if store_url.startswith("sqlite"):
         for table in tables:
             for action in ("update", "delete"):
                 raw(f"DROP TRIGGER {table}_append_only_{action}", ())
+        raw("DROP TRIGGER chain_head_forward_only", ())
+        raw("DROP TRIGGER chain_head_append_only_delete", ())
     else:
-        for table in tables:
+        for table in (*tables, "chain_head"):
             raw(f"DROP TRIGGER {table}_append_only ON {table}", ())
+        raw("DROP TRIGGER chain_head_forward_only ON chain_head", ())
 
 
 @pytest.fixture

@@ -89,8 +89,8 @@ def test_a_repeated_request_id_header_or_field_returns_the_first_decision(
 ) -> None:
     """Retrying with the same request id (in the field or the x-request-id header) records nothing new."""
     first = client.evaluate(GUIDE, SUBSTANCE, request_id="retry-me")
-    by_field = evaluate(_request(INCOMPLETE, request_id="retry-me"), timeout=10).decision
-    by_header = evaluate(_request(INCOMPLETE), metadata=(("x-request-id", "retry-me"),), timeout=10).decision
+    by_field = evaluate(_request(SUBSTANCE, request_id="retry-me"), timeout=10).decision
+    by_header = evaluate(_request(SUBSTANCE), metadata=(("x-request-id", "retry-me"),), timeout=10).decision
 
     assert by_field.decision_id == by_header.decision_id == first.decision_id
     assert by_field.pathway.code == "JCG_B_SUBSTANCE_ABUSE"
@@ -179,6 +179,50 @@ def test_a_page_token_is_refused_with_another_filter_or_garbled(client: Fairpath
 
     assert [v.field for v in other.value.violations] == ["page_token"]
     assert [v.field for v in garbled.value.violations] == ["page_token"]
+
+
+def test_newest_first_pages_back_through_the_filtered_trail(client: FairpathClient) -> None:
+    """Newest first, ListDecisions pages the filtered trail back from its newest record, token by token.
+
+    A token from one order is INVALID_ARGUMENT in the other, naming page_token.
+    """
+    made = [client.evaluate(GUIDE, SUBSTANCE, subject={"incident_ref": "INC-N"}).decision_id for _ in range(5)]
+    client.evaluate(GUIDE, INCOMPLETE, subject={"incident_ref": "INC-N"})
+    client.evaluate(GUIDE, SUBSTANCE, subject={"incident_ref": "INC-OTHER"})
+
+    query = DecisionFilter(incident_ref="INC-N", pathway="JCG_B_SUBSTANCE_ABUSE")
+    seen, token, pages = [], "", 0
+    while True:
+        page = client.list_decisions(query, page_size=2, page_token=token, newest_first=True)
+        seen += [r.decision.decision_id for r in page.records]
+        token, pages = page.next_page_token, pages + 1
+        if not token:
+            break
+    newest = client.list_decisions(query, page_size=2, newest_first=True).next_page_token
+    oldest = client.list_decisions(query, page_size=2).next_page_token
+    with pytest.raises(InvalidRequestError) as oldest_token_newest_first:
+        client.list_decisions(query, page_size=2, page_token=oldest, newest_first=True)
+    with pytest.raises(InvalidRequestError) as newest_token_oldest_first:
+        client.list_decisions(query, page_size=2, page_token=newest)
+
+    assert seen == made[::-1]
+    assert pages == 3
+    assert [v.field for v in oldest_token_newest_first.value.violations] == ["page_token"]
+    assert [v.field for v in newest_token_oldest_first.value.violations] == ["page_token"]
+    assert "order" in str(newest_token_oldest_first.value)
+
+
+def test_an_unknown_order_is_invalid_argument(target: str) -> None:
+    """An order value this service does not know is refused, naming the order field, not served oldest first."""
+    from fairpath.v1 import decision_service_pb2, decision_service_pb2_grpc  # noqa: PLC0415
+
+    with grpc.insecure_channel(target) as channel:
+        stub = decision_service_pb2_grpc.DecisionServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.ListDecisions(decision_service_pb2.ListDecisionsRequest(order=7), timeout=30)  # type: ignore[arg-type]
+
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "order" in str(refused.value.details())
 
 
 def test_export_streams_every_matching_record(client: FairpathClient) -> None:

@@ -71,6 +71,23 @@ def test_list_prints_one_line_per_decision_and_filters(
     assert [json.loads(line)["decision"]["decision_id"] for line in everything.splitlines()] == ids
 
 
+def test_list_newest_first_starts_at_the_newest_and_pages_on_in_that_order(
+    trail: tuple[str, list[str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`decisions list --newest-first` lists the most recent first; its hint repeats the flag the token needs."""
+    target, ids, _ = trail
+
+    code, out, _ = _run(capsys, "decisions", "list", "--target", target, "--newest-first", "--page-size", "2")
+    _, everything, _ = _run(
+        capsys, "decisions", "list", "--target", target, "--newest-first", "--page-size", "1", "--all", "--json"
+    )
+
+    assert code == 0
+    assert [line.split()[1] for line in out.splitlines()[1:3]] == [ids[2], ids[1]]
+    assert "add --newest-first --page-token " in out
+    assert [json.loads(line)["decision"]["decision_id"] for line in everything.splitlines()] == ids[::-1]
+
+
 def test_show_prints_the_walk_facts_outcomes_and_chain(
     trail: tuple[str, list[str], str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -168,6 +185,27 @@ def test_verify_exits_0_when_intact_and_4_naming_the_broken_record(
     assert (code, out) == (0, "Chain intact: 3 record(s) checked.\n")
     assert broken == EXIT_CHAIN_BROKEN
     assert json.loads(report)["first_broken_sequence"] == 3
+
+
+def test_verify_reports_a_column_made_invalid_json_as_a_broken_chain(
+    trail: tuple[str, list[str], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The reported case: `fired` of record 1 made invalid JSON is "Chain BROKEN at record 1", exit 4, not INTERNAL."""
+    import sqlite3  # noqa: PLC0415
+
+    target, _, url = trail
+    connection = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+
+    def run(sql: str, params: object = ()) -> list[tuple[object, ...]]:
+        return list(connection.execute(sql, params).fetchall())  # type: ignore[arg-type]
+
+    drop_append_only_triggers(run, url)
+    run("UPDATE decisions SET fired = fired || 'x' WHERE sequence = 1")
+    connection.close()
+    code, out, err = _run(capsys, "decisions", "verify", "--target", target)
+
+    assert (code, err) == (EXIT_CHAIN_BROKEN, "")
+    assert out.startswith("Chain BROKEN at record 1: decision record 1 was changed after it was written")
 
 
 def test_a_stale_page_token_is_a_usage_error(

@@ -6,10 +6,11 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fairpath.audit import DecisionFilter, DecisionRecorder, DecisionStore, NewOutcome, open_store
+from fairpath.audit import DecisionFilter, DecisionRecorder, DecisionStore, NewDecision, NewOutcome, open_store, queries
 from fairpath.audit.masking import MASK
+from fairpath.audit.sql import MAX_RECORD_BYTES
 from fairpath.decisions import Status
-from fairpath.errors import DecisionNotFoundError
+from fairpath.errors import DecisionNotFoundError, RecordTooLargeError
 from fairpath.evaluation import Evaluator
 
 from tests.integration.audit.conftest import GUIDE, INCOMPLETE, SUBSTANCE, Raw
@@ -98,9 +99,9 @@ def test_dry_run_returns_a_decision_and_records_nothing(
 def test_a_repeated_request_id_returns_the_first_decision_and_records_nothing_new(
     recorder: DecisionRecorder, store: DecisionStore
 ) -> None:
-    """The second request with a known request id gets the first decision back, whatever it asks."""
+    """Repeating a request under its request id gets the first decision back (see test_request_ids)."""
     first = recorder.evaluate(GUIDE, SUBSTANCE, request_id="same")
-    again = recorder.evaluate(GUIDE, INCOMPLETE, request_id="same")
+    again = recorder.evaluate(GUIDE, SUBSTANCE, request_id="same")
 
     assert again.decision_id == first.decision_id
     assert again.pathway == first.pathway
@@ -248,6 +249,54 @@ def test_pages_continue_after_a_sequence_and_iteration_reads_everything(
     assert streamed == made
 
 
+def test_newest_first_pages_walk_back_through_the_filtered_trail(
+    recorder: DecisionRecorder, store: DecisionStore
+) -> None:
+    """Newest first, keyset pages run back from the newest match, keep the filter, never skip or repeat.
+
+    A decision recorded between pages is newer than the first page, so it is not listed.
+    """
+    made = [recorder.evaluate(GUIDE, INCOMPLETE if i % 3 == 0 else SUBSTANCE) for i in range(10)]
+    decided = [d.decision_id for d in made if d.status is Status.DECIDED]
+    query = DecisionFilter(status=Status.DECIDED, policy=GUIDE)
+
+    pages = [store.list_decisions(query, limit=3, newest_first=True)]
+    recorder.evaluate(GUIDE, SUBSTANCE)  # newer than everything listed so far
+    while len(pages[-1]) == 3:
+        pages.append(store.list_decisions(query, limit=3, after_sequence=pages[-1][-1].sequence, newest_first=True))
+
+    assert [len(page) for page in pages] == [3, 3, 0]
+    assert [s.decision.decision_id for page in pages for s in page] == decided[::-1]
+    everything = store.list_decisions(DecisionFilter(), limit=20, newest_first=True)
+    assert [s.sequence for s in everything] == list(range(11, 0, -1))
+    oldest_first = store.list_decisions(query, limit=2)
+    assert [s.decision.decision_id for s in oldest_first] == decided[:2]
+
+
+@pytest.mark.parametrize("after", [0, 3])
+def test_newest_first_reads_the_sequence_index_backwards_without_sorting(
+    recorder: DecisionRecorder, store: DecisionStore, raw: Raw, store_url: str, after: int
+) -> None:
+    """A newest-first page (the first, or past a cursor) walks the sequence index backwards: no sort of the trail."""
+    for _ in range(5):
+        recorder.evaluate(GUIDE, SUBSTANCE)
+    clause, params = queries.where(DecisionFilter(), after, newest_first=True)
+    # The shape of queries.decisions' statement, from the same constant parts and placeholders.
+    select = f"SELECT d.sequence FROM decisions d WHERE {clause} ORDER BY {queries.order_by(True)} LIMIT ?"  # noqa: S608
+
+    if store_url.startswith("sqlite"):
+        plan = " / ".join(str(row[3]) for row in raw(f"EXPLAIN QUERY PLAN {select}", [*params, 51]))
+        assert "TEMP B-TREE" not in plan, plan
+    else:
+        # A table this small is cheapest read whole and sorted; what matters is that the index can serve
+        # the order (PostgreSQL still plans a Sort, at a penalty, when nothing else can).
+        raw("SET enable_sort = off", ())
+        plan = " / ".join(str(row[0]) for row in raw(f"EXPLAIN {select}", [*params, 51]))
+        assert "Scan Backward using decisions_pkey" in plan, plan
+        assert "Sort" not in plan, plan
+    assert [row[0] for row in raw(select, [*params, 2])] == ([5, 4] if not after else [2, 1])
+
+
 def test_chained_rows_refuse_updates_and_deletes(recorder: DecisionRecorder, raw: Raw) -> None:
     """Append-only at the database too: UPDATE and DELETE of a chained row fail."""
     recorder.evaluate(GUIDE, SUBSTANCE)
@@ -279,3 +328,21 @@ def test_a_refused_append_raises_without_quoting_the_row(
     assert "REGISTERED_NURSE" not in str(refused.value)
     assert refused.value.__cause__ is None
     assert refused.value.__suppress_context__
+
+
+def test_a_record_too_large_to_read_back_is_refused_alone_and_never_written(
+    store: DecisionStore, evaluator: Evaluator
+) -> None:
+    """A record larger than a review call can return is not written; the rest of its batch is."""
+    small = evaluator.evaluate(GUIDE, SUBSTANCE)
+    large = evaluator.evaluate(GUIDE, SUBSTANCE)
+    oversized = {**SUBSTANCE, "notes": "x" * (MAX_RECORD_BYTES + 1)}
+
+    results = store.append_decisions([
+        NewDecision(large, oversized, (), 1), NewDecision(small, SUBSTANCE, (), 1),
+    ])
+
+    assert isinstance(results[0], RecordTooLargeError)
+    assert "x" * 100 not in str(results[0])
+    assert [s.decision.decision_id for s in store.list_decisions(DecisionFilter(), limit=10)] == [small.decision_id]
+    assert store.verify_chain().intact

@@ -39,6 +39,10 @@ _CALLS: dict[str, Callable[[grpc.Channel], Callable[..., Any]]] = {
     "Evaluate": lambda ch: lambda **kw: evaluation_service_pb2_grpc.EvaluationServiceStub(ch).Evaluate(
         evaluation_service_pb2.EvaluateRequest(policy=GUIDE), **kw
     ),
+    # No incident reference: INVALID_ARGUMENT once past auth, nothing evaluated or recorded.
+    "EvaluateIncident": lambda ch: lambda **kw: evaluation_service_pb2_grpc.EvaluationServiceStub(
+        ch
+    ).EvaluateIncident(evaluation_service_pb2.EvaluateIncidentRequest(policy=GUIDE), **kw),
     "ListPolicies": lambda ch: lambda **kw: policy_service_pb2_grpc.PolicyServiceStub(ch).ListPolicies(
         policy_service_pb2.ListPoliciesRequest(), **kw
     ),
@@ -69,12 +73,18 @@ _CALLS: dict[str, Callable[[grpc.Channel], Callable[..., Any]]] = {
     "VerifyChain": lambda ch: lambda **kw: decision_service_pb2_grpc.DecisionServiceStub(ch).VerifyChain(
         decision_service_pb2.VerifyChainRequest(), **kw
     ),
+    # These servers have no checkpoint key: an auditor gets UNIMPLEMENTED, anyone else a refusal.
+    "CreateCheckpoint": lambda ch: lambda **kw: decision_service_pb2_grpc.DecisionServiceStub(
+        ch
+    ).CreateCheckpoint(decision_service_pb2.CreateCheckpointRequest(), **kw),
 }
 _READS = {"ListPolicies", "GetPolicy", "GetStatus"}
 GRANTED = {
-    "evaluator": {"Evaluate", *_READS},
+    "evaluator": {"Evaluate", "EvaluateIncident", *_READS},
     "author": {"ValidatePolicy", "Reload", *_READS},
-    "auditor": {"GetDecision", "ListDecisions", "RecordOutcome", "OutcomeStats", "VerifyChain", *_READS},
+    "auditor": {
+        "GetDecision", "ListDecisions", "RecordOutcome", "OutcomeStats", "VerifyChain", "CreateCheckpoint", *_READS
+    },
 }
 TOKEN_OF_ROLE = {roles[0]: token for token, roles in TOKENS.values()}
 NAME_OF_ROLE = {roles[0]: name for name, (_, roles) in TOKENS.items()}

@@ -1,0 +1,122 @@
+"""Evaluate against policy files on disk, without a server: ``fairpath evaluate --policies DIR``.
+
+The request and the answer are the wire's (``EvaluateRequest`` in,
+``EvaluateResponse`` out) and a refusal is raised as the ``grpc.RpcError`` the
+server would send, built by the server's one error mapping
+(:func:`fairpath.api.status.rich_status`). So the client command prints exactly
+what it prints for a server's answer, the same facts are refused with the same
+field violations, and the decision is made by the same :class:`Evaluator` and
+durable_rules. Nothing is recorded: the decision comes back marked ``dry_run``.
+
+Like ``fairpath policy test``, the files are evaluated as they are: the lock
+and the reload's test gate are the server's business.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import grpc
+from fairpath_client.cli import LocalPoliciesError
+from grpc_status import rpc_status
+
+from fairpath.api import convert
+from fairpath.api.status import rich_status
+from fairpath.errors import FairpathError, PolicyFileError, PolicyNotFoundError
+from fairpath.evaluation import Evaluator
+from fairpath.policy.loader import load_file
+from fairpath.policy.model import Policy
+from fairpath.policy.registry import PolicyRegistry, policy_files
+from fairpath.suggest import did_you_mean
+from fairpath.v1 import evaluation_service_pb2
+
+
+class OfflineCallError(grpc.RpcError, grpc.Call):
+    """A refused offline evaluation, shaped like the failed call a server would have answered."""
+
+    def __init__(self, status: Any) -> None:
+        """Wrap a ``google.rpc.Status`` (what :func:`rich_status` returns)."""
+        super().__init__(status.message)
+        self._wire = rpc_status.to_status(status)
+
+    def code(self) -> grpc.StatusCode:
+        """The status code the server would have sent."""
+        code: grpc.StatusCode = self._wire.code
+        return code
+
+    def details(self) -> str:
+        """The status message the server would have sent."""
+        return str(self._wire.details)
+
+    def trailing_metadata(self) -> Any:
+        """The trailers, carrying the rich status (``ErrorInfo``, ``BadRequest``)."""
+        return self._wire.trailing_metadata
+
+    # The rest of grpc.Call's interface: nothing was sent, so there is nothing to report.
+    def initial_metadata(self) -> Any:
+        """No initial metadata: no call was made."""
+        return ()
+
+    def is_active(self) -> bool:
+        """Never active: the "call" is over."""
+        return False
+
+    def time_remaining(self) -> float:
+        """No time remains: the "call" is over."""
+        return 0.0
+
+    def cancel(self) -> bool:
+        """Nothing to cancel."""
+        return False
+
+    def add_callback(self, callback: Any) -> bool:
+        """No callbacks: the "call" is over."""
+        return False
+
+
+def evaluate_offline(policies_dir: str, request: evaluation_service_pb2.EvaluateRequest) -> (
+    evaluation_service_pb2.EvaluateResponse
+):
+    """Evaluate ``request`` against the versions of ``request.policy`` found under ``policies_dir``.
+
+    Raises:
+        OfflineCallError: What the server would have answered with: unknown policy or version,
+            invalid facts (with field violations).
+        LocalPoliciesError: The directory is missing or a policy file in it cannot be loaded.
+
+    """
+    loaded = _load(Path(policies_dir))
+    versions = [policy for policy in loaded if policy.name == request.policy]
+    if not versions:
+        # Only the asked-for policy's versions are compiled, so the registry cannot name the others:
+        # say here, as the server's registry would, which loaded name was probably meant.
+        missing = PolicyNotFoundError(request.policy, request.version, did_you_mean(request.policy, {
+            policy.name for policy in loaded}))
+        raise OfflineCallError(rich_status(missing, request.request_id))
+    evaluator = Evaluator(PolicyRegistry(versions))
+    try:
+        decision = evaluator.evaluate(
+            request.policy, convert.facts_from_proto(request.facts), version=request.version,
+            subject=convert.subject_from_proto(request.subject), request_id=request.request_id,
+        )
+    except FairpathError as error:
+        raise OfflineCallError(rich_status(error, request.request_id)) from error
+    finally:
+        evaluator.close()
+    # Never recorded, whatever the request said: the answer says so, as a server's dry run does.
+    decision = dataclasses.replace(decision, dry_run=True)
+    return evaluation_service_pb2.EvaluateResponse(decision=convert.decision_to_proto(decision))
+
+
+def _load(root: Path) -> list[Policy]:
+    """Load every policy file under ``root`` (only the asked-for policy's versions are then compiled)."""
+    if not root.is_dir():
+        raise LocalPoliciesError(f"policy directory {root} does not exist")
+    try:
+        # Every file is loaded, as `fairpath policy test` does: a broken file is reported, not skipped,
+        # because it could be the very version asked for.
+        return [load_file(path) for path in policy_files(root)]
+    except PolicyFileError as error:
+        raise LocalPoliciesError(f"cannot load the policies: {error}") from error
