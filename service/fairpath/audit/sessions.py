@@ -104,17 +104,8 @@ class SessionPool:
             session = self._idle.pop() if self._idle else None
         if session is None:
             session = self._connect()
-        try:
+        with self._returned(session):
             yield session
-        except StoreUnavailableError:
-            # The connection may be the thing that broke; a fresh one is cheap.
-            session.close()
-            raise
-        except BaseException:
-            session.rollback()
-            self._give_back(session)
-            raise
-        self._give_back(session)
 
     def read(self, work: Callable[[Session], _T]) -> _T:
         """Run ``work`` (reads only) on a lent session; once more on a new connection if a pooled one was stale.
@@ -136,9 +127,16 @@ class SessionPool:
         return self._run(self._connect(), work)
 
     def _run(self, session: Session, work: Callable[[Session], _T]) -> _T:
+        with self._returned(session):
+            return work(session)
+
+    @contextmanager
+    def _returned(self, session: Session) -> Iterator[None]:
+        """Give ``session`` back to the pool after the block; close it instead if the store broke."""
         try:
-            result = work(session)
+            yield
         except StoreUnavailableError:
+            # The connection may be the thing that broke; a fresh one is cheap.
             session.close()
             raise
         except BaseException:
@@ -146,7 +144,6 @@ class SessionPool:
             self._give_back(session)
             raise
         self._give_back(session)
-        return result
 
     def _drop_idle(self) -> None:
         with self._lock:
