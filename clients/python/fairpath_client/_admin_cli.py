@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from fairpath_client._client import FairpathClient
+from fairpath_client._decisions_cli import Connect, Report
 from fairpath_client._errors import FairpathClientError
 from fairpath_client._render import render_policies
 from fairpath_client._validation import PolicyProblem, ReloadReport, ValidationReport
@@ -26,15 +26,12 @@ EXIT_PROBLEMS = 1
 #: Exit code: the policy or tests file named on the command line cannot be read.
 EXIT_UNREADABLE = 2
 
-_Connect = Callable[[argparse.Namespace], FairpathClient]
-_Report = Callable[[FairpathClientError, argparse.Namespace], int]
-
 
 def add_admin_commands(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
     common: argparse.ArgumentParser,
-    connect: _Connect,
-    report: _Report,
+    connect: Connect,
+    report: Report,
 ) -> None:
     """Register ``reload`` and ``status`` on the top-level commands.
 
@@ -62,8 +59,8 @@ def add_admin_commands(
 def add_validate_command(
     policy_commands: argparse._SubParsersAction[argparse.ArgumentParser],
     common: argparse.ArgumentParser,
-    connect: _Connect,
-    report: _Report,
+    connect: Connect,
+    report: Report,
 ) -> None:
     """Register ``validate`` on the ``fairpath policy`` commands (arguments as for :func:`add_admin_commands`)."""
     validate = policy_commands.add_parser(
@@ -80,7 +77,7 @@ def add_validate_command(
     validate.set_defaults(func=lambda args: _run_validate(args, connect, report))
 
 
-def _run_reload(args: argparse.Namespace, connect: _Connect, report: _Report) -> int:
+def _run_reload(args: argparse.Namespace, connect: Connect, report: Report) -> int:
     try:
         with connect(args) as client:
             result = client.reload()
@@ -90,7 +87,7 @@ def _run_reload(args: argparse.Namespace, connect: _Connect, report: _Report) ->
     return 0 if result.ok else EXIT_PROBLEMS
 
 
-def _run_status(args: argparse.Namespace, connect: _Connect, report: _Report) -> int:
+def _run_status(args: argparse.Namespace, connect: Connect, report: Report) -> int:
     try:
         with connect(args) as client:
             status = client.get_status()
@@ -105,7 +102,7 @@ def _run_status(args: argparse.Namespace, connect: _Connect, report: _Report) ->
     return 0 if status.last_reload is None or status.last_reload.ok else EXIT_PROBLEMS
 
 
-def _run_validate(args: argparse.Namespace, connect: _Connect, report: _Report) -> int:
+def _run_validate(args: argparse.Namespace, connect: Connect, report: Report) -> int:
     policy = Path(args.file)
     tests = Path(args.tests) if args.tests else policy.with_name(policy.name.removesuffix(".yaml") + ".tests.yaml")
     try:
