@@ -58,7 +58,11 @@ def _start(tmp_path: Path, *args: str) -> ServerProcess:
     server = ServerProcess(
         _mini_policies(tmp_path), "--workers", "2", "--watch-seconds", "0", "--console-port", "0", *args, cwd=tmp_path
     )
-    server.wait_until(lambda: len(server.events("serving")) == 2, "two workers serving")
+    try:
+        server.wait_until(lambda: len(server.events("serving")) == 2, "two workers serving")
+    except BaseException:
+        server.close()  # its pipes too: a leaked one fails a later test with a ResourceWarning
+        raise
     return server
 
 

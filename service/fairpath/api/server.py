@@ -299,6 +299,7 @@ def _serve_one(config: Config, on_serving: Callable[[], None] | None = None) -> 
 
 
 def _supervise(config: Config) -> int:
+    _prepare_store(config)
     supervisor = WorkerSupervisor(config, _worker_main)
     supervisor.start()
     # Workers come from a fork server started before these threads exist, so none inherits
@@ -313,6 +314,20 @@ def _supervise(config: Config) -> int:
         console.stop()
     _log.info("workers_stopped", exit_code=exit_code)
     return exit_code
+
+
+def _prepare_store(config: Config) -> None:
+    """Open (and so migrate) the store once, before any worker exists.
+
+    N workers creating one new SQLite file at the same moment lock each other out of its
+    migration ("database is locked"), and a worker failing before any served stops the start.
+    The connection is closed before the workers are forked.
+    """
+    try:
+        open_store(config.store).close()
+    except StoreError as error:
+        # The workers meet the same error, and the supervisor stops the start with their exit code.
+        _log.error("store_unavailable", error=str(error))
 
 
 def _supervisor_checkpoints(config: Config) -> CheckpointWriter | None:
