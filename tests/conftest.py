@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fairpath.evaluation import Evaluator
+from fairpath.serving.evaluator import Evaluator
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "policies"

@@ -82,6 +82,6 @@ def _serve(args: argparse.Namespace) -> int:
         sys.stderr.write(f"fairpath serve: error: {error}\n")
         return 2
     # Imported here so the client commands do not pay for loading the server and the rules engine.
-    from fairpath.api.server import serve  # noqa: PLC0415
+    from fairpath.app import serve  # noqa: PLC0415
 
     return serve(config)

@@ -97,7 +97,7 @@ class Config:
             reconnect (0: never), so clients balancing over several replicas
             re-resolve DNS and spread onto replicas started since they connected.
         watch_seconds: How often the policy directory is scanned for changes,
-            which are then reloaded (:mod:`fairpath.watch`); 0 turns polling off.
+            which are then reloaded (:mod:`fairpath.serving.watch`); 0 turns polling off.
         allow_unlocked: Serve active and retired versions missing from
             ``policies.lock`` (development and tests only; drafts never need it).
         store: Where decisions are recorded: ``sqlite:///relative/path``,

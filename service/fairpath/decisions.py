@@ -1,6 +1,6 @@
 """The domain result of one evaluation: a decision with its full trace.
 
-Built by :class:`fairpath.evaluation.Evaluator` from what durable_rules reported;
+Built by :class:`fairpath.serving.evaluator.Evaluator` from what durable_rules reported;
 translated to protobuf by :mod:`fairpath.api.convert`. Plain frozen values.
 """
 

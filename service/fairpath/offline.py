@@ -25,10 +25,10 @@ from grpc_status import rpc_status
 from fairpath.api import convert
 from fairpath.api.status import rich_status
 from fairpath.errors import FairpathError, PolicyFileError, PolicyNotFoundError
-from fairpath.evaluation import Evaluator
 from fairpath.policy.loader import load_file
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import PolicyRegistry, policy_files
+from fairpath.serving.evaluator import Evaluator
 from fairpath.suggest import did_you_mean
 from fairpath.v1 import evaluation_service_pb2
 

@@ -78,8 +78,8 @@ def timed(fn: Callable[[Any], object], cases: list[Any]) -> tuple[float, float, 
 def in_process(n: int) -> list[tuple[str, float, float, float]]:
     """Rows for the in-process table."""
     sys.path[:0] = [str(ROOT / "service")]
-    from fairpath.evaluation import Evaluator  # noqa: PLC0415 - imported after the path is set
     from fairpath.policy.facts import normalise_facts  # noqa: PLC0415
+    from fairpath.serving.evaluator import Evaluator  # noqa: PLC0415 - imported after the path is set
 
     evaluator = Evaluator.from_directory(ROOT / "policies")
     policy = evaluator.registry.get(GUIDE)

@@ -88,8 +88,9 @@ def rate(evaluate: Callable[[dict[str, Any]], object], cases: list[dict[str, Any
 
 def in_process(n: int, postgres: str) -> list[tuple[str, int, float, float]]:
     """Rows (label, threads, evals/s, ratio to off) for the in-process table."""
-    from fairpath.audit import DecisionRecorder, open_store  # noqa: PLC0415
-    from fairpath.evaluation import Evaluator  # noqa: PLC0415
+    from fairpath.audit import open_store  # noqa: PLC0415
+    from fairpath.recording import DecisionRecorder  # noqa: PLC0415
+    from fairpath.serving.evaluator import Evaluator  # noqa: PLC0415
 
     evaluator = Evaluator.from_directory(ROOT / "policies")
     cases = workload(n)

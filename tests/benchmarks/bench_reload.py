@@ -61,8 +61,8 @@ def make_directory(target: Path) -> Path:
 def run_mode(mode: str, reloads: int) -> dict[str, Any]:
     """Serve the directory, reload ``reloads`` times with the draft changed each time; return the figures."""
     from fairpath.engine.durable import DurableEngine  # noqa: PLC0415 - imported after argument parsing
-    from fairpath.evaluation import Evaluator  # noqa: PLC0415
-    from fairpath.reload import Reloader  # noqa: PLC0415
+    from fairpath.serving.evaluator import Evaluator  # noqa: PLC0415
+    from fairpath.serving.reload import Reloader  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory() as scratch:
         draft = make_directory(Path(scratch))

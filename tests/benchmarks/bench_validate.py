@@ -31,7 +31,7 @@ sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 from _serve import serving  # noqa: E402 - a script beside this one
 from fairpath.api import validation  # noqa: E402
-from fairpath.evaluation import Evaluator  # noqa: E402
+from fairpath.serving.evaluator import Evaluator  # noqa: E402
 from fairpath.v1 import (  # noqa: E402
     evaluation_service_pb2,
     evaluation_service_pb2_grpc,

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 from fairpath.cli import main
-from fairpath.evaluation import Evaluator
 from fairpath.flowchart import Highlight, StepSpec, policy_flowchart
 from fairpath.policy.loader import load_file
 from fairpath.policy.registry import policy_files
+from fairpath.serving.evaluator import Evaluator
 from playwright.sync_api import Browser, Page
 
 from tests.conftest import GUIDE, POLICIES, ROOT

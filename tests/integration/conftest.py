@@ -6,9 +6,10 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from fairpath.api.server import Running, build_server
+from fairpath.api.server import Running
+from fairpath.app import build_server
 from fairpath.config import Config
-from fairpath.evaluation import Evaluator
+from fairpath.serving.evaluator import Evaluator
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import grpc
-from fairpath.evaluation import Evaluator
+from fairpath.serving.evaluator import Evaluator
 
 from tests.support.servers import serving
 

@@ -6,8 +6,8 @@ import os
 import subprocess
 import sys
 
-from fairpath.evaluation import Evaluator
 from fairpath.healthcheck import main
+from fairpath.serving.evaluator import Evaluator
 
 from tests.support.servers import free_port, serving
 

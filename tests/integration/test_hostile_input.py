@@ -26,8 +26,8 @@ import structlog
 from fairpath import logs
 from fairpath.api import field_limits
 from fairpath.cli import main
-from fairpath.evaluation import Evaluator
 from fairpath.policy.facts import MAX_FACT_NAME, MAX_STRING
+from fairpath.serving.evaluator import Evaluator
 from fairpath.v1 import (
     decision_service_pb2,
     decision_service_pb2_grpc,

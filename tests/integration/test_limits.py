@@ -12,8 +12,8 @@ import grpc
 import pytest
 from fairpath.api.limits import MAX_FACT_DEPTH
 from fairpath.api.server import Running
-from fairpath.evaluation import Evaluator
 from fairpath.policy.facts import MAX_FACTS
+from fairpath.serving.evaluator import Evaluator
 from fairpath.v1 import evaluation_service_pb2, evaluation_service_pb2_grpc
 from google.protobuf import struct_pb2
 from google.rpc import error_details_pb2  # type: ignore[import-untyped]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import grpc
 import pytest
-from fairpath.api.server import build_server
+from fairpath.app import build_server
 from fairpath.config import Config
-from fairpath.evaluation import Evaluator
+from fairpath.serving.evaluator import Evaluator
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.conftest import POLICIES, ROOT

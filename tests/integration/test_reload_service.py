@@ -1,7 +1,7 @@
 """Versions, the lock and hot reload over a real gRPC server on 127.0.0.1, with raw stubs.
 
 Each test serves its own copy of the guide's directory (both versions and the
-real ``policies.lock``) through :class:`~fairpath.reload.Reloader`, changes
+real ``policies.lock``) through :class:`~fairpath.serving.reload.Reloader`, changes
 files in that copy, and reloads through ``PolicyService.Reload`` or the
 directory watcher.
 """
@@ -15,18 +15,19 @@ from pathlib import Path
 
 import grpc
 import pytest
-from fairpath.api.server import Running, build_server
+from fairpath.api.server import Running
+from fairpath.app import build_server
 from fairpath.config import Config
-from fairpath.evaluation import Evaluator
 from fairpath.policy.lock import read_lock
-from fairpath.reload import Reloader
+from fairpath.serving.evaluator import Evaluator
+from fairpath.serving.reload import Reloader
+from fairpath.serving.watch import ReloadDaemon
 from fairpath.v1 import (
     evaluation_service_pb2,
     evaluation_service_pb2_grpc,
     policy_service_pb2,
     policy_service_pb2_grpc,
 )
-from fairpath.watch import ReloadDaemon
 
 from tests.conftest import GUIDE
 from tests.support.policy_dirs import add_version, copy_policies, lock

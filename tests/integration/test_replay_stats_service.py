@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from fairpath.audit.fairness import katz_interval
 from fairpath.audit.masking import MASK
-from fairpath.evaluation import Evaluator
+from fairpath.serving.evaluator import Evaluator
 from fairpath_client import (
     DecisionFilter,
     FairpathClient,

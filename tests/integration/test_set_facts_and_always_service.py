@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 from fairpath.api.server import Running
-from fairpath.evaluation import Evaluator
 from fairpath.policy.registry import PolicyRegistry
+from fairpath.serving.evaluator import Evaluator
 from fairpath_client import FairpathClient
 
 from tests.support.policy_builder import build_policy, set_and_always_policy

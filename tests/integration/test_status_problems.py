@@ -6,10 +6,10 @@ from pathlib import Path
 
 import grpc
 from fairpath.api.reloads import MAX_LISTED_PROBLEMS
-from fairpath.api.server import build_server
+from fairpath.app import build_server
 from fairpath.config import Config
-from fairpath.evaluation import Evaluator
-from fairpath.reload import Reloader
+from fairpath.serving.evaluator import Evaluator
+from fairpath.serving.reload import Reloader
 from fairpath.v1 import policy_service_pb2, policy_service_pb2_grpc
 
 from tests.support.policy_dirs import lock, write_version

@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import yaml
-from fairpath.evaluation import Evaluator
 from fairpath.policy.loader import MAX_POLICY_BYTES
+from fairpath.serving.evaluator import Evaluator
 from fairpath.v1 import (
     evaluation_service_pb2,
     evaluation_service_pb2_grpc,

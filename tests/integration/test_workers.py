@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from fairpath.api.supervisor import CRASH_LOOP_DEATHS
+from fairpath.workers import CRASH_LOOP_DEATHS
 from fairpath_client import FairpathClient, FairpathClientError, ServiceUnavailableError
 
 from tests.support.policy_dirs import NAME, lock, write_version

@@ -13,9 +13,9 @@ import itertools
 from datetime import date
 
 import pytest
-from fairpath.evaluation import Evaluator
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import PolicyRegistry
+from fairpath.serving.evaluator import Evaluator
 
 from tests.conftest import GUIDE, POLICIES
 

@@ -1,6 +1,6 @@
 """Policy scenarios as data: every ``policies/<name>/<version>.tests.yaml`` case, through the real engine.
 
-The cases are run by :mod:`fairpath.authoring.testing`, the same runner as
+The cases are run by :mod:`fairpath.policy.cases`, the same runner as
 ``fairpath policy test`` and the reload gate.
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fairpath.authoring.testing import cases_file, check_case, load_cases, run_cases
-from fairpath.evaluation import Evaluator
+from fairpath.policy.cases import cases_file, check_case, load_cases, run_cases
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import policy_files
+from fairpath.serving.evaluator import Evaluator
 
 from tests.conftest import POLICIES
 

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 import yaml
 from fairpath.decisions import Decision, RuleKind, RuleResult
-from fairpath.evaluation import Evaluator
 from fairpath.policy.conditions import holds
 from fairpath.policy.facts import normalise_facts
 from fairpath.policy.loader import load_bytes
 from fairpath.policy.model import FactType, Policy, number_in_range
 from fairpath.policy.registry import PolicyRegistry
+from fairpath.serving.evaluator import Evaluator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fairpath.decisions import Decision
 from fairpath.errors import InvalidFactsError
-from fairpath.evaluation import Evaluator
+from fairpath.serving.evaluator import Evaluator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

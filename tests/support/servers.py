@@ -20,9 +20,10 @@ from typing import Any
 
 import grpc
 import pytest
-from fairpath.api.server import Running, build_server
+from fairpath.api.server import Running
+from fairpath.app import build_server
 from fairpath.config import Config
-from fairpath.evaluation import Evaluator
+from fairpath.serving.evaluator import Evaluator
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.support.waiting import wait_until

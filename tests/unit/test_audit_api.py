@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from fairpath.api import audit_convert
+from fairpath.api import record_convert as audit_convert
 from fairpath.api.status import rich_status
 from fairpath.audit.postgres import describe
 from fairpath.audit.sqlite import path_of

@@ -11,9 +11,9 @@ import pytest
 from fairpath.audit.batching import GroupCommit
 from fairpath.audit.codec import DecisionEncoder, decode_decision, decode_entry, from_micros, to_micros
 from fairpath.audit.masking import MASK, Masker
-from fairpath.audit.recorder import DecisionRecorder
 from fairpath.audit.records import NewDecision, StoredDecision
-from fairpath.evaluation import Evaluator
+from fairpath.recording import DecisionRecorder
+from fairpath.serving.evaluator import Evaluator
 
 GUIDE = "nhs-just-culture-guide"
 FACTS = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 
 from fairpath.api import convert
-from fairpath.evaluation import Evaluator
+from fairpath.serving.evaluator import Evaluator
 from fairpath.v1 import decision_pb2
 from google.protobuf import struct_pb2
 

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from fairpath.api.auth import AuthPolicy, Role
 from fairpath.config import add_arguments
-from fairpath.evaluation import Evaluator
-from fairpath.reload import Reloader
+from fairpath.serving.evaluator import Evaluator
+from fairpath.serving.reload import Reloader
 
 from tests.conftest import POLICIES, ROOT
 from tests.support.ci import skip_outside_ci

@@ -16,10 +16,10 @@ from fairpath.engine.compiler import Action, CompiledPolicy, compile_policy
 from fairpath.engine.durable import DurableEngine, _SyncHost
 from fairpath.engine.sessions import SessionPool, fnv1a_32
 from fairpath.errors import EngineBusyError, EngineError
-from fairpath.evaluation import Evaluator
 from fairpath.policy.facts import normalise_facts
 from fairpath.policy.loader import load_file
 from fairpath.policy.model import Policy
+from fairpath.serving.evaluator import Evaluator
 
 from tests.conftest import GUIDE, POLICIES
 from tests.support.reference import expected

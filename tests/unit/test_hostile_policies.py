@@ -23,10 +23,10 @@ from fairpath.engine.compiler import (
 )
 from fairpath.engine.durable import DurableEngine
 from fairpath.errors import EngineError, InvalidFactsError, PolicyFileError
-from fairpath.evaluation import Evaluator
 from fairpath.policy.conditions import MAX_DEPTH, MAX_TERMS, ConditionSyntaxError, Member, parse, to_nnf
 from fairpath.policy.loader import MAX_POLICY_BYTES, MAX_POLICY_RULES, load_bytes, load_file
 from fairpath.policy.registry import PolicyRegistry
+from fairpath.serving.evaluator import Evaluator
 
 from tests.conftest import POLICIES
 from tests.support.policy_builder import minimal_policy, policy_text

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from fairpath.api import impact_convert
-from fairpath.api.decisions_api import DecisionService
+from fairpath.api.decision_service import DecisionService
 from fairpath.audit import open_store
 from fairpath.audit.fairness import RelativeLikelihood, StatsCell, StatsSlice
 from fairpath.audit.replay import ChangedDecision, ReplayReport, RuleChange, SkipReason, Transition

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fairpath.errors import FieldViolation, InvalidFactsError, InvalidRequestError
-from fairpath.incidents import IncidentAction, action_request_id, action_violations, check_request, merged_facts
+from fairpath.serving.incidents import IncidentAction, action_request_id, action_violations, check_request, merged_facts
 
 
 def test_an_actions_own_facts_override_the_shared_ones() -> None:

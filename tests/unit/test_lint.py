@@ -14,10 +14,10 @@ import pytest
 from fairpath.authoring.lint import KNOWN_ADVICE_CODES, LintReport, format_problem, lint_file, lint_text
 from fairpath.cli import main
 from fairpath.errors import EngineError
-from fairpath.evaluation import Evaluator
 from fairpath.policy.loader import load_bytes
 from fairpath.policy.registry import PolicyRegistry, policy_files
 from fairpath.problems import Problem
+from fairpath.serving.evaluator import Evaluator
 
 from tests.conftest import GUIDE, POLICIES
 from tests.support.policy_builder import line_of, minimal_policy, policy_text, write_policy

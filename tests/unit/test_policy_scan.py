@@ -13,8 +13,8 @@ import pytest
 from fairpath.engine.durable import DurableEngine
 from fairpath.policy.loader import MAX_POLICY_BYTES, MAX_TESTS_BYTES
 from fairpath.policy.registry import policy_files, scan_policy_files
-from fairpath.serving import ServingState
-from fairpath.staging import Staged, stage
+from fairpath.serving.staging import Staged, stage
+from fairpath.serving.state import ServingState
 
 from tests.support.policy_dirs import NAME, lock, write_version
 

@@ -19,12 +19,12 @@ from fairpath.decisions import Decision, Subject
 from fairpath.engine.compiler import CompiledPolicy, compile_policy
 from fairpath.engine.durable import DurableEngine
 from fairpath.errors import EngineError, PolicyNotFoundError
-from fairpath.evaluation import Evaluator
 from fairpath.policy.loader import load_file
 from fairpath.policy.lock import lock_path
-from fairpath.reload import Reloader, ReloadResult
-from fairpath.serving import ServedVersion
-from fairpath.watch import ReloadDaemon, snapshot
+from fairpath.serving.evaluator import Evaluator
+from fairpath.serving.reload import Reloader, ReloadResult
+from fairpath.serving.state import ServedVersion
+from fairpath.serving.watch import ReloadDaemon, snapshot
 from structlog.testing import capture_logs
 
 from tests.support.policy_dirs import NAME, lock, write_version
@@ -444,7 +444,7 @@ class TestCurrentByDate:
 
 
 class TestTriggers:
-    """SIGHUP requests and directory polling (fairpath.watch), in process."""
+    """SIGHUP requests and directory polling (fairpath.serving.watch), in process."""
 
     def test_snapshot_changes_when_a_policy_file_or_the_lock_changes(self, root: Path) -> None:
         """The cheap scan sees a new policy file and a rewritten lock file, and nothing else."""

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from fairpath.decisions import Decision, RuleResult
 from fairpath.engine.compiler import compile_policy, complement, member_field, pattern
-from fairpath.evaluation import Evaluator
 from fairpath.policy import conditions as cond
 from fairpath.policy.conditions import Always, Answered, AnyOf, Compare, parse
 from fairpath.policy.facts import normalise_facts
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import PolicyRegistry
+from fairpath.serving.evaluator import Evaluator
 
 from tests.support.policy_builder import PARTIES, build_policy, set_and_always_policy
 

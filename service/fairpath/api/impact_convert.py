@@ -1,6 +1,6 @@
 """Translations for replay and fairness monitoring: requests in, reports and figures out.
 
-Pure functions, no gRPC calls. Filters are read by :mod:`fairpath.api.audit_convert`,
+Pure functions, no gRPC calls. Filters are read by :mod:`fairpath.api.record_convert`,
 as ``ListDecisions`` reads them, so a replay selects exactly what a listing shows.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC
 
-from fairpath.api.audit_convert import filter_from_proto
+from fairpath.api.record_convert import filter_from_proto
 from fairpath.audit.fairness import SUPPRESS_BELOW, RelativeLikelihood, StatsCell, StatsSlice
 from fairpath.audit.records import DecisionFilter
 from fairpath.audit.replay import ReplayReport, ReplayRequest

@@ -8,7 +8,7 @@ wire exactly what ``Evaluate`` would send.
 from __future__ import annotations
 
 from fairpath.api import convert
-from fairpath.incidents import IncidentAction, IncidentAdvice, IncidentResult, check_request
+from fairpath.serving.incidents import IncidentAction, IncidentAdvice, IncidentResult, check_request
 from fairpath.v1 import evaluation_service_pb2 as pb
 
 
@@ -17,7 +17,7 @@ def actions_from_proto(request: pb.EvaluateIncidentRequest) -> list[IncidentActi
 
     Raises:
         InvalidRequestError: No incident reference, no action, an action without a staff reference
-            or naming another incident (:func:`fairpath.incidents.check_request`).
+            or naming another incident (:func:`fairpath.serving.incidents.check_request`).
 
     """
     actions = [

@@ -1,6 +1,6 @@
 """Per-call limits that gRPC's own options do not cover.
 
-gRPC already enforces two limits, configured in :func:`fairpath.api.server.build_server`:
+gRPC already enforces two limits, configured in :func:`fairpath.api.server.build_grpc_server`:
 the largest message (``RESOURCE_EXHAUSTED`` beyond ``--max-message-bytes``) and the
 number of RPCs in progress (``RESOURCE_EXHAUSTED`` beyond ``--max-concurrent-rpcs``,
 instead of an unbounded queue). :class:`LimitsInterceptor` adds four more:

@@ -14,9 +14,9 @@ from google.protobuf import timestamp_pb2
 
 from fairpath.api import convert
 from fairpath.errors import ReloadUnavailableError
-from fairpath.evaluation import Evaluator
 from fairpath.problems import Problem
-from fairpath.reload import Reloader, ReloadResult
+from fairpath.serving.evaluator import Evaluator
+from fairpath.serving.reload import Reloader, ReloadResult
 from fairpath.v1 import decision_pb2, policy_service_pb2
 
 #: Problems listed in one answer; the rest are counted in one last entry. A directory of thousands

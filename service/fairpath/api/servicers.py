@@ -15,10 +15,10 @@ import structlog
 from fairpath.api import convert, incident_convert, reloads, validation
 from fairpath.api.auth import current_caller
 from fairpath.api.interceptors import current_request_id, ended_by_client
-from fairpath.audit.recorder import DecisionRecorder
-from fairpath.evaluation import Evaluator
 from fairpath.policy.registry import PolicyRegistry
-from fairpath.reload import Reloader
+from fairpath.recording import DecisionRecorder
+from fairpath.serving.evaluator import Evaluator
+from fairpath.serving.reload import Reloader
 from fairpath.v1 import (
     evaluation_service_pb2,
     evaluation_service_pb2_grpc,

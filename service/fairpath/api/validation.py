@@ -2,8 +2,8 @@
 
 The text is parsed with the same loader as policy files, linted
 (:mod:`fairpath.authoring.lint`) and its cases run
-(:mod:`fairpath.authoring.testing`) on a throwaway
-:class:`~fairpath.evaluation.Evaluator` with an engine of its own, which is
+(:mod:`fairpath.policy.cases`) on a throwaway
+:class:`~fairpath.serving.evaluator.Evaluator` with an engine of its own, which is
 closed — its ruleset unloaded — before the answer goes back: nothing the
 server serves is touched, and memory does not grow with each draft. A draft
 that does not parse is an ordinary answer (``ok`` false, with the problem's
@@ -34,13 +34,13 @@ from fairpath.api import convert
 from fairpath.api.isolation import MEMORY_BYTES, Isolated, run_isolated
 from fairpath.api.reloads import problem_to_proto, problems_to_proto
 from fairpath.authoring.lint import finding, lint_policy, problem_from_error
-from fairpath.authoring.testing import CasesReport, cases_file, load_cases, run_cases
 from fairpath.errors import EngineError, PolicyFileError, ValidationBusyError
-from fairpath.evaluation import Evaluator
+from fairpath.policy.cases import CasesReport, cases_file, load_cases, run_cases
 from fairpath.policy.loader import load_bytes
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import PolicyRegistry
 from fairpath.problems import COMPILE, LIMITS, TESTS, Problem
+from fairpath.serving.evaluator import Evaluator
 from fairpath.v1 import policy_service_pb2 as pb
 
 # Classes of answers lint may enumerate per request (the command line allows 2,000,000).

@@ -1,7 +1,8 @@
 """The decision audit trail: every decision recorded, tamper-evident, reviewable.
 
-* :class:`DecisionRecorder` evaluates and records before answering (the use
-  case behind ``Evaluate``);
+The store and the review features live here; recording a decision as it is made is
+:mod:`fairpath.recording`, which uses this package.
+
 * :class:`DecisionStore` is where records go: :func:`open_store` opens SQLite
   (``sqlite:///file``, the default) or PostgreSQL (``postgresql://…``);
 * :mod:`fairpath.audit.chain` describes the hash chain and
@@ -9,7 +10,6 @@
 * :mod:`fairpath.audit.records` holds the values read and written.
 """
 
-from fairpath.audit.recorder import DecisionRecorder
 from fairpath.audit.records import (
     ChainReport,
     DecisionFilter,
@@ -24,7 +24,6 @@ from fairpath.audit.store import DecisionStore, check_url, open_store
 __all__ = [
     "ChainReport",
     "DecisionFilter",
-    "DecisionRecorder",
     "DecisionStore",
     "DecisionSummary",
     "NewDecision",

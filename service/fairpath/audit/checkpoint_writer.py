@@ -19,7 +19,7 @@ says so meanwhile. What the writer last signed is kept in memory only: after a
 restart it signs the trail as it finds it, so an operator who restarts the
 service must first have kept the alarm and the checkpoint file it refers to.
 
-With several workers the supervisor runs the one writer (:func:`fairpath.api.server.serve`).
+With several workers the supervisor runs the one writer (:func:`fairpath.app.serve`).
 A failed checkpoint (store unreachable, file not writable) is logged and the next
 one tried on schedule: checkpoints never stop the service.
 """

@@ -4,7 +4,7 @@ The use case behind ``ReplayDecisions``. :meth:`Replayer.replay` walks the
 recorded decisions a :class:`~fairpath.audit.records.DecisionFilter` selects
 (as ``ListDecisions`` would), restores the true values of their masked facts
 from the store's separate table (:meth:`DecisionStore.sensitive_facts`),
-re-evaluates them with the real :class:`~fairpath.evaluation.Evaluator`
+re-evaluates them with the real :class:`~fairpath.serving.evaluator.Evaluator`
 (durable_rules, as ``Evaluate`` does) and compares each result with the
 record. It goes through the evaluator, never the recorder, so it writes
 nothing: replaying is a question, not a decision.
@@ -41,7 +41,7 @@ from fairpath.errors import (
     InvalidRequestError,
     PolicyNotFoundError,
 )
-from fairpath.evaluation import Evaluator
+from fairpath.serving.evaluator import Evaluator
 
 #: How a transition names "no pathway" (the walk stopped for a missing answer).
 NO_PATHWAY = "NEEDS_INFORMATION"

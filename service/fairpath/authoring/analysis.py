@@ -44,9 +44,9 @@ from fairpath.authoring.walks import ELSE, THEN, UNANSWERED, WalkEnd, walk, walk
 from fairpath.decisions import Decision
 from fairpath.engine.compiler import complement
 from fairpath.errors import FairpathError
-from fairpath.evaluation import Evaluator
 from fairpath.policy import conditions as cond
 from fairpath.policy.model import AdviceRule, CheckRule, Policy
+from fairpath.serving.evaluator import Evaluator
 
 MAX_GAPS_SHOWN = 10
 _SEED = 20180301  # the guide's publication date: any fixed seed makes runs reproducible

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fairpath.authoring.space import MAX_COMBINATIONS, SAMPLES, SEED
-from fairpath.authoring.testing import CasesReport, cases_file, load_cases, run_cases
 from fairpath.errors import FairpathError, PolicyFileError
 from fairpath.flowchart import policy_flowchart
+from fairpath.policy.cases import CasesReport, cases_file, load_cases, run_cases
 from fairpath.policy.loader import load_file
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import TESTS_SUFFIX, PolicyRegistry, policy_files
@@ -154,7 +154,7 @@ def run_test(args: argparse.Namespace) -> int:
 
 
 def _test_one(path: Path, engine: DurableEngine, *, quiet: bool) -> bool:
-    from fairpath.evaluation import Evaluator  # noqa: PLC0415 - see _heavy
+    from fairpath.serving.evaluator import Evaluator  # noqa: PLC0415 - see _heavy
 
     try:
         policy = load_file(path)

@@ -1,6 +1,6 @@
 """``fairpath policy diff``: every combination of answers on which two versions decide differently.
 
-Both versions are loaded side by side in one :class:`~fairpath.evaluation.Evaluator`
+Both versions are loaded side by side in one :class:`~fairpath.serving.evaluator.Evaluator`
 (two rulesets in one engine) and every class of answers is evaluated by both.
 The classes come from :func:`fairpath.authoring.space.explore` over the union of
 the two versions' facts, steered so that only what can make a difference is
@@ -38,10 +38,10 @@ from fairpath.authoring.space import (
 from fairpath.authoring.walks import WalkEnd, walk
 from fairpath.decisions import Decision
 from fairpath.errors import InvalidFactsError, PolicyFileError
-from fairpath.evaluation import Evaluator
 from fairpath.policy import conditions as cond
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import PolicyRegistry
+from fairpath.serving.evaluator import Evaluator
 
 EXAMPLES = 2
 INVALID = "INVALID_FACTS"

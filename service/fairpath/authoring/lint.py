@@ -39,11 +39,11 @@ from pathlib import Path
 import yaml
 
 from fairpath.errors import EngineError, PolicyFileError
-from fairpath.evaluation import Evaluator
 from fairpath.policy.loader import load_bytes
 from fairpath.policy.model import DECISION_FIELDS, AdviceRule, CheckRule, Policy, Rule
 from fairpath.policy.registry import PolicyRegistry
 from fairpath.problems import COMPILE, LOAD, Problem, Severity
+from fairpath.serving.evaluator import Evaluator
 
 __all__ = [
     "KNOWN_ADVICE_CODES", "LintReport", "Problem", "format_problem", "lint_file", "lint_policy", "lint_text",

@@ -26,7 +26,7 @@ durable_rules 2.0.28 is unmaintained and has traps (measured in
   registrations are counted, and when the last holder releases one, it is
   unloaded by hand (engine notes §4: drop it from the host's directory
   and list, then ``delete_ruleset`` its handle); holders guarantee that no
-  evaluation is still running on it (:mod:`fairpath.serving`);
+  evaluation is still running on it (:mod:`fairpath.serving.state`);
 * actions are looked up by name → ``get_action`` refuses every name; actions
   are closures bound at registration from the compiler's closed set.
 
@@ -171,7 +171,7 @@ class DurableEngine:
         """One holder is done with ``compiled``; the last one out unloads its ruleset.
 
         The caller guarantees that no evaluation of ``compiled`` is running or
-        will start (:class:`fairpath.serving.ServingState` leases do): durable_rules
+        will start (:class:`fairpath.serving.state.ServingState` leases do): durable_rules
         answers an evaluation of a deleted ruleset with an error, not a crash,
         but it would still be a failed request.
         """

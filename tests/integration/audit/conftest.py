@@ -17,10 +17,12 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
-from fairpath.api.server import Running, build_server
-from fairpath.audit import DecisionRecorder, DecisionStore, open_store
+from fairpath.api.server import Running
+from fairpath.app import build_server
+from fairpath.audit import DecisionStore, open_store
 from fairpath.config import Config
-from fairpath.evaluation import Evaluator
+from fairpath.recording import DecisionRecorder
+from fairpath.serving.evaluator import Evaluator
 
 POSTGRES = os.environ.get("FAIRPATH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 GUIDE = "nhs-just-culture-guide"

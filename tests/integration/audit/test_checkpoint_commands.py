@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 import structlog
-from fairpath.api.server import build_server
+from fairpath.app import build_server
 from fairpath.audit import checkpoint, open_store
 from fairpath.audit.checkpoint import CheckpointSigner, check_trail, read_signed
 from fairpath.cli import main
 from fairpath.config import Config
-from fairpath.evaluation import Evaluator
+from fairpath.serving.evaluator import Evaluator
 from fairpath_client import FairpathClient
 from fairpath_client._decisions_cli import EXIT_CHAIN_BROKEN
 

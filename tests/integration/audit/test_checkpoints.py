@@ -13,12 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fairpath.api.server import Running, build_server
-from fairpath.audit import DecisionRecorder, DecisionStore, chain
+from fairpath.api.server import Running
+from fairpath.app import build_server
+from fairpath.audit import DecisionStore, chain
 from fairpath.audit.checkpoint import CheckpointSigner, public_pem, read_signed
 from fairpath.audit.checkpoint_writer import CheckpointWriter
 from fairpath.config import Config
-from fairpath.evaluation import Evaluator
+from fairpath.recording import DecisionRecorder
+from fairpath.serving.evaluator import Evaluator
 from fairpath_client import ChainReport, FairpathClient, InvalidRequestError, SignedCheckpoint
 from structlog.testing import capture_logs
 

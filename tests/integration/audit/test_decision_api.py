@@ -11,11 +11,11 @@ import pytest
 import structlog
 import yaml
 from fairpath.api.auth import hash_token
-from fairpath.api.server import build_server
+from fairpath.app import build_server
 from fairpath.audit import DecisionFilter as StoreFilter
 from fairpath.audit import DecisionStore
 from fairpath.config import Config
-from fairpath.evaluation import Evaluator
+from fairpath.serving.evaluator import Evaluator
 from fairpath.v1 import (
     decision_pb2,
     evaluation_service_pb2,

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import structlog
-from fairpath.api.server import build_server
+from fairpath.app import build_server
 from fairpath.cli import main
 from fairpath.config import Config
-from fairpath.evaluation import Evaluator
+from fairpath.serving.evaluator import Evaluator
 from fairpath_client import FairpathClient
 from fairpath_client._decisions_cli import EXIT_CHAIN_BROKEN
 from fairpath_client._render_records import CSV_COLUMNS

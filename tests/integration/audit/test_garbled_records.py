@@ -12,9 +12,10 @@ from collections.abc import Callable
 
 import pytest
 from fairpath.api.server import Running
-from fairpath.audit import DecisionFilter, DecisionRecorder, DecisionStore, NewOutcome, chain
+from fairpath.audit import DecisionFilter, DecisionStore, NewOutcome, chain
 from fairpath.audit.codec import entry_digest
 from fairpath.errors import CorruptRecordError
+from fairpath.recording import DecisionRecorder
 from fairpath_client import FairpathClient, ServerError
 from structlog.testing import capture_logs
 

@@ -13,7 +13,7 @@ import pytest
 from fairpath.audit import DecisionFilter, DecisionStore, NewDecision
 from fairpath.decisions import Subject
 from fairpath.errors import RequestIdReusedError
-from fairpath.evaluation import Evaluator
+from fairpath.serving.evaluator import Evaluator
 from fairpath_client import FairpathClient, FairpathClientError, IncidentAction
 
 from tests.integration.audit.conftest import GUIDE, INCOMPLETE, SUBSTANCE, Raw

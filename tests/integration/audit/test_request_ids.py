@@ -15,14 +15,15 @@ import psycopg
 import pytest
 import yaml
 from fairpath.api.auth import hash_token
-from fairpath.audit import DecisionFilter, DecisionRecorder, DecisionStore, NewDecision, chain, open_store
+from fairpath.audit import DecisionFilter, DecisionStore, NewDecision, chain, open_store
 from fairpath.audit.migrations import MIGRATIONS, POSTGRES, SQLITE, migrate
 from fairpath.audit.postgres import PostgresSession
 from fairpath.audit.sessions import Session
 from fairpath.audit.sqlite import SqliteSession, path_of
 from fairpath.decisions import Status, Subject
 from fairpath.errors import RequestIdReusedError
-from fairpath.evaluation import Evaluator
+from fairpath.recording import DecisionRecorder
+from fairpath.serving.evaluator import Evaluator
 from fairpath_client import FairpathClient
 from fairpath_client import RequestIdReusedError as ClientRequestIdReusedError
 

@@ -6,12 +6,13 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fairpath.audit import DecisionFilter, DecisionRecorder, DecisionStore, NewDecision, NewOutcome, open_store, queries
+from fairpath.audit import DecisionFilter, DecisionStore, NewDecision, NewOutcome, open_store, queries
 from fairpath.audit.masking import MASK
 from fairpath.audit.sql import MAX_RECORD_BYTES
 from fairpath.decisions import Status
 from fairpath.errors import DecisionNotFoundError, RecordTooLargeError
-from fairpath.evaluation import Evaluator
+from fairpath.recording import DecisionRecorder
+from fairpath.serving.evaluator import Evaluator
 
 from tests.integration.audit.conftest import GUIDE, INCOMPLETE, SUBSTANCE, Raw
 

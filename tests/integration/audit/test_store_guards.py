@@ -18,11 +18,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from fairpath.audit import DecisionFilter, DecisionRecorder, DecisionStore, open_store
+from fairpath.audit import DecisionFilter, DecisionStore, open_store
 from fairpath.audit.migrations import MIGRATIONS, POSTGRES, migrate
 from fairpath.audit.postgres import PostgresSession
 from fairpath.errors import StoreError
-from fairpath.evaluation import Evaluator
+from fairpath.recording import DecisionRecorder
+from fairpath.serving.evaluator import Evaluator
 from fairpath_client import FairpathClient
 
 from tests.integration.audit.conftest import GUIDE, SUBSTANCE, Raw

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from fairpath.audit import DecisionFilter, DecisionRecorder, DecisionStore, NewOutcome, chain, open_store
+from fairpath.audit import DecisionFilter, DecisionStore, NewOutcome, chain, open_store
 from fairpath.audit.migrations import MIGRATIONS, POSTGRES, SQLITE, Migration, migrate
 from fairpath.audit.postgres import PostgresSession
 from fairpath.audit.sessions import Session
 from fairpath.audit.sqlite import SqliteSession, path_of
 from fairpath.errors import StoreError
+from fairpath.recording import DecisionRecorder
 
 from tests.integration.audit.conftest import GUIDE, SUBSTANCE, Raw, drop_append_only_triggers
 

@@ -11,12 +11,13 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 import structlog
-from fairpath.api.server import Running, build_server
+from fairpath.api.server import Running
+from fairpath.app import build_server
 from fairpath.audit import DecisionFilter, DecisionStore, open_store
 from fairpath.audit.sqlite import SqliteStore
 from fairpath.config import Config
 from fairpath.errors import StoreUnavailableError
-from fairpath.evaluation import Evaluator
+from fairpath.serving.evaluator import Evaluator
 from fairpath_client import DeadlineExceededError, FairpathClient, ServiceUnavailableError
 from structlog.testing import capture_logs
 

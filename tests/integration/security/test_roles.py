@@ -11,7 +11,7 @@ import grpc
 import pytest
 from fairpath.api import auth
 from fairpath.api.server import Running
-from fairpath.evaluation import Evaluator
+from fairpath.serving.evaluator import Evaluator
 from fairpath.v1 import (
     decision_service_pb2,
     decision_service_pb2_grpc,

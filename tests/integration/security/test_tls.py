@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fairpath.api.server import Running, build_server
+from fairpath.api.server import Running
+from fairpath.app import build_server
 from fairpath.config import Config
 from fairpath.errors import CredentialsError
-from fairpath.evaluation import Evaluator
+from fairpath.serving.evaluator import Evaluator
 from fairpath_client import FairpathClient, ServerError, ServiceUnavailableError, TlsConfig
 from fairpath_client.cli import main as client_main
 

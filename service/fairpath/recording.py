@@ -25,7 +25,6 @@ import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 
-from fairpath import incidents
 from fairpath.audit import requests
 from fairpath.audit.batching import GroupCommit
 from fairpath.audit.masking import Masker
@@ -33,15 +32,16 @@ from fairpath.audit.records import NewDecision, StoredDecision
 from fairpath.audit.store import DecisionStore
 from fairpath.decisions import Decision, Subject
 from fairpath.errors import FairpathError, FieldViolation, InvalidFactsError, PolicyNotFoundError, RequestIdReusedError
-from fairpath.evaluation import Evaluator
-from fairpath.incidents import IncidentAction, IncidentResult
+from fairpath.serving import incidents
+from fairpath.serving.evaluator import Evaluator
+from fairpath.serving.incidents import IncidentAction, IncidentResult
 
 #: Default of :class:`DecisionRecorder`'s ``linger``: well under a gRPC round trip.
 LINGER = 0.002
 
 
 class DecisionRecorder:
-    """Evaluates through an :class:`~fairpath.evaluation.Evaluator` and records through a store.
+    """Evaluates through an :class:`~fairpath.serving.evaluator.Evaluator` and records through a store.
 
     Safe to share between threads; concurrent appends are grouped into shared
     transactions (:mod:`fairpath.audit.batching`). The store stays the caller's
@@ -145,12 +145,12 @@ class DecisionRecorder:
 
         Each action is evaluated exactly as :meth:`evaluate` would evaluate it on ``shared_facts``
         overridden by its own facts, with its own decision id and request id
-        (:func:`fairpath.incidents.action_request_id`), against the version the first action got.
+        (:func:`fairpath.serving.incidents.action_request_id`), against the version the first action got.
 
         Args:
             policy: Policy name.
             shared_facts: The facts every action shares, as sent.
-            actions: The incident's actions (checked by :func:`fairpath.incidents.check_request`).
+            actions: The incident's actions (checked by :func:`fairpath.serving.incidents.check_request`).
             incident_ref: The incident's pseudonymous reference, every decision's subject's.
             version: Pinned version; "" for the current one.
             request_id: Correlation id, scoped to ``caller``; repeating a recorded incident request

@@ -20,14 +20,15 @@ from collections.abc import Iterator
 import grpc
 import structlog
 
-from fairpath.api import audit_convert, impact_convert
+from fairpath.api import impact_convert
+from fairpath.api import record_convert as audit_convert
 from fairpath.api.auth import current_caller
 from fairpath.audit import checkpoint, monitoring
 from fairpath.audit.records import NewOutcome
 from fairpath.audit.replay import Replayer
 from fairpath.audit.store import DecisionStore
 from fairpath.errors import FieldViolation, InvalidRequestError, UnimplementedError
-from fairpath.evaluation import Evaluator
+from fairpath.serving.evaluator import Evaluator
 from fairpath.v1 import decision_service_pb2, decision_service_pb2_grpc
 
 

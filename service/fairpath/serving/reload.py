@@ -1,10 +1,10 @@
 """Hot reload: re-read the policy directory and swap in what now passes, atomically.
 
 :class:`Reloader` is what the ``Reload`` RPC, SIGHUP and the directory watcher
-(:mod:`fairpath.watch`) all call, and what start-up calls first. One reload at a
-time: it stages a new state beside the serving one (:mod:`fairpath.staging`:
+(:mod:`fairpath.serving.watch`) all call, and what start-up calls first. One reload at a
+time: it stages a new state beside the serving one (:mod:`fairpath.serving.staging`:
 lock check, compile, the version's own test cases), installs it in the
-:class:`~fairpath.evaluation.Evaluator` with one reference assignment, and
+:class:`~fairpath.serving.evaluator.Evaluator` with one reference assignment, and
 records a :class:`ReloadResult` for ``GetStatus``. A refused file never
 disturbs what is serving; evaluations in flight finish on the state they
 started with, which then unloads the versions nobody serves any more.
@@ -26,10 +26,10 @@ from pathlib import Path
 
 import structlog
 
-from fairpath.evaluation import Evaluator
 from fairpath.policy.lock import short
 from fairpath.problems import LOCK, Problem
-from fairpath.staging import Refusal, Staged, stage
+from fairpath.serving.evaluator import Evaluator
+from fairpath.serving.staging import Refusal, Staged, stage
 
 TRIGGERS = ("startup", "rpc", "signal", "watch")
 

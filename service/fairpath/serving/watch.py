@@ -24,10 +24,10 @@ from types import FrameType
 
 import structlog
 
-from fairpath.authoring.testing import cases_file
+from fairpath.policy.cases import cases_file
 from fairpath.policy.lock import lock_path
 from fairpath.policy.registry import policy_files
-from fairpath.reload import Reloader
+from fairpath.serving.reload import Reloader
 
 Snapshot = frozenset[tuple[str, int, int]]
 

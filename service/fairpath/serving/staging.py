@@ -27,15 +27,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from fairpath.authoring.testing import cases_file, load_cases, run_cases
 from fairpath.decisions import Decision, Subject
 from fairpath.engine.durable import DurableEngine
 from fairpath.errors import EngineError, PolicyFileError
+from fairpath.policy.cases import cases_file, load_cases, run_cases
 from fairpath.policy.loader import MAX_POLICY_BYTES, MAX_TESTS_BYTES, load_bytes, read_limited
 from fairpath.policy.lock import PolicyLock, read_lock
 from fairpath.policy.registry import PolicyRegistry, scan_policy_files
 from fairpath.problems import COMPILE, DUPLICATE, LOAD, LOCK, TESTS, Problem
-from fairpath.serving import ServedVersion, ServingState
+from fairpath.serving.state import ServedVersion, ServingState
 
 _MAX_CASE_PROBLEMS = 10  # failing cases reported one by one; the rest are counted
 

@@ -58,7 +58,7 @@ CRASH_LOOP_DEATHS = 5
 CRASH_LOOP_SECONDS = 60.0
 EXIT_FAILED = 1
 # Imported once by the fork server, so each replacement starts with the server code already loaded.
-WORKER_MODULES = ["fairpath.api.server"]
+WORKER_MODULES = ["fairpath.app"]
 _HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 # Runs one server process until it stops and returns its exit code; calls the callback once serving.

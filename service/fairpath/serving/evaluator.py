@@ -1,9 +1,9 @@
 """The evaluation use case: policy lookup → fact validation → engine → decision.
 
 This is the one object the gRPC layer talks to. It serves one
-:class:`~fairpath.serving.ServingState` (the compiled form of every loaded
+:class:`~fairpath.serving.state.ServingState` (the compiled form of every loaded
 policy version) at a time; durable_rules makes every decision and
-:mod:`fairpath.explain` describes it. A reload (:mod:`fairpath.reload`) builds
+:mod:`fairpath.engine.explain` describes it. A reload (:mod:`fairpath.serving.reload`) builds
 a new state and :meth:`Evaluator.install` swaps it in with one reference assignment:
 an evaluation already running finishes on the state it started with.
 """
@@ -20,14 +20,14 @@ from fairpath.engine.durable import DurableEngine
 from fairpath.errors import EngineError
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import PolicyRegistry
-from fairpath.serving import ServedVersion, ServingState
+from fairpath.serving.state import ServedVersion, ServingState
 
 
 class Evaluator:
     """Evaluates facts against loaded policy versions; safe to share between threads."""
 
     def __init__(self, registry: PolicyRegistry | None = None, engine: DurableEngine | None = None) -> None:
-        """Serve every version of ``registry`` as given (the lock and test gate are :mod:`fairpath.reload`'s).
+        """Serve every version of ``registry`` as given (the lock and test gate are :mod:`fairpath.serving.reload`'s).
 
         With no registry the evaluator serves nothing until a state is installed.
         """

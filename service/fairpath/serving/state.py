@@ -1,7 +1,7 @@
 """What a server evaluates against: an immutable set of compiled policy versions.
 
-A :class:`ServingState` is built whole (by :class:`~fairpath.evaluation.Evaluator`
-or by a reload, :mod:`fairpath.staging`) and never changed afterwards; a reload
+A :class:`ServingState` is built whole (by :class:`~fairpath.serving.evaluator.Evaluator`
+or by a reload, :mod:`fairpath.serving.staging`) and never changed afterwards; a reload
 makes a new one and the evaluator swaps the reference. Each evaluation *leases*
 the state it started on, so when a state is superseded it stays usable until its
 last evaluation has finished, and only then gives its compiled versions back to
@@ -20,7 +20,7 @@ import structlog
 from fairpath.decisions import Decision, Subject
 from fairpath.engine.compiler import CompiledPolicy, compile_policy
 from fairpath.engine.durable import DurableEngine
-from fairpath.explain import Explainer
+from fairpath.engine.explain import Explainer
 from fairpath.policy.facts import normalise_facts
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import PolicyRegistry
