@@ -26,9 +26,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fairpath.console.app import Console, requires
 from fairpath.console.pages_decisions import parse_filter
 from fairpath.console.sessions import Session
+from fairpath.console.web import Console, requires
 
 _Z95 = 1.959963984540054
 

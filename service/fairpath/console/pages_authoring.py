@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fairpath.console.app import Console, form_of, requires
 from fairpath.console.sessions import Session
+from fairpath.console.web import Console, form_of, requires
 from fairpath.errors import FairpathError
 from fairpath.flowchart import policy_flowchart
 from fairpath.policy.loader import MAX_POLICY_BYTES, load_bytes

@@ -17,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from fairpath.console.app import Console, form_of, requires
 from fairpath.console.charts import policy_chart
 from fairpath.console.sessions import Session
+from fairpath.console.web import Console, form_of, requires
 from fairpath.flowchart import Highlight
 
 #: Query-string filters of ``/decisions`` and the DecisionFilter field each sets.

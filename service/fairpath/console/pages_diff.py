@@ -20,8 +20,8 @@ from starlette.routing import Route
 
 from fairpath.authoring.cli import find_version, render_diff
 from fairpath.authoring.diff import diff_policies
-from fairpath.console.app import Console, PageError, requires
 from fairpath.console.sessions import Session
+from fairpath.console.web import Console, PageError, requires
 from fairpath.errors import FairpathError
 from fairpath.flowchart import Flowchart, Highlight, policy_flowchart
 from fairpath.policy.model import Policy

@@ -20,9 +20,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from fairpath.authoring.cli import find_version
-from fairpath.console.app import Console, PageError, form_of, requires
 from fairpath.console.charts import policy_chart
 from fairpath.console.sessions import Session
+from fairpath.console.web import Console, PageError, form_of, requires
 from fairpath.errors import FairpathError
 from fairpath.flowchart import Highlight
 from fairpath.policy.cases import cases_file

@@ -22,7 +22,8 @@ from fairpath_client._security import open_channel
 
 from fairpath.api.auth import AuthPolicy
 from fairpath.config import Config
-from fairpath.console.app import ConsoleSettings, build_app
+from fairpath.console.app import build_app
+from fairpath.console.web import ConsoleSettings
 from fairpath.errors import FairpathError
 
 _log = structlog.get_logger(__name__)
