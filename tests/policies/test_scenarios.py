@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fairpath.policy.cases import cases_file, check_case, load_cases, run_cases
+from fairpath.policy.cases import cases_file, load_cases
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import policy_files
 from fairpath.serving.evaluator import Evaluator
+from fairpath.serving.gate import check_case, run_cases
 
 from tests.conftest import POLICIES
 
@@ -48,7 +49,9 @@ def test_scenario(policy: Policy, case: dict[str, Any]) -> None:
 def test_scenarios_cover_every_rule_and_pathway(policy: Policy) -> None:
     """A policy's scenarios exercise every rule outcome, advice, check and pathway the walk can reach."""
     report = run_cases(
-        policy, _cases(policy), lambda facts: EVALUATOR.evaluate(policy.name, facts, version=policy.version)
+        EVALUATOR.compiled(policy),
+        _cases(policy),
+        lambda facts: EVALUATOR.evaluate(policy.name, facts, version=policy.version),
     )
     assert report.failed == 0
     assert [item.item for item in report.uncovered] == []

@@ -35,12 +35,13 @@ from fairpath.api.isolation import MEMORY_BYTES, Isolated, run_isolated
 from fairpath.api.reloads import problem_to_proto, problems_to_proto
 from fairpath.authoring.lint import finding, lint_policy, problem_from_error
 from fairpath.errors import EngineError, PolicyFileError, ValidationBusyError
-from fairpath.policy.cases import CasesReport, cases_file, load_cases, run_cases
+from fairpath.policy.cases import CasesReport, cases_file, load_cases
 from fairpath.policy.loader import load_bytes
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import PolicyRegistry
 from fairpath.problems import COMPILE, LIMITS, TESTS, Problem
 from fairpath.serving.evaluator import Evaluator
+from fairpath.serving.gate import case_problems, run_cases
 from fairpath.v1 import policy_service_pb2 as pb
 
 # Classes of answers lint may enumerate per request (the command line allows 2,000,000).
@@ -48,7 +49,6 @@ MAX_COMBINATIONS = 100_000
 DEFAULT_PATH = "<policy>"
 # The most one validation may take; the guide with its 69 cases takes about 1 s.
 VALIDATION_SECONDS = 30.0
-_MAX_CASE_PROBLEMS = 20
 # Held by the one validation running in this process; taken without waiting (see the module docstring).
 _running = threading.Lock()
 # Imported once by the fork server, so no child imports them again (lint imports analysis lazily).
@@ -133,19 +133,11 @@ def _run_tests(
         problems.append(finding(error.path or tests_path, "", error.line, error.message, "error", TESTS))
         return None
     report = run_cases(
-        policy, cases, lambda facts: evaluator.evaluate(policy.name, facts, version=policy.version)
+        evaluator.compiled(policy),
+        cases,
+        lambda facts: evaluator.evaluate(policy.name, facts, version=policy.version),
     )
-    failed = [case for case in report.cases if not case.passed]
-    problems.extend(
-        finding(tests_path, "", None, f"case {case.name!r}: {'; '.join(case.failures)}", "error", TESTS)
-        for case in failed[:_MAX_CASE_PROBLEMS]
-    )
-    if len(failed) > _MAX_CASE_PROBLEMS:
-        more = len(failed) - _MAX_CASE_PROBLEMS
-        problems.append(finding(tests_path, "", None, f"and {more} more failing case(s)", "error", TESTS))
-    if report.uncovered:
-        items = ", ".join(item.item for item in report.uncovered)
-        problems.append(finding(tests_path, "", None, f"no case exercises {items}", "warning", TESTS))
+    problems.extend(case_problems(report, tests_path))
     return report
 
 

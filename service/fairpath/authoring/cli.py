@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING
 from fairpath.authoring.space import MAX_COMBINATIONS, SAMPLES, SEED
 from fairpath.errors import FairpathError, PolicyFileError
 from fairpath.flowchart import policy_flowchart
-from fairpath.policy.cases import CasesReport, cases_file, load_cases, run_cases
+from fairpath.policy.cases import CasesReport, cases_file, load_cases
 from fairpath.policy.loader import load_file
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import TESTS_SUFFIX, PolicyRegistry, policy_files
+from fairpath.serving.gate import run_cases
 
 if TYPE_CHECKING:
     from fairpath.authoring.diff import PolicyDiff
@@ -168,7 +169,9 @@ def _test_one(path: Path, engine: DurableEngine, *, quiet: bool) -> bool:
         return False
     try:
         report = run_cases(
-            policy, cases, lambda facts: evaluator.evaluate(policy.name, facts, version=policy.version)
+            evaluator.compiled(policy),
+            cases,
+            lambda facts: evaluator.evaluate(policy.name, facts, version=policy.version),
         )
     finally:
         evaluator.close()

@@ -1,4 +1,4 @@
-"""Run the test cases stored beside a policy version, and measure their coverage.
+"""The test cases stored beside a policy version: where they live, their format, their results.
 
 A policy version ``policies/<name>/<version>.yaml`` keeps its cases in
 ``<version>.tests.yaml``::
@@ -18,28 +18,24 @@ A policy version ``policies/<name>/<version>.yaml`` keeps its cases in
           warnings: []                       # exact set of check ids
           advice_rules_include: [advice-x]   # optional: rules that must have produced advice
 
-The same runner serves ``fairpath policy test``, ``ValidatePolicy``, the
-reload gate (a version serves only once its own cases pass) and the test suite.
+Cases are part of the policy format: they gate what is served. They are run by
+:mod:`fairpath.serving.gate`, the one runner behind the reload gate (a version serves only once its
+own cases pass), ``fairpath policy test``, ``ValidatePolicy`` and the test suite.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from fairpath.decisions import Decision, RuleKind, RuleResult
-from fairpath.engine.compiler import compile_policy
-from fairpath.errors import FairpathError, PolicyFileError
+from fairpath.errors import PolicyFileError
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import TESTS_SUFFIX
 
 _EXPECT_KEYS = {"status", "pathway", "sub_reason", "fired", "missing", "advice", "warnings", "advice_rules_include"}
-
-Evaluate = Callable[[Mapping[str, object]], Decision]
 
 
 @dataclass(frozen=True)
@@ -117,67 +113,3 @@ def load_cases(text: str | bytes, policy: Policy, path: str = "<tests>") -> list
         if unknown:
             raise PolicyFileError(f"{where} ({case['name']}): unknown expect key(s) {sorted(unknown)}", path=path)
     return cases
-
-
-def check_case(case: Mapping[str, Any], decision: Decision) -> tuple[str, ...]:
-    """The differences between a case's expectation and ``decision`` (empty when it passes)."""
-    expect = case["expect"]
-    failures = []
-
-    def compare(what: str, got: object, want: object) -> None:
-        if got != want:
-            failures.append(f"{what}: expected {want!r}, got {got!r}")
-
-    compare("status", decision.status.value, expect.get("status", "DECIDED"))
-    compare("pathway", decision.pathway.code if decision.pathway else "", expect.get("pathway") or "")
-    compare("sub_reason", decision.pathway.sub_reason if decision.pathway else "", str(expect.get("sub_reason") or ""))
-    fired = [t.rule_id for t in decision.trace if t.kind is RuleKind.QUESTION and t.result is RuleResult.FIRED]
-    compare("fired", fired, [str(rule) for rule in expect.get("fired") or []])
-    compare("missing", [m.fact for m in decision.missing_facts], list(expect.get("missing") or []))
-    compare("advice", sorted({a.code for a in decision.advice}), sorted(set(expect.get("advice") or [])))
-    compare("warnings", sorted({w.code for w in decision.warnings}), sorted(set(expect.get("warnings") or [])))
-    absent = set(expect.get("advice_rules_include") or []) - {a.rule_id for a in decision.advice}
-    if absent:
-        failures.append(f"advice rules not fired: {sorted(absent)}")
-    return tuple(failures)
-
-
-def coverage_items(policy: Policy) -> list[tuple[str, str]]:
-    """Everything a policy's cases must exercise: (item, kind).
-
-    A rule must be seen unanswered only where the walk can stop there: not when
-    every fact it needs was already needed by an earlier step on every path.
-    """
-    stops = {terminal.unanswered_rule for terminal in compile_policy(policy).terminals}
-    items = [
-        (f"{rule.id}:{result}", "rule")
-        for rule in policy.rules
-        for result in ("FIRED", "NOT_FIRED", "UNANSWERED")
-        if result != "UNANSWERED" or rule.id in stops
-    ]
-    items += [(f"{rule.id}:FIRED", "advice") for rule in policy.advice]
-    items += [(f"{rule.id}:FIRED", "check") for rule in policy.checks]
-    items += [(f"pathway:{code}", "pathway") for code in policy.pathways]
-    return items
-
-
-def run_cases(policy: Policy, cases: list[dict[str, Any]], evaluate: Evaluate) -> CasesReport:
-    """Evaluate every case with ``evaluate`` and compare; count coverage."""
-    hits = dict.fromkeys((item for item, _ in coverage_items(policy)), 0)
-    results = []
-    for case in cases:
-        try:
-            decision = evaluate(case.get("facts") or {})
-        except FairpathError as error:
-            results.append(CaseResult(case["name"], False, (f"evaluation failed: {error}",)))
-            continue
-        failures = check_case(case, decision)
-        results.append(CaseResult(case["name"], not failures, failures))
-        for entry in decision.trace:
-            key = f"{entry.rule_id}:{entry.result.value}"
-            if key in hits:
-                hits[key] += 1
-        if decision.pathway and f"pathway:{decision.pathway.code}" in hits:
-            hits[f"pathway:{decision.pathway.code}"] += 1
-    coverage = tuple(CoverageItem(item, kind, hits[item]) for item, kind in coverage_items(policy))
-    return CasesReport(policy.key, tuple(results), coverage)

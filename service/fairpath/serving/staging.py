@@ -30,14 +30,13 @@ from pathlib import Path
 from fairpath.decisions import Decision, Subject
 from fairpath.engine.durable import DurableEngine
 from fairpath.errors import EngineError, PolicyFileError
-from fairpath.policy.cases import cases_file, load_cases, run_cases
+from fairpath.policy.cases import cases_file, load_cases
 from fairpath.policy.loader import MAX_POLICY_BYTES, MAX_TESTS_BYTES, load_bytes, read_limited
 from fairpath.policy.lock import PolicyLock, read_lock
 from fairpath.policy.registry import PolicyRegistry, scan_policy_files
 from fairpath.problems import COMPILE, DUPLICATE, LOAD, LOCK, TESTS, Problem
+from fairpath.serving.gate import case_problems, run_cases
 from fairpath.serving.state import ServedVersion, ServingState
-
-_MAX_CASE_PROBLEMS = 10  # failing cases reported one by one; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -260,7 +259,8 @@ def gate_problems(version: ServedVersion, engine: DurableEngine) -> list[Problem
 
     A version with no tests file, no cases or a failing case is refused; cases
     that leave a rule, advice, check or pathway unexercised are a warning
-    (``fairpath policy test`` is where coverage fails a build).
+    (``fairpath policy test`` is where coverage fails a build). The problems are made by
+    :func:`fairpath.serving.gate.case_problems`, as ``ValidatePolicy``'s are.
     """
     policy = version.policy
     tests = cases_file(policy.path)
@@ -281,17 +281,4 @@ def gate_problems(version: ServedVersion, engine: DurableEngine) -> list[Problem
     def evaluate(facts: Mapping[str, object]) -> Decision:
         return version.decide(engine, facts, subject=Subject(), request_id="")
 
-    report = run_cases(policy, cases, evaluate)
-    failed = [case for case in report.cases if not case.passed]
-    problems = [
-        Problem(path=str(tests), check=TESTS, message=f"case {case.name!r}: {'; '.join(case.failures)}")
-        for case in failed[:_MAX_CASE_PROBLEMS]
-    ]
-    if len(failed) > _MAX_CASE_PROBLEMS:
-        more = len(failed) - _MAX_CASE_PROBLEMS
-        problems.append(Problem(path=str(tests), check=TESTS, message=f"and {more} more failing case(s)"))
-    if not failed and report.uncovered:
-        items = ", ".join(item.item for item in report.uncovered)
-        problems.append(Problem(path=str(tests), check=TESTS, severity="warning",
-                                message=f"{policy.key}: no case exercises {items}"))
-    return problems
+    return case_problems(run_cases(version.compiled, cases, evaluate), str(tests))
