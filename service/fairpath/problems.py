@@ -8,6 +8,7 @@ the command line. :mod:`fairpath.api.reloads` turns them into protobuf.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,6 +24,10 @@ TESTS = "tests"  # its own test cases are missing, malformed or failing
 DUPLICATE = "duplicate"  # another file defines the same name@version
 LIMITS = "limits"  # ValidatePolicy ran out of its time or memory
 
+
+# Loader messages that a dedicated check code describes better than "load".
+_LOAD_CHECKS = ((re.compile(r"fact '[^']*' is not declared"), "undeclared-fact"),
+                (re.compile(r"^no answer leads to this rule$"), "unreachable-rule"))
 
 @dataclass(frozen=True)
 class Problem:
@@ -46,9 +51,16 @@ class Problem:
     check: str = LOAD
 
     @classmethod
-    def from_error(cls, error: PolicyFileError, check: str = LOAD) -> Problem:
-        """Return the problem a :class:`~fairpath.errors.PolicyFileError` describes."""
-        return cls(error.path, error.message, rule_id=error.rule_id, line=error.line, check=check)
+    def from_error(cls, error: PolicyFileError, check: str = "", path: str = "") -> Problem:
+        """Return the problem a :class:`~fairpath.errors.PolicyFileError` describes.
+
+        Without ``check``, a loader message a dedicated check describes better (an undeclared
+        fact, an unreachable rule) gets that check's code, any other ``load``. ``path`` names
+        the file when the error does not.
+        """
+        if not check:
+            check = next((code for pattern, code in _LOAD_CHECKS if pattern.search(error.message)), LOAD)
+        return cls(error.path or path, error.message, rule_id=error.rule_id, line=error.line, check=check)
 
     @property
     def is_error(self) -> bool:
@@ -56,9 +68,14 @@ class Problem:
         return self.severity == "error"
 
     def __str__(self) -> str:
-        where = self.path or "<policy>"
-        if self.line is not None:
-            where += f":{self.line}"
-        if self.rule_id:
-            where += f" rule {self.rule_id}"
-        return f"{where}: {self.message}"
+        """The problem as a compiler message: ``path:line: severity: rule R: message [check]``."""
+        where = (self.path or "<policy>") + (f":{self.line}" if self.line else "")
+        rule = f"rule {self.rule_id}: " if self.rule_id else ""
+        return f"{where}: {self.severity}: {rule}{self.message} [{self.check}]"
+
+
+def finding(  # noqa: PLR0917 - one call per finding reads best positionally
+    path: str, rule_id: str, line: int | None, message: str, severity: Severity, check: str
+) -> Problem:
+    """Return a :class:`Problem` from positional fields (the author tools' shorthand)."""
+    return Problem(path, message, rule_id=rule_id, line=line, severity=severity, check=check)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from fairpath.authoring.lint import KNOWN_ADVICE_CODES, LintReport, format_problem, lint_file, lint_text
+from fairpath.authoring.lint import KNOWN_ADVICE_CODES, LintReport, lint_file, lint_text
 from fairpath.cli import main
 from fairpath.errors import EngineError
 from fairpath.policy.loader import load_bytes
@@ -50,7 +50,7 @@ def test_real_policies_have_no_lint_errors(path: Path) -> None:
     """Every policy under policies/ loads, and lint finds no error in it (warnings may remain)."""
     report = lint_file(path)
     assert report.policy is not None
-    assert [format_problem(p) for p in report.errors] == []
+    assert [str(p) for p in report.errors] == []
 
 
 def test_guide_lints_clean_and_says_what_it_enumerated() -> None:

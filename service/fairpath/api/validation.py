@@ -33,13 +33,13 @@ import threading
 from fairpath.api import convert
 from fairpath.api.isolation import MEMORY_BYTES, Isolated, run_isolated
 from fairpath.api.reloads import problem_to_proto, problems_to_proto
-from fairpath.authoring.lint import finding, lint_policy, problem_from_error
+from fairpath.authoring.lint import lint_policy
 from fairpath.errors import EngineError, PolicyFileError, ValidationBusyError
 from fairpath.policy.cases import CasesReport, cases_file, load_cases
 from fairpath.policy.loader import load_bytes
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import PolicyRegistry
-from fairpath.problems import COMPILE, LIMITS, TESTS, Problem
+from fairpath.problems import COMPILE, LIMITS, TESTS, Problem, finding
 from fairpath.serving.evaluator import Evaluator
 from fairpath.serving.gate import case_problems, run_cases
 from fairpath.v1 import policy_service_pb2 as pb
@@ -99,7 +99,7 @@ def _validate(policy_text: str, tests_text: str, path: str) -> pb.ValidatePolicy
     try:
         policy = load_bytes(policy_text.encode("utf-8"), path=path)
     except PolicyFileError as error:
-        problem = problem_from_error(error, path)
+        problem = Problem.from_error(error, path=path)
         return pb.ValidatePolicyResponse(ok=False, problems=[problem_to_proto(problem)])
     try:
         evaluator = Evaluator(PolicyRegistry([policy]))

@@ -28,7 +28,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from fairpath.authoring.lint import Problem, finding
 from fairpath.authoring.space import (
     Domain,
     Leaf,
@@ -46,6 +45,7 @@ from fairpath.engine.compiler import complement
 from fairpath.errors import FairpathError
 from fairpath.policy import conditions as cond
 from fairpath.policy.model import AdviceRule, CheckRule, Policy
+from fairpath.problems import Problem, finding
 from fairpath.serving.evaluator import Evaluator
 
 MAX_GAPS_SHOWN = 10

@@ -218,7 +218,7 @@ def run_lint(args: argparse.Namespace) -> int:
     paths = policy_paths(root)
     if not paths:
         return _complain("lint", f"no policy files under {root}")
-    from fairpath.authoring.lint import format_problem, lint_file  # noqa: PLC0415 - see _heavy
+    from fairpath.authoring.lint import lint_file  # noqa: PLC0415 - see _heavy
 
     errors = warnings = 0
     for path in paths:
@@ -227,7 +227,7 @@ def run_lint(args: argparse.Namespace) -> int:
         warnings += len(report.warnings)
         title = f"{path}  ({report.policy.key})" if report.policy else f"{path}"
         _say(title, *(f"  {note}" for note in report.notes),
-             *(f"  {format_problem(problem)}" for problem in report.problems),
+             *(f"  {problem!s}" for problem in report.problems),
              f"  {_count(len(report.errors), 'error')}, {_count(len(report.warnings), 'warning')}", "")
     _say(f"{len(paths)} file(s): {_count(errors, 'error')}, {_count(warnings, 'warning')}")
     return EXIT_FAILED if errors else EXIT_OK

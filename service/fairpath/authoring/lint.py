@@ -31,22 +31,22 @@ they enumerate the fact space (:mod:`fairpath.authoring.space`) and, for
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from fairpath.authoring import analysis
 from fairpath.errors import EngineError, PolicyFileError
 from fairpath.policy.loader import load_bytes
 from fairpath.policy.model import DECISION_FIELDS, AdviceRule, CheckRule, Policy, Rule
 from fairpath.policy.registry import PolicyRegistry
-from fairpath.problems import COMPILE, LOAD, Problem, Severity
+from fairpath.problems import COMPILE, LOAD, Problem, finding
 from fairpath.serving.evaluator import Evaluator
 
 __all__ = [
-    "KNOWN_ADVICE_CODES", "LintReport", "Problem", "format_problem", "lint_file", "lint_policy", "lint_text",
+    "KNOWN_ADVICE_CODES", "LintReport", "Problem", "lint_file", "lint_policy", "lint_text",
 ]
 
 # Advice codes of the domain reference (docs/domain.md): the overlays of §10.2 and the
@@ -87,25 +87,6 @@ KNOWN_ADVICE_CODES = frozenset(
     }
 )
 
-# Loader messages that a dedicated check code describes better than "load".
-_LOAD_CHECKS = ((re.compile(r"fact '[^']*' is not declared"), "undeclared-fact"),
-                (re.compile(r"^no answer leads to this rule$"), "unreachable-rule"))
-
-
-def finding(  # noqa: PLR0917 - one call per finding reads best positionally
-    path: str, rule_id: str, line: int | None, message: str, severity: Severity, check: str
-) -> Problem:
-    """Return a :class:`~fairpath.problems.Problem` (whose fields after ``path`` are keywords)."""
-    return Problem(path, message, rule_id=rule_id, line=line, severity=severity, check=check)
-
-
-def format_problem(problem: Problem) -> str:
-    """Format a problem as a compiler message: ``path:line: severity: rule R: message [check]``."""
-    where = (problem.path or "<policy>") + (f":{problem.line}" if problem.line else "")
-    rule = f"rule {problem.rule_id}: " if problem.rule_id else ""
-    return f"{where}: {problem.severity}: {rule}{problem.message} [{problem.check}]"
-
-
 @dataclass(frozen=True)
 class LintReport:
     """Everything lint found in one file; ``policy`` is ``None`` when the file did not load."""
@@ -124,12 +105,6 @@ class LintReport:
     def warnings(self) -> tuple[Problem, ...]:
         """The problems of severity ``warning``."""
         return tuple(p for p in self.problems if p.severity == "warning")
-
-
-def problem_from_error(error: PolicyFileError, path: str = "") -> Problem:
-    """Return a load error as a problem (check ``load``, or a more precise code where there is one)."""
-    check = next((code for pattern, code in _LOAD_CHECKS if pattern.search(error.message)), LOAD)
-    return finding(error.path or path, error.rule_id, error.line, error.message, "error", check)
 
 
 def lint_file(path: str | Path, *, limit: int | None = None) -> LintReport:
@@ -159,7 +134,7 @@ def lint_text(
     try:
         policy = load_bytes(data, path=path)
     except PolicyFileError as error:
-        return LintReport(path, None, (problem_from_error(error, path),))
+        return LintReport(path, None, (Problem.from_error(error, path=path),))
     return lint_policy(policy, data.decode("utf-8"), evaluator=evaluator, limit=limit)
 
 
@@ -167,8 +142,6 @@ def lint_policy(
     policy: Policy, text: str, *, evaluator: Evaluator | None = None, limit: int | None = None
 ) -> LintReport:
     """Lint a loaded policy; ``text`` is its file's content (for the lines of facts and pathways)."""
-    # Imported here: analysis imports Problem from this module.
-    from fairpath.authoring import analysis  # noqa: PLC0415
     from fairpath.authoring.space import MAX_COMBINATIONS  # noqa: PLC0415
 
     lines = _entry_lines(text)
