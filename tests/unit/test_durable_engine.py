@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import copy
 import random
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from importlib import metadata
 from typing import Any
 
 import pytest
@@ -233,3 +236,27 @@ class TestRegistration:
         bad = _hand_compiled(guide, "nested@test", rules, {"r": Action("terminal", terminal=0)})
         with pytest.raises(EngineError, match="nested@test"):
             DurableEngine().register(bad)
+
+
+def test_importing_the_engine_patches_nothing_until_an_engine_is_made() -> None:
+    """Patching durable_rules' clock and JSON glue is an explicit step of making an engine.
+
+    Importing fairpath.engine.durable alone changes nothing (checked in a fresh interpreter).
+    """
+    script = (
+        "import time\n"
+        "from durable import engine as durable\n"
+        "import fairpath.engine.durable as ours\n"
+        "before = (durable._unix_now is time.time, durable.json is ours._Json)\n"
+        "ours.DurableEngine(sessions=1)\n"
+        "after = (durable._unix_now is time.time, durable.json is ours._Json)\n"
+        "print(before, after)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
+    assert result.stdout.strip() == "(False, False) (True, True)"
+
+
+def test_the_durable_engine_names_itself_in_every_outcome() -> None:
+    """The engine's name and version reach the decision through the outcome, not a module constant."""
+    engine = DurableEngine(sessions=1)
+    assert (engine.name, engine.version) == ("durable_rules", metadata.version("durable-rules"))

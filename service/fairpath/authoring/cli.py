@@ -35,7 +35,7 @@ from fairpath.serving.gate import run_cases
 
 if TYPE_CHECKING:
     from fairpath.authoring.diff import PolicyDiff
-    from fairpath.engine.durable import DurableEngine
+    from fairpath.engine.protocol import Engine
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -154,7 +154,7 @@ def run_test(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def _test_one(path: Path, engine: DurableEngine, *, quiet: bool) -> bool:
+def _test_one(path: Path, engine: Engine, *, quiet: bool) -> bool:
     from fairpath.serving.evaluator import Evaluator  # noqa: PLC0415 - see _heavy
 
     try:

@@ -49,7 +49,8 @@ import durable_rules_engine
 import orjson
 from durable import engine as durable_engine
 
-from fairpath.engine.compiler import CASE, Action, CompiledPolicy, Terminal, member_field
+from fairpath.engine.compiler import CASE, Action, CompiledPolicy, member_field
+from fairpath.engine.protocol import EngineOutcome
 from fairpath.engine.sessions import SessionPool
 from fairpath.errors import EngineError
 from fairpath.policy.conditions import Value
@@ -58,7 +59,6 @@ from fairpath.policy.conditions import Value
 # and calls `datetime.utcfromtimestamp` (deprecated from Python 3.12, so a warning
 # per action there). The stamp only times leases of asynchronous actions, which we
 # never use; `time.time` gives the same seconds-since-epoch for a fraction of the cost.
-durable_engine._unix_now = time.time
 
 
 class _Json:
@@ -80,7 +80,18 @@ class _Json:
     loads = staticmethod(orjson.loads)
 
 
-durable_engine.json = _Json
+_patch_lock = threading.Lock()
+
+
+def patch_durable_rules() -> None:
+    """Swap durable_rules' per-action clock and JSON glue for faster equivalents (idempotent).
+
+    An explicit step rather than an import side effect: :class:`DurableEngine` calls it when
+    an engine is made, so merely importing this module changes nothing in durable_rules.
+    """
+    with _patch_lock:
+        durable_engine._unix_now = time.time
+        durable_engine.json = _Json
 
 ENGINE_NAME = "durable_rules"
 ENGINE_VERSION = metadata.version("durable-rules")
@@ -109,22 +120,18 @@ class _Run:
     steps: int = 0
 
 
-@dataclass(frozen=True)
-class EngineOutcome:
-    """What durable_rules decided for one set of facts."""
-
-    terminal: Terminal
-    overlays: frozenset[str]  # overlay ids whose condition held (advice and checks)
-
-
 class _Unserialisable:
     """Put into the session state to abort a runaway evaluation (json.dumps fails)."""
 
 
 class DurableEngine:
-    """Evaluates compiled policies with durable_rules; safe to share between threads."""
+    """Evaluates compiled policies with durable_rules; safe to share between threads.
+
+    Implements :class:`fairpath.engine.protocol.Engine`.
+    """
 
     def __init__(self, sessions: int = 256, acquire_timeout: float = 5.0, *, unload: bool = True) -> None:
+        patch_durable_rules()
         self._host = _SyncHost()
         self._pool = SessionPool(sessions)
         self._acquire_timeout = acquire_timeout
@@ -133,7 +140,18 @@ class DurableEngine:
         self._holders: dict[str, int] = {}  # ruleset -> registrations not yet released
         self._unload = unload  # False keeps released rulesets loaded (to measure what unloading saves)
         self._stranded: dict[str, int] = {}  # ruleset -> sessions stranded by unmatched facts
+        self._stranded_lock = threading.Lock()  # request threads count strandings concurrently
         self._register_lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        """``durable_rules``."""
+        return ENGINE_NAME
+
+    @property
+    def version(self) -> str:
+        """The installed durable-rules version."""
+        return ENGINE_VERSION
 
     @property
     def sessions(self) -> SessionPool:
@@ -187,7 +205,8 @@ class DurableEngine:
     def _unload_ruleset(self, name: str) -> None:
         # durable_rules has no unload API (engine notes §4): this is the manual recipe.
         self._compiled.pop(name, None)
-        stranded = self._stranded.pop(name, 0)
+        with self._stranded_lock:
+            stranded = self._stranded.pop(name, 0)
         ruleset = self._host._ruleset_directory.pop(name, None)
         if ruleset is None:
             return
@@ -262,8 +281,7 @@ class DurableEngine:
             del self._runs[sid]
             if unmatched:
                 # delete_state on this session segfaults: strand it and retire its id.
-                self._stranded[compiled.ruleset] = self._stranded.get(compiled.ruleset, 0) + 1
-                self._pool.quarantine(sid)
+                self._strand(compiled.ruleset, sid)
             else:
                 self._discard(compiled.ruleset, sid)
 
@@ -275,7 +293,15 @@ class DurableEngine:
         if len(run.terminals) != 1:
             raise EngineError(f"{compiled.ruleset}: {len(run.terminals)} paths matched; expected exactly one")
         terminal = compiled.terminals[next(iter(run.terminals))]
-        return EngineOutcome(terminal, frozenset(run.overlays) | frozenset(terminal.always_on))
+        return EngineOutcome(
+            terminal, frozenset(run.overlays) | frozenset(terminal.always_on), ENGINE_NAME, ENGINE_VERSION
+        )
+
+    def _strand(self, ruleset: str, sid: str) -> None:
+        """Count a session left alive in ``ruleset`` and retire its id for good."""
+        with self._stranded_lock:
+            self._stranded[ruleset] = self._stranded.get(ruleset, 0) + 1
+        self._pool.quarantine(sid)
 
     def _discard(self, ruleset: str, sid: str) -> None:
         try:
@@ -285,7 +311,6 @@ class DurableEngine:
                 self._pool.release(sid)  # nothing was left behind
             else:
                 # The session may still be alive: count it, so the ruleset is never deleted under it.
-                self._stranded[ruleset] = self._stranded.get(ruleset, 0) + 1
-                self._pool.quarantine(sid)
+                self._strand(ruleset, sid)
             return
         self._pool.release(sid)

@@ -28,7 +28,7 @@ from fairpath.decisions import (
     Warning,
 )
 from fairpath.engine.compiler import Terminal
-from fairpath.engine.durable import ENGINE_NAME, ENGINE_VERSION, EngineOutcome
+from fairpath.engine.protocol import EngineOutcome
 from fairpath.policy import conditions as cond
 from fairpath.policy.model import AdviceRule, CheckRule, Policy, Rule, Target
 
@@ -107,8 +107,8 @@ class Explainer:
             trace=trace,
             warnings=warnings,
             evaluated_at=datetime.now(UTC),
-            engine_name=ENGINE_NAME,
-            engine_version=ENGINE_VERSION,
+            engine_name=outcome.engine_name,
+            engine_version=outcome.engine_version,
             subject=subject,
             request_id=request_id,
         )

@@ -17,6 +17,7 @@ from pathlib import Path
 from fairpath.decisions import Decision, Subject
 from fairpath.engine.compiler import CompiledPolicy
 from fairpath.engine.durable import DurableEngine
+from fairpath.engine.protocol import Engine
 from fairpath.errors import EngineError
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import PolicyRegistry
@@ -26,7 +27,7 @@ from fairpath.serving.state import ServedVersion, ServingState
 class Evaluator:
     """Evaluates facts against loaded policy versions; safe to share between threads."""
 
-    def __init__(self, registry: PolicyRegistry | None = None, engine: DurableEngine | None = None) -> None:
+    def __init__(self, registry: PolicyRegistry | None = None, engine: Engine | None = None) -> None:
         """Serve every version of ``registry`` as given (the lock and test gate are :mod:`fairpath.serving.reload`'s).
 
         With no registry the evaluator serves nothing until a state is installed.
@@ -62,7 +63,7 @@ class Evaluator:
             previous.supersede()
 
     @property
-    def engine(self) -> DurableEngine:
+    def engine(self) -> Engine:
         """The rules engine (exposed for status and tests)."""
         return self._engine
 

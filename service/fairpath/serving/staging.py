@@ -28,7 +28,7 @@ from datetime import date
 from pathlib import Path
 
 from fairpath.decisions import Decision, Subject
-from fairpath.engine.durable import DurableEngine
+from fairpath.engine.protocol import Engine
 from fairpath.errors import EngineError, PolicyFileError
 from fairpath.policy.cases import cases_file, load_cases
 from fairpath.policy.loader import MAX_POLICY_BYTES, MAX_TESTS_BYTES, load_bytes, read_limited
@@ -84,7 +84,7 @@ class Staged:
 def stage(
     root: str | Path,
     previous: ServingState,
-    engine: DurableEngine,
+    engine: Engine,
     *,
     allow_unlocked: bool = False,
     today: date | None = None,
@@ -108,7 +108,7 @@ class _RefusedError(Exception):
 
 class _Stager:
     def __init__(
-        self, root: Path, previous: ServingState, engine: DurableEngine, allow_unlocked: bool
+        self, root: Path, previous: ServingState, engine: Engine, allow_unlocked: bool
     ) -> None:
         self.root = root
         self.engine = engine
@@ -254,7 +254,7 @@ class _Stager:
                 self.refuse(path, [Problem(path=path, check=DUPLICATE, message=message)], key)
 
 
-def gate_problems(version: ServedVersion, engine: DurableEngine) -> list[Problem]:
+def gate_problems(version: ServedVersion, engine: Engine) -> list[Problem]:
     """Run a prepared version's own test cases through ``engine``; errors mean it must not serve.
 
     A version with no tests file, no cases or a failing case is refused; cases

@@ -19,8 +19,8 @@ import structlog
 
 from fairpath.decisions import Decision, Subject
 from fairpath.engine.compiler import CompiledPolicy, compile_policy
-from fairpath.engine.durable import DurableEngine
 from fairpath.engine.explain import Explainer
+from fairpath.engine.protocol import Engine
 from fairpath.policy.facts import normalise_facts
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import PolicyRegistry
@@ -37,7 +37,7 @@ class ServedVersion:
     explainer: Explainer
 
     @classmethod
-    def prepare(cls, policy: Policy, engine: DurableEngine) -> ServedVersion:
+    def prepare(cls, policy: Policy, engine: Engine) -> ServedVersion:
         """Compile ``policy`` and register it with ``engine`` (one registration, owned by the caller).
 
         Raises:
@@ -50,7 +50,7 @@ class ServedVersion:
         return cls(policy, compiled, Explainer(policy))
 
     def decide(
-        self, engine: DurableEngine, facts: Mapping[str, object], *, subject: Subject, request_id: str
+        self, engine: Engine, facts: Mapping[str, object], *, subject: Subject, request_id: str
     ) -> Decision:
         """Validate ``facts``, let the engine decide and explain the outcome.
 
@@ -76,7 +76,7 @@ class ServingState:
     """
 
     def __init__(
-        self, registry: PolicyRegistry, versions: Iterable[ServedVersion], engine: DurableEngine
+        self, registry: PolicyRegistry, versions: Iterable[ServedVersion], engine: Engine
     ) -> None:
         self.registry = registry
         self._versions = {(v.policy.name, v.policy.version): v for v in versions}
@@ -87,7 +87,7 @@ class ServingState:
         self._closed = False
 
     @classmethod
-    def empty(cls, engine: DurableEngine) -> ServingState:
+    def empty(cls, engine: Engine) -> ServingState:
         """Return a state serving nothing (before the first load)."""
         return cls(PolicyRegistry(()), (), engine)
 
