@@ -53,7 +53,10 @@ from typing import Any
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 LOG_FORMATS = ("json", "console")
-STORE_SCHEMES = ("sqlite:///", "postgresql://", "postgres://")
+#: The store URLs fairpath can open (:func:`fairpath.audit.store.open_store`), named once here.
+SQLITE_PREFIX = "sqlite:///"
+POSTGRES_PREFIXES = ("postgresql://", "postgres://")
+STORE_SCHEMES = (SQLITE_PREFIX, *POSTGRES_PREFIXES)
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 

@@ -29,10 +29,8 @@ from fairpath.audit.records import (
     StoredDecision,
 )
 from fairpath.audit.sessions import Session
+from fairpath.config import SQLITE_PREFIX, STORE_SCHEMES
 from fairpath.errors import FairpathError, StoreError
-
-SQLITE_PREFIX = "sqlite:///"
-POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 
 
 class DecisionStore(Protocol):
@@ -130,7 +128,7 @@ def check_url(url: str) -> str:
         StoreError: Neither ``sqlite:///…`` nor ``postgresql://…``.
 
     """
-    if url.startswith(SQLITE_PREFIX) or url.startswith(POSTGRES_PREFIXES):
+    if url.startswith(STORE_SCHEMES):
         return url
     raise StoreError(
         f"store URL must start with {SQLITE_PREFIX} or postgresql://, got {url.split('://', maxsplit=1)[0]!r}"

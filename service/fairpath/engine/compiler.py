@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 from fairpath.errors import PolicyFileError
 from fairpath.policy import conditions as cond
-from fairpath.policy.model import DECISION_FIELDS, FactType, Policy, Rule, Target
+from fairpath.policy.model import DECISION_FIELDS, FactType, Policy, Rule, Target, outcome_values
 
 CASE = "case"
 MAX_RULES = 400  # durable_rules misbehaves from roughly 480 rules per ruleset (error 303)
@@ -360,15 +360,7 @@ class _Compiler:
         self.terminals.append(Terminal(index, tuple(steps), target, unanswered, tuple(always_on)))
 
     def outcome(self, target: Target | None) -> tuple[dict[str, cond.Value], frozenset[str]]:
-        if target is None:
-            return {"individual_directed": False, "status": "NEEDS_INFORMATION"}, frozenset(DECISION_FIELDS)
-        pathway = self.policy.pathways[target.pathway]
-        known: dict[str, cond.Value] = {
-            "pathway": pathway.code,
-            "individual_directed": pathway.individual_directed,
-            "status": "DECIDED",
-        }
-        return known, frozenset(DECISION_FIELDS)
+        return outcome_values(self.policy, target), frozenset(DECISION_FIELDS)
 
     def fact_overlays(self) -> None:
         for overlay_id, condition in self.overlays:

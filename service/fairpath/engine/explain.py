@@ -30,7 +30,7 @@ from fairpath.decisions import (
 from fairpath.engine.compiler import Terminal
 from fairpath.engine.protocol import EngineOutcome
 from fairpath.policy import conditions as cond
-from fairpath.policy.model import AdviceRule, CheckRule, Policy, Rule, Target
+from fairpath.policy.model import AdviceRule, CheckRule, Policy, Rule, Target, outcome_values
 
 _MEMO_LIMIT = 20_000  # trace entries remembered per policy version before starting afresh
 _UNANSWERED = object()
@@ -70,7 +70,6 @@ class Explainer:
         target = terminal.target
         pathway = None
         missing: tuple[MissingFact, ...] = ()
-        outcome_values: dict[str, cond.Value] = {"individual_directed": False, "status": "NEEDS_INFORMATION"}
         if target is not None:
             spec = policy.pathways[target.pathway]
             pathway = PathwayResult(
@@ -81,9 +80,6 @@ class Explainer:
                 sub_reason=target.sub_reason,
                 category=spec.category,
             )
-            outcome_values = {
-                "pathway": spec.code, "individual_directed": spec.individual_directed, "status": "DECIDED"
-            }
         else:
             rule = policy.rules_by_id[terminal.unanswered_rule]
             missing = tuple(
@@ -95,7 +91,7 @@ class Explainer:
             self._walks.clear()
             self._fired_results.clear()
         fired = outcome.overlays
-        trace = (*self._walk(facts, terminal), *self._overlays({**facts, **outcome_values}, fired))
+        trace = (*self._walk(facts, terminal), *self._overlays({**facts, **outcome_values(policy, target)}, fired))
         advice, warnings = self._results(fired)
         return Decision(
             decision_id=str(uuid.uuid4()),

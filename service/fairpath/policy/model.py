@@ -11,7 +11,7 @@ import enum
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from fairpath.policy.conditions import Condition, facts_read, required_facts
+from fairpath.policy.conditions import Condition, Value, facts_read, required_facts
 
 # Names an advice rule may read besides the policy's facts: the walk's outcome.
 DECISION_FIELDS = ("pathway", "individual_directed", "status")
@@ -170,3 +170,15 @@ class Policy:
     def start(self) -> Rule:
         """The walk starts at the first rule in the file."""
         return self.rules[0]
+
+
+def outcome_values(policy: Policy, target: Target | None) -> dict[str, Value]:
+    """What advice rules read about a walk's outcome (:data:`DECISION_FIELDS`), for ``target``.
+
+    ``None`` is a walk that stopped at an unanswered question (no pathway). The compiler binds
+    these values into each compiled path and the explainer reports them: one definition for both.
+    """
+    if target is None:
+        return {"individual_directed": False, "status": "NEEDS_INFORMATION"}
+    pathway = policy.pathways[target.pathway]
+    return {"pathway": pathway.code, "individual_directed": pathway.individual_directed, "status": "DECIDED"}
