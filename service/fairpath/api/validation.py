@@ -34,14 +34,13 @@ from fairpath.api import convert
 from fairpath.api.isolation import MEMORY_BYTES, Isolated, run_isolated
 from fairpath.api.reloads import problem_to_proto, problems_to_proto
 from fairpath.authoring.lint import lint_policy
-from fairpath.errors import EngineError, PolicyFileError, ValidationBusyError
+from fairpath.errors import PolicyFileError, ValidationBusyError
 from fairpath.policy.cases import CasesReport, cases_file, load_cases
 from fairpath.policy.loader import load_bytes
 from fairpath.policy.model import Policy
-from fairpath.policy.registry import PolicyRegistry
-from fairpath.problems import COMPILE, LIMITS, TESTS, Problem, finding
+from fairpath.problems import LIMITS, TESTS, Problem, finding
 from fairpath.serving.evaluator import Evaluator
-from fairpath.serving.gate import case_problems, run_cases
+from fairpath.serving.gate import case_problems, run_cases, trial_evaluator
 from fairpath.v1 import policy_service_pb2 as pb
 
 # Classes of answers lint may enumerate per request (the command line allows 2,000,000).
@@ -101,13 +100,9 @@ def _validate(policy_text: str, tests_text: str, path: str) -> pb.ValidatePolicy
     except PolicyFileError as error:
         problem = Problem.from_error(error, path=path)
         return pb.ValidatePolicyResponse(ok=False, problems=[problem_to_proto(problem)])
-    try:
-        evaluator = Evaluator(PolicyRegistry([policy]))
-    except PolicyFileError as error:  # the compiler's limits name the rule and its line
-        problem = finding(error.path or path, error.rule_id, error.line, error.message, "error", COMPILE)
-        return _response(policy, [problem], None)
-    except EngineError as error:
-        return _response(policy, [finding(path, "", None, str(error), "error", COMPILE)], None)
+    evaluator = trial_evaluator(policy)
+    if isinstance(evaluator, Problem):
+        return _response(policy, [evaluator], None)
     try:
         linted = lint_policy(policy, policy_text, evaluator=evaluator, limit=MAX_COMBINATIONS)
         problems = list(linted.problems)

@@ -31,7 +31,6 @@ from fairpath.policy.cases import CasesReport, cases_file, load_cases
 from fairpath.policy.loader import load_file
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import TESTS_SUFFIX, PolicyRegistry, policy_files
-from fairpath.serving.gate import run_cases
 
 if TYPE_CHECKING:
     from fairpath.authoring.diff import PolicyDiff
@@ -155,7 +154,8 @@ def run_test(args: argparse.Namespace) -> int:
 
 
 def _test_one(path: Path, engine: Engine, *, quiet: bool) -> bool:
-    from fairpath.serving.evaluator import Evaluator  # noqa: PLC0415 - see _heavy
+    from fairpath.problems import Problem  # noqa: PLC0415 - see _heavy
+    from fairpath.serving.gate import run_cases, trial_evaluator  # noqa: PLC0415 - see _heavy
 
     try:
         policy = load_file(path)
@@ -163,9 +163,12 @@ def _test_one(path: Path, engine: Engine, *, quiet: bool) -> bool:
         if not tests.exists():
             raise PolicyFileError(f"no test cases: write them in {tests.name}", path=str(tests))
         cases = load_cases(tests.read_bytes(), policy, str(tests))
-        evaluator = Evaluator(PolicyRegistry([policy]), engine=engine)
     except (FairpathError, OSError) as error:
         _say(f"{path}", f"  FAIL  {error}", "")
+        return False
+    evaluator = trial_evaluator(policy, engine)
+    if isinstance(evaluator, Problem):
+        _say(f"{path}", f"  FAIL  {evaluator}", "")
         return False
     try:
         report = run_cases(

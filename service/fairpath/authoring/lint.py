@@ -38,12 +38,12 @@ from pathlib import Path
 import yaml
 
 from fairpath.authoring import analysis
-from fairpath.errors import EngineError, PolicyFileError
+from fairpath.errors import PolicyFileError
 from fairpath.policy.loader import load_bytes
 from fairpath.policy.model import DECISION_FIELDS, AdviceRule, CheckRule, Policy, Rule
-from fairpath.policy.registry import PolicyRegistry
-from fairpath.problems import COMPILE, LOAD, Problem, finding
+from fairpath.problems import LOAD, Problem, finding
 from fairpath.serving.evaluator import Evaluator
+from fairpath.serving.gate import trial_evaluator
 
 __all__ = [
     "KNOWN_ADVICE_CODES", "LintReport", "Problem", "lint_file", "lint_policy", "lint_text",
@@ -148,14 +148,11 @@ def lint_policy(
     problems = [*unused_facts(policy, lines), *unknown_codes(policy)]
     own = evaluator is None
     if evaluator is None:
-        try:
-            evaluator = Evaluator(PolicyRegistry([policy]))
-        except PolicyFileError as error:  # the compiler's limits name the rule and its line
-            problems.append(finding(policy.path, error.rule_id, error.line, error.message, "error", COMPILE))
+        trial = trial_evaluator(policy)
+        if isinstance(trial, Problem):
+            problems.append(trial)
             return LintReport(policy.path, policy, tuple(problems))
-        except EngineError as error:
-            problems.append(finding(policy.path, "", None, str(error), "error", COMPILE))
-            return LintReport(policy.path, policy, tuple(problems))
+        evaluator = trial
     try:
         found = analysis.analyse(policy, evaluator, lines, limit or MAX_COMBINATIONS)
     finally:

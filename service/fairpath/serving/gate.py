@@ -13,16 +13,41 @@ from typing import Any
 
 from fairpath.decisions import Decision, RuleKind, RuleResult
 from fairpath.engine.compiler import CompiledPolicy
-from fairpath.errors import FairpathError
+from fairpath.engine.protocol import Engine
+from fairpath.errors import EngineError, FairpathError, PolicyFileError
 from fairpath.policy.cases import CaseResult, CasesReport, CoverageItem
 from fairpath.policy.model import Policy
-from fairpath.problems import TESTS, Problem
+from fairpath.policy.registry import PolicyRegistry
+from fairpath.problems import COMPILE, TESTS, Problem
+from fairpath.serving.evaluator import Evaluator
 
 #: Failing cases reported one by one; the rest are counted in one more problem.
 MAX_CASE_PROBLEMS = 10
 
 #: Evaluates one case's facts against the version under test.
 Evaluate = Callable[[Mapping[str, object]], Decision]
+
+
+def compile_problem(error: PolicyFileError | EngineError, path: str) -> Problem:
+    """The problem reported for a version the compiler or the engine refused.
+
+    One form wherever it was compiled (staging, ValidatePolicy, lint, ``policy test``); the
+    compiler's limits name the rule and its line.
+    """
+    if isinstance(error, PolicyFileError):
+        return Problem.from_error(error, check=COMPILE, path=path)
+    return Problem(path=path, message=str(error), check=COMPILE)
+
+
+def trial_evaluator(policy: Policy, engine: Engine | None = None) -> Evaluator | Problem:
+    """A throwaway evaluator serving ``policy`` alone (close it after use), or why it cannot be built.
+
+    ``engine`` is shared when given (``policy test`` runs many versions on one).
+    """
+    try:
+        return Evaluator(PolicyRegistry([policy]), engine=engine)
+    except (PolicyFileError, EngineError) as error:
+        return compile_problem(error, policy.path)
 
 
 def stops_of(compiled: CompiledPolicy) -> frozenset[str]:

@@ -34,8 +34,8 @@ from fairpath.policy.cases import cases_file, load_cases
 from fairpath.policy.loader import MAX_POLICY_BYTES, MAX_TESTS_BYTES, load_bytes, read_limited
 from fairpath.policy.lock import PolicyLock, read_lock
 from fairpath.policy.registry import PolicyRegistry, scan_policy_files
-from fairpath.problems import COMPILE, DUPLICATE, LOAD, LOCK, TESTS, Problem
-from fairpath.serving.gate import case_problems, run_cases
+from fairpath.problems import DUPLICATE, LOAD, LOCK, TESTS, Problem
+from fairpath.serving.gate import case_problems, compile_problem, run_cases
 from fairpath.serving.state import ServedVersion, ServingState
 
 
@@ -220,10 +220,8 @@ class _Stager:
             warnings.append(problem)
         try:
             version = ServedVersion.prepare(policy, self.engine)
-        except PolicyFileError as error:
-            raise _RefusedError([Problem.from_error(error, check=COMPILE)], policy.key) from None
-        except EngineError as error:
-            raise _RefusedError([Problem(path=path, message=str(error), check=COMPILE)], policy.key) from None
+        except (PolicyFileError, EngineError) as error:
+            raise _RefusedError([compile_problem(error, path)], policy.key) from None
         gate = gate_problems(version, self.engine)
         if any(problem.is_error for problem in gate):
             self.engine.release(version.compiled)
