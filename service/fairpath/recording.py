@@ -27,14 +27,14 @@ from collections.abc import Mapping, Sequence
 
 from fairpath.audit import requests
 from fairpath.audit.batching import GroupCommit
-from fairpath.audit.masking import Masker
 from fairpath.audit.records import NewDecision, StoredDecision
 from fairpath.audit.store import DecisionStore
 from fairpath.decisions import Decision, Subject
-from fairpath.errors import FairpathError, FieldViolation, InvalidFactsError, PolicyNotFoundError, RequestIdReusedError
+from fairpath.errors import FairpathError, FieldViolation, InvalidFactsError, RequestIdReusedError
 from fairpath.serving import incidents
 from fairpath.serving.evaluator import Evaluator
 from fairpath.serving.incidents import IncidentAction, IncidentResult
+from fairpath.serving.masking import Masker
 
 #: Default of :class:`DecisionRecorder`'s ``linger``: well under a gRPC round trip.
 LINGER = 0.002
@@ -65,7 +65,6 @@ class DecisionRecorder:
         self._commit: GroupCommit[Sequence[NewDecision], Sequence[StoredDecision] | FairpathError] = GroupCommit(
             store.append_groups, max_batch=max_batch, linger=linger
         )
-        self._maskers: dict[str, Masker] = {}
 
     @property
     def store(self) -> DecisionStore:
@@ -110,19 +109,24 @@ class DecisionRecorder:
 
         """
 
-        def decide() -> tuple[Decision, int]:
+        def decide() -> tuple[Decision, Masker, int]:
             started = time.perf_counter()
-            made = self._evaluator.evaluate(
+            made = self._evaluator.decide(
                 policy, facts, version=version, subject=subject, request_id=request_id
             )
             micros = round((time.perf_counter() - started) * 1_000_000)
-            return dataclasses.replace(made, caller=caller, dry_run=dry_run), micros
+            return dataclasses.replace(made.decision, caller=caller, dry_run=dry_run), made.version.masker, micros
 
         if dry_run:
             return decide()[0]
         with self._commit.expecting():  # lets a transaction being formed wait for this decision
-            decision, duration_us = decide()
-            recorded = self._commit.submit((self._new_decision(decision, facts, duration_us, equality_group, version),))
+            decision, masker, duration_us = decide()
+            recorded = self._commit.submit(
+                (self._new_decision(
+                    decision, masker, facts=facts, duration_us=duration_us, equality_group=equality_group,
+                    version=version,
+                ),)
+            )
         if isinstance(recorded, FairpathError):
             raise recorded  # this item only: the rest of its batch was recorded
         if recorded[0].decision.decision_id != decision.decision_id:
@@ -170,14 +174,14 @@ class DecisionRecorder:
         """
         merged = [incidents.merged_facts(shared_facts, action.facts) for action in actions]
         with self._commit.expecting():  # lets a transaction being formed wait for this incident
-            made: list[tuple[Decision, int]] = []
+            made: list[tuple[Decision, Masker, int]] = []
             violations: list[FieldViolation] = []
             for index, (action, facts) in enumerate(zip(actions, merged, strict=True)):
                 # Every action on the version the first got: a reload between two actions cannot split them.
                 pinned = made[0][0].policy.version if made else version
                 started = time.perf_counter()
                 try:
-                    decision = self._evaluator.evaluate(
+                    evaluated = self._evaluator.decide(
                         policy, facts, version=pinned, subject=action.subject(incident_ref),
                         request_id=incidents.action_request_id(request_id, index),
                     )
@@ -185,15 +189,19 @@ class DecisionRecorder:
                     violations += incidents.action_violations(index, action.facts, error)
                     continue
                 micros = round((time.perf_counter() - started) * 1_000_000)
-                made.append((dataclasses.replace(decision, caller=caller, dry_run=dry_run), micros))
+                decision = dataclasses.replace(evaluated.decision, caller=caller, dry_run=dry_run)
+                made.append((decision, evaluated.version.masker, micros))
             if violations:
                 # One bad action refuses the whole call, before anything is recorded.
                 raise InvalidFactsError(list(dict.fromkeys(violations)))
-            decisions = tuple(decision for decision, _ in made)
+            decisions = tuple(decision for decision, _, _ in made)
             if not dry_run:
                 items = [
-                    self._new_decision(decision, facts, micros, action.equality_group, version)
-                    for (decision, micros), facts, action in zip(made, merged, actions, strict=True)
+                    self._new_decision(
+                        decision, masker, facts=facts, duration_us=micros,
+                        equality_group=action.equality_group, version=version,
+                    )
+                    for (decision, masker, micros), facts, action in zip(made, merged, actions, strict=True)
                 ]
                 digest = requests.incident_digest(items)
                 recorded = self._commit.submit([dataclasses.replace(item, incident_digest=digest) for item in items])
@@ -208,11 +216,18 @@ class DecisionRecorder:
             incident_ref, decisions, incidents.incident_advice(decisions, merged), request_id, dry_run
         )
 
+    @staticmethod
     def _new_decision(
-        self, decision: Decision, facts: Mapping[str, object], duration_us: int, equality_group: str, version: str
+        decision: Decision,
+        masker: Masker,
+        *,
+        facts: Mapping[str, object],
+        duration_us: int,
+        equality_group: str,
+        version: str,
     ) -> NewDecision:
-        """Return ``decision`` masked and ready to append."""
-        masked = self._masker(decision).mask(facts, decision)
+        """Return ``decision`` masked by its own version's masker and ready to append."""
+        masked = masker.mask(facts, decision)
         return NewDecision(
             decision=masked.decision,
             facts=masked.facts,
@@ -222,19 +237,3 @@ class DecisionRecorder:
             sensitive_facts=masked.sensitive_facts,
             requested_version=version,
         )
-
-    def _masker(self, decision: Decision) -> Masker:
-        ref = decision.policy
-        masker = self._maskers.get(ref.digest)
-        if masker is not None:
-            return masker
-        try:
-            policy = self._evaluator.registry.get(ref.name, ref.version)
-        except PolicyNotFoundError:
-            policy = None
-        if policy is None or policy.digest != ref.digest:
-            # Reloaded away between evaluating and recording: which facts were sensitive is no
-            # longer known for certain, so mask every fact rather than risk storing one in clear.
-            return Masker(frozenset(), mask_all=True)
-        masker = self._maskers[ref.digest] = Masker.for_policy(policy)
-        return masker

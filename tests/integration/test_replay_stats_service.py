@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 from fairpath.audit.fairness import katz_interval
-from fairpath.audit.masking import MASK
 from fairpath.serving.evaluator import Evaluator
+from fairpath.serving.masking import MASK
 from fairpath_client import (
     DecisionFilter,
     FairpathClient,

@@ -10,10 +10,12 @@ from collections.abc import Sequence
 import pytest
 from fairpath.audit.batching import GroupCommit
 from fairpath.audit.codec import DecisionEncoder, decode_decision, decode_entry, from_micros, to_micros
-from fairpath.audit.masking import MASK, Masker
 from fairpath.audit.records import NewDecision, StoredDecision
+from fairpath.policy.registry import PolicyRegistry
 from fairpath.recording import DecisionRecorder
 from fairpath.serving.evaluator import Evaluator
+from fairpath.serving.masking import MASK, Masker
+from fairpath.serving.state import ServingState
 
 GUIDE = "nhs-just-culture-guide"
 FACTS = {
@@ -187,23 +189,32 @@ class _Store:
         return [self.append_decisions(group) for group in groups]
 
 
-def test_the_recorder_masks_everything_when_the_answering_policy_cannot_be_confirmed(
-    evaluator: Evaluator, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """If the policy that answered was reloaded away before recording, every fact is masked (fail closed)."""
+def test_the_recorder_masks_with_the_answering_versions_masker_even_after_a_reload(evaluator: Evaluator) -> None:
+    """The decision comes with the version that made it.
+
+    A reload between deciding and recording cannot change which facts are masked: the recorder
+    never looks the version up again.
+    """
+    own = Evaluator(PolicyRegistry([evaluator.registry.get(GUIDE)]))
     store = _Store()
-    recorder = DecisionRecorder(evaluator, store)  # type: ignore[arg-type]
-    real = evaluator.evaluate
+    recorder = DecisionRecorder(own, store)  # type: ignore[arg-type]
+    real = own.decide
 
-    def evaluate_then_lose_the_version(*args: object, **kwargs: object) -> object:
-        decision = real(*args, **kwargs)  # type: ignore[arg-type]
-        return dataclasses.replace(decision, policy=dataclasses.replace(decision.policy, digest="reloaded"))
+    def decide_then_reload_everything_away(*args: object, **kwargs: object) -> object:
+        made = real(*args, **kwargs)  # type: ignore[arg-type]
+        own.install(ServingState.empty(own.engine))  # the version that answered is gone
+        return made
 
-    monkeypatch.setattr(evaluator, "evaluate", evaluate_then_lose_the_version)
-    recorder.evaluate(GUIDE, FACTS, equality_group="EQ-GROUP-9")
+    own.decide = decide_then_reload_everything_away  # type: ignore[method-assign]
+    try:
+        recorder.evaluate(GUIDE, FACTS, equality_group="EQ-GROUP-9")
+    finally:
+        own.close()
 
     (item,) = store.appended
-    assert {value for value in item.facts.values() if value is not None} == {MASK}
+    assert item.masked_facts == ("intent_to_harm", "safeguarding_concern", "substance_abuse_indicated")
+    assert item.facts["intent_to_harm"] == MASK
+    assert item.facts["professional_group"] == "DOCTOR"
     assert item.equality_group == "EQ-GROUP-9"
     assert "EQ-GROUP-9" not in repr(item.decision)
 

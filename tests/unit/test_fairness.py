@@ -16,10 +16,10 @@ from fairpath.audit.fairness import (
     period_of,
     relative_likelihoods,
 )
-from fairpath.audit.masking import MASK
 from fairpath.audit.monitoring import professional_group, summary_row
 from fairpath.audit.records import DecisionSummary
 from fairpath.decisions import Status
+from fairpath.serving.masking import MASK
 
 WHEN = datetime(2026, 11, 3, 9, 30, tzinfo=UTC)
 DIRECTED = "JCG_G_MANAGEMENT_ACTION"

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 from fairpath.audit import DecisionFilter, DecisionStore, open_store
-from fairpath.audit.masking import MASK
 from fairpath.audit.replay import NO_PATHWAY, Replayer, ReplayReport, ReplayRequest, restore
 from fairpath.decisions import Subject
 from fairpath.errors import DeadlineExpiredError, InvalidRequestError, PolicyNotFoundError
 from fairpath.recording import DecisionRecorder
 from fairpath.serving.evaluator import Evaluator
+from fairpath.serving.masking import MASK
 
 from tests.conftest import GUIDE
 from tests.support.store_urls import store_url

@@ -6,7 +6,7 @@ The store and the review features live here; recording a decision as it is made 
 * :class:`DecisionStore` is where records go: :func:`open_store` opens SQLite
   (``sqlite:///file``, the default) or PostgreSQL (``postgresql://…``);
 * :mod:`fairpath.audit.chain` describes the hash chain and
-  :mod:`fairpath.audit.masking` what is masked;
+  :mod:`fairpath.serving.masking` what is masked;
 * :mod:`fairpath.audit.records` holds the values read and written.
 """
 

@@ -20,11 +20,11 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 
 from fairpath.audit.fairness import OutcomeRow, StatsSlice, check_period, outcome_stats
-from fairpath.audit.masking import MASK
 from fairpath.audit.records import DecisionFilter, DecisionSummary
 from fairpath.audit.store import DecisionStore
 from fairpath.decisions import Decision
 from fairpath.errors import FieldViolation, InvalidRequestError
+from fairpath.serving.masking import MASK
 
 #: The fact a policy declares to say which staff group someone belongs to (never a protected characteristic).
 PROFESSIONAL_GROUP = "professional_group"

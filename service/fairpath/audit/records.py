@@ -1,7 +1,7 @@
 """The values of the decision audit trail: what is appended, what is read back, how it is filtered.
 
 Plain frozen values, no SQL and no protobuf. A decision is appended as a
-:class:`NewDecision` (already masked by :mod:`fairpath.audit.masking`) and read
+:class:`NewDecision` (already masked by :mod:`fairpath.serving.masking`) and read
 back as a :class:`StoredDecision`; what people finally did is appended as a
 :class:`NewOutcome` and read back as an :class:`OutcomeRecord`. Both kinds of
 record share one hash chain (:mod:`fairpath.audit.chain`), so each carries its
@@ -56,7 +56,7 @@ class NewDecision:
 
     Attributes:
         decision: The decision as recorded (sensitive values in its trace masked).
-        facts: The request's facts, sensitive ones replaced by :data:`fairpath.audit.masking.MASK`.
+        facts: The request's facts, sensitive ones replaced by :data:`fairpath.serving.masking.MASK`.
         masked_facts: Names of the facts that were masked, sorted.
         duration_us: How long evaluating took, in microseconds.
         equality_group: The subject's pseudonymous equality-monitoring group; stored in its own

@@ -107,64 +107,75 @@ _READERS = {
 
 
 _Reader = Callable[[FactSpec, object], tuple[Value | _Unanswered, str]]
-# Per policy version, each fact's spec and reader (looked up once, not per fact per request).
-# Keyed by id(); the policy is kept in the value so its id cannot be reused while cached.
-# The third item is the set of codes a request value may simply be kept as (the fast path for
-# answers and enums, which are most facts); None where the reader must look at the value.
-_Plan = dict[str, tuple[FactSpec, _Reader, frozenset[str] | None]]
-_PLANS: dict[int, tuple[Policy, _Plan]] = {}
 
 
-def _readers_of(policy: Policy) -> _Plan:
-    plan = _PLANS.get(id(policy))
-    if plan is None or plan[0] is not policy:
-        if len(_PLANS) > 256:  # reloads replace versions; forget the old plans now and then
-            _PLANS.clear()
-        readers: _Plan = {}
+class FactReader:
+    """Checks and normalises request facts for one policy version.
+
+    Built once per served version (:class:`fairpath.serving.state.ServedVersion`) and dropped
+    with it: each fact's spec and reader are looked up here, not per fact per request.
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        self._policy = policy
+        # Each fact's spec, reader and the codes a request value may simply be kept as (the
+        # fast path for answers and enums, which are most facts); None where the reader must
+        # look at the value.
+        self._plan: dict[str, tuple[FactSpec, _Reader, frozenset[str] | None]] = {}
         for name, spec in policy.facts.items():
             keep = None
             if spec.type is FactType.ENUM:
                 keep = frozenset(spec.values)
             elif spec.type is FactType.ANSWER:
                 keep = frozenset(spec.values) - {"UNKNOWN"}
-            readers[name] = (spec, _READERS[spec.type], keep)
-        plan = _PLANS[id(policy)] = (policy, readers)
-    return plan[1]
+            self._plan[name] = (spec, _READERS[spec.type], keep)
+
+    def read(self, facts: Mapping[str, object]) -> dict[str, Value]:
+        """Validated facts ready for the engine: unanswered ones (absent, null, UNKNOWN) removed.
+
+        Raises:
+            InvalidFactsError: with one violation per undeclared fact, wrong type or
+                value outside the allowed set.
+
+        """
+        policy = self._policy
+        if len(facts) > MAX_FACTS:
+            raise InvalidFactsError([FieldViolation("facts", f"at most {MAX_FACTS} facts, got {len(facts)}")])
+        clean: dict[str, Value] = {}
+        violations: list[FieldViolation] = []
+        plan = self._plan
+        suggestions = MAX_SUGGESTIONS
+        for name, value in facts.items():
+            found = plan.get(name)
+            if found is None:
+                # Only the first few undeclared names are compared: a request of 256 of them must not cost more.
+                hint = did_you_mean(name, policy.facts) if suggestions > 0 else ""
+                suggestions -= 1
+                violations.append(
+                    FieldViolation(_field(name), f"not a fact of {policy.key}{'; ' + hint if hint else ''}")
+                )
+                continue
+            if value is None:
+                continue
+            spec, reader, keep = found
+            if keep is not None and value.__class__ is str and value in keep:
+                clean[name] = value  # a str, checked just above
+                continue
+            reading, problem = reader(spec, value)
+            if problem:
+                violations.append(FieldViolation(_field(name), problem))
+            elif not isinstance(reading, _Unanswered):
+                clean[name] = reading
+        if violations:
+            raise InvalidFactsError(violations)
+        return clean
 
 
 def normalise_facts(policy: Policy, facts: Mapping[str, object]) -> dict[str, Value]:
-    """Validated facts ready for the engine: unanswered ones (absent, null, UNKNOWN) removed.
+    """One-off :meth:`FactReader.read` for ``policy`` (serving keeps a reader per version).
 
     Raises:
-        InvalidFactsError: with one violation per undeclared fact, wrong type or
-            value outside the allowed set.
+        InvalidFactsError: as :meth:`FactReader.read`.
 
     """
-    if len(facts) > MAX_FACTS:
-        raise InvalidFactsError([FieldViolation("facts", f"at most {MAX_FACTS} facts, got {len(facts)}")])
-    clean: dict[str, Value] = {}
-    violations: list[FieldViolation] = []
-    readers = _readers_of(policy)
-    suggestions = MAX_SUGGESTIONS
-    for name, value in facts.items():
-        found = readers.get(name)
-        if found is None:
-            # Only the first few undeclared names are compared: a request of 256 of them must not cost more.
-            hint = did_you_mean(name, policy.facts) if suggestions > 0 else ""
-            suggestions -= 1
-            violations.append(FieldViolation(_field(name), f"not a fact of {policy.key}{'; ' + hint if hint else ''}"))
-            continue
-        if value is None:
-            continue
-        spec, reader, keep = found
-        if keep is not None and value.__class__ is str and value in keep:
-            clean[name] = value  # a str, checked just above
-            continue
-        reading, problem = reader(spec, value)
-        if problem:
-            violations.append(FieldViolation(_field(name), problem))
-        elif not isinstance(reading, _Unanswered):
-            clean[name] = reading
-    if violations:
-        raise InvalidFactsError(violations)
-    return clean
+    return FactReader(policy).read(facts)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from fairpath.decisions import Decision, Subject
@@ -22,6 +23,14 @@ from fairpath.errors import EngineError
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import PolicyRegistry
 from fairpath.serving.state import ServedVersion, ServingState
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """A decision and the served version that made it."""
+
+    decision: Decision
+    version: ServedVersion
 
 
 class Evaluator:
@@ -80,7 +89,30 @@ class Evaluator:
         subject: Subject | None = None,
         request_id: str = "",
     ) -> Decision:
-        """Evaluate one staff member's action.
+        """Evaluate one staff member's action (:meth:`decide` without the version).
+
+        Raises:
+            PolicyNotFoundError: unknown policy or version.
+            InvalidFactsError: undeclared facts, wrong types or values.
+            EngineBusyError: no engine session free in time.
+            EngineError: durable_rules misbehaved.
+
+        """
+        return self.decide(policy, facts, version=version, subject=subject, request_id=request_id).decision
+
+    def decide(
+        self,
+        policy: str,
+        facts: Mapping[str, object],
+        *,
+        version: str = "",
+        subject: Subject | None = None,
+        request_id: str = "",
+    ) -> Evaluated:
+        """Evaluate one staff member's action; the decision comes with the version that made it.
+
+        The version carries what recording needs (its masker), so the recorder never looks the
+        version up again, and a reload in between cannot change which facts are masked.
 
         Raises:
             PolicyNotFoundError: unknown policy or version.
@@ -92,7 +124,8 @@ class Evaluator:
         state = self._lease()
         try:
             served = state.version(policy, version)
-            return served.decide(self._engine, facts, subject=subject or Subject(), request_id=request_id)
+            decision = served.decide(self._engine, facts, subject=subject or Subject(), request_id=request_id)
+            return Evaluated(decision, served)
         finally:
             state.leave()
 

@@ -21,20 +21,35 @@ from fairpath.decisions import Decision, Subject
 from fairpath.engine.compiler import CompiledPolicy, compile_policy
 from fairpath.engine.explain import Explainer
 from fairpath.engine.protocol import Engine
-from fairpath.policy.facts import normalise_facts
+from fairpath.policy.facts import FactReader
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import PolicyRegistry
+from fairpath.serving.masking import Masker
 
 _log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
 class ServedVersion:
-    """One policy version ready to evaluate: the policy, its compiled ruleset and its explainer."""
+    """One policy version ready to evaluate, with everything that depends only on the version.
+
+    Built once, when the version is compiled (:meth:`prepare`), and dropped with it: nothing of
+    a version is cached anywhere else, so nothing outlives a reload.
+
+    Attributes:
+        policy: The version's policy.
+        compiled: Its durable_rules ruleset and walks.
+        reader: Checks and normalises a request's facts against its declarations.
+        explainer: Describes the engine's outcome as a decision with its trace (and memoises it).
+        masker: What of a request and its trace is sensitive, for the record.
+
+    """
 
     policy: Policy
     compiled: CompiledPolicy
+    reader: FactReader
     explainer: Explainer
+    masker: Masker
 
     @classmethod
     def prepare(cls, policy: Policy, engine: Engine) -> ServedVersion:
@@ -47,7 +62,7 @@ class ServedVersion:
         """
         compiled = compile_policy(policy)
         engine.register(compiled)
-        return cls(policy, compiled, Explainer(policy))
+        return cls(policy, compiled, FactReader(policy), Explainer(policy), Masker.for_policy(policy))
 
     def decide(
         self, engine: Engine, facts: Mapping[str, object], *, subject: Subject, request_id: str
@@ -60,7 +75,7 @@ class ServedVersion:
             EngineError: durable_rules misbehaved.
 
         """
-        clean = normalise_facts(self.policy, facts)
+        clean = self.reader.read(facts)
         outcome = engine.evaluate(self.compiled, clean)
         return self.explainer.decision(clean, outcome, subject=subject, request_id=request_id)
 

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fairpath.audit import DecisionFilter, DecisionStore, NewDecision, NewOutcome, open_store, queries
-from fairpath.audit.masking import MASK
 from fairpath.audit.sql import MAX_RECORD_BYTES
 from fairpath.decisions import Status
 from fairpath.errors import DecisionNotFoundError, RecordTooLargeError
 from fairpath.recording import DecisionRecorder
 from fairpath.serving.evaluator import Evaluator
+from fairpath.serving.masking import MASK
 
 from tests.integration.audit.conftest import GUIDE, INCOMPLETE, SUBSTANCE, Raw
 
