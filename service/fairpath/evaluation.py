@@ -78,8 +78,13 @@ class Evaluator:
         version: str = "",
         subject: Subject | None = None,
         request_id: str = "",
+        alone: bool = False,
     ) -> Decision:
-        """Evaluate one staff member's action.
+        """Evaluate one staff member's action (and, for a chained policy, what it requires first).
+
+        With ``alone`` a chained version is evaluated by itself, its chained facts taken from
+        ``facts`` like any other: what the authors' analysis tools (lint, diff) need, as they
+        enumerate those facts' values. A service never evaluates that way.
 
         Raises:
             PolicyNotFoundError: unknown policy or version.
@@ -91,7 +96,10 @@ class Evaluator:
         state = self._lease()
         try:
             served = state.version(policy, version)
-            return served.decide(self._engine, facts, subject=subject or Subject(), request_id=request_id)
+            if alone:
+                return served.decide(self._engine, facts, subject=subject or Subject(), request_id=request_id)
+            # Through the state: a chained version decides what it requires first, on this same state.
+            return state.decide(self._engine, served, facts, subject=subject or Subject(), request_id=request_id)
         finally:
             state.leave()
 

@@ -29,6 +29,7 @@ the enumeration was not done.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 from fairpath.api import convert
 from fairpath.api.isolation import MEMORY_BYTES, Isolated, run_isolated
@@ -37,9 +38,10 @@ from fairpath.authoring.lint import finding, lint_policy, problem_from_error
 from fairpath.authoring.testing import CasesReport, cases_file, load_cases, run_cases
 from fairpath.errors import EngineError, PolicyFileError, ValidationBusyError
 from fairpath.evaluation import Evaluator
-from fairpath.policy.loader import load_bytes
+from fairpath.policy.loader import load_bytes, load_file
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import PolicyRegistry
+from fairpath.policy.requirements import closure, requirement_problems
 from fairpath.problems import COMPILE, LIMITS, TESTS, Problem
 from fairpath.v1 import policy_service_pb2 as pb
 
@@ -56,9 +58,12 @@ _PRELOAD = (__name__, "fairpath.authoring.analysis")
 
 
 def validate_policy(
-    request: pb.ValidatePolicyRequest, seconds: float = VALIDATION_SECONDS
+    request: pb.ValidatePolicyRequest, seconds: float = VALIDATION_SECONDS, served: Sequence[str] = ()
 ) -> pb.ValidatePolicyResponse:
     """Lint the request's policy text and run its cases; return the problems and the test report.
+
+    ``served`` are the files of the versions this server serves: a chained draft's cases run through
+    the versions it requires, read from them.
 
     The work runs in a child process for at most ``seconds``.
 
@@ -69,8 +74,11 @@ def validate_policy(
     path = request.path or DEFAULT_PATH
     if not _running.acquire(blocking=False):
         raise ValidationBusyError("another policy validation is running on this server; retry shortly")
+    # A chained draft's cases need the versions it requires: the child reads the served versions' files.
+    files = "\n".join(served).encode("utf-8")
+    payload = b"%d\n%s%s" % (len(files), files, request.SerializeToString())
     try:
-        isolated = run_isolated(validate_serialized, request.SerializeToString(), seconds, preload=_PRELOAD)
+        isolated = run_isolated(validate_payload, payload, seconds, preload=_PRELOAD)
     finally:
         _running.release()
     if isolated.outcome == "done":
@@ -78,10 +86,17 @@ def validate_policy(
     return pb.ValidatePolicyResponse(ok=False, problems=[problem_to_proto(_stopped(isolated, path, seconds))])
 
 
-def validate_serialized(request: bytes) -> bytes:
-    """:func:`validate_policy`'s work on a serialized request, as run in the child process."""
+def validate_serialized(request: bytes, served: Sequence[str] = ()) -> bytes:
+    """:func:`validate_policy`'s work on a serialized request (``served``: as there)."""
     parsed = pb.ValidatePolicyRequest.FromString(request)
-    return _validate(parsed.policy_text, parsed.tests_text, parsed.path or DEFAULT_PATH).SerializeToString()
+    return _validate(parsed.policy_text, parsed.tests_text, parsed.path or DEFAULT_PATH, served).SerializeToString()
+
+
+def validate_payload(payload: bytes) -> bytes:
+    """:func:`validate_serialized` on :func:`validate_policy`'s payload (served files, then the request)."""
+    size, _, rest = payload.partition(b"\n")
+    files, request = rest[: int(size)], rest[int(size):]
+    return validate_serialized(request, [name for name in files.decode("utf-8").split("\n") if name])
 
 
 def _stopped(isolated: Isolated, path: str, seconds: float) -> Problem:
@@ -95,14 +110,15 @@ def _stopped(isolated: Isolated, path: str, seconds: float) -> Problem:
     return Problem(path=path, message=message, check=LIMITS)
 
 
-def _validate(policy_text: str, tests_text: str, path: str) -> pb.ValidatePolicyResponse:
+def _validate(policy_text: str, tests_text: str, path: str, served: Sequence[str] = ()) -> pb.ValidatePolicyResponse:
     try:
         policy = load_bytes(policy_text.encode("utf-8"), path=path)
+        chain = _with_required(policy, served)
     except PolicyFileError as error:
         problem = problem_from_error(error, path)
         return pb.ValidatePolicyResponse(ok=False, problems=[problem_to_proto(problem)])
     try:
-        evaluator = Evaluator(PolicyRegistry([policy]))
+        evaluator = Evaluator(PolicyRegistry(chain))
     except PolicyFileError as error:  # the compiler's limits name the rule and its line
         problem = finding(error.path or path, error.rule_id, error.line, error.message, "error", COMPILE)
         return _response(policy, [problem], None)
@@ -115,6 +131,30 @@ def _validate(policy_text: str, tests_text: str, path: str) -> pb.ValidatePolicy
     finally:
         evaluator.close()
     return _response(policy, problems, report)
+
+
+def _with_required(policy: Policy, served: Sequence[str]) -> list[Policy]:
+    """The draft and the served versions it requires (read from their files), checked as a reload would.
+
+    Raises:
+        PolicyFileError: The draft's requirements cannot be met (not served, a cycle, values it cannot take).
+
+    """
+    if not policy.requires:
+        return [policy]
+    candidates = []
+    for file in served:
+        try:
+            loaded = load_file(file)
+        except PolicyFileError:
+            continue  # changed on disk since it was served into something that does not load
+        if loaded.key != policy.key:
+            candidates.append(loaded)
+    chain = closure(policy, candidates)
+    problem = requirement_problems(chain).get(policy.key)
+    if problem is not None:
+        raise PolicyFileError(problem.message, path=policy.path, line=problem.line)
+    return chain
 
 
 def _run_tests(

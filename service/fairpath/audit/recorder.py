@@ -31,10 +31,12 @@ from fairpath.audit.batching import GroupCommit
 from fairpath.audit.masking import Masker
 from fairpath.audit.records import NewDecision, StoredDecision
 from fairpath.audit.store import DecisionStore
-from fairpath.decisions import Decision, Subject
+from fairpath.decisions import Decision, RequiredDecision, Subject, chain_of, nest, stamped
 from fairpath.errors import FairpathError, FieldViolation, InvalidFactsError, PolicyNotFoundError, RequestIdReusedError
 from fairpath.evaluation import Evaluator
 from fairpath.incidents import IncidentAction, IncidentResult
+from fairpath.policy.model import Policy
+from fairpath.serving import given_facts
 
 #: Default of :class:`DecisionRecorder`'s ``linger``: well under a gRPC round trip.
 LINGER = 0.002
@@ -116,17 +118,20 @@ class DecisionRecorder:
                 policy, facts, version=version, subject=subject, request_id=request_id
             )
             micros = round((time.perf_counter() - started) * 1_000_000)
-            return dataclasses.replace(made, caller=caller, dry_run=dry_run), micros
+            return stamped(made, caller=caller, dry_run=dry_run), micros
 
         if dry_run:
             return decide()[0]
         with self._commit.expecting():  # lets a transaction being formed wait for this decision
             decision, duration_us = decide()
-            recorded = self._commit.submit((self._new_decision(decision, facts, duration_us, equality_group, version),))
+            # A chained policy's decision and the decisions it required: one group, all or none.
+            items = self._chain_items(decision, facts, duration_us, equality_group, version)
+            recorded = self._commit.submit(items)
         if isinstance(recorded, FairpathError):
             raise recorded  # this item only: the rest of its batch was recorded
-        if recorded[0].decision.decision_id != decision.decision_id:
-            return recorded[0].decision  # the request id was recorded before: the first decision stands
+        if recorded[-1].decision.decision_id != decision.decision_id:
+            # The request id was recorded before: the first decision stands (with those it required).
+            return nest([stored.decision for stored in recorded])[0]
         return decision
 
     def evaluate_incident(
@@ -185,15 +190,17 @@ class DecisionRecorder:
                     violations += incidents.action_violations(index, action.facts, error)
                     continue
                 micros = round((time.perf_counter() - started) * 1_000_000)
-                made.append((dataclasses.replace(decision, caller=caller, dry_run=dry_run), micros))
+                made.append((stamped(decision, caller=caller, dry_run=dry_run), micros))
             if violations:
                 # One bad action refuses the whole call, before anything is recorded.
                 raise InvalidFactsError(list(dict.fromkeys(violations)))
             decisions = tuple(decision for decision, _ in made)
             if not dry_run:
                 items = [
-                    self._new_decision(decision, facts, micros, action.equality_group, version)
+                    item
                     for (decision, micros), facts, action in zip(made, merged, actions, strict=True)
+                    for item in self._chain_items(decision, facts, micros, action.equality_group, version,
+                                                  group=False)
                 ]
                 digest = requests.incident_digest(items)
                 recorded = self._commit.submit([dataclasses.replace(item, incident_digest=digest) for item in items])
@@ -201,12 +208,49 @@ class DecisionRecorder:
                     raise RequestIdReusedError(request_id) from None  # the caller's id, not an action's
                 if isinstance(recorded, FairpathError):
                     raise recorded  # this incident only: nothing of it was recorded
-                if recorded[0].decision.decision_id != decisions[0].decision_id:
+                if recorded[0].decision.decision_id != items[0].decision.decision_id:
                     # The request id was recorded before: the first decisions stand.
-                    decisions = tuple(stored.decision for stored in recorded)
+                    decisions = tuple(nest([stored.decision for stored in recorded]))
         return IncidentResult(
             incident_ref, decisions, incidents.incident_advice(decisions, merged), request_id, dry_run
         )
+
+    def _chain_items(
+        self, decision: Decision, facts: Mapping[str, object], duration_us: int, equality_group: str, version: str,
+        *, group: bool = True,
+    ) -> list[NewDecision]:
+        """Return ``decision`` and every decision it required (chained policies), masked and ready to append.
+
+        Each records the facts its own walk was given (:func:`fairpath.serving.given_facts`). The
+        required ones come first, under their derived request ids; with ``group`` (one evaluation's
+        chain, not part of an incident) each also carries the digest of the whole chain, so a repeated
+        request id is the same request only when every decision of it is.
+        """
+        chain = chain_of(decision)
+        if len(chain) == 1:
+            return [self._new_decision(decision, facts, duration_us, equality_group, version)]
+        items = []
+        for made in chain:
+            policy = self._policy(made)
+            given = dict(facts) if policy is None else given_facts(policy, facts, made)
+            link_version = next(
+                (link.version for link in _required_links(chain) if link.decision_id == made.decision_id), None
+            )
+            requested = version if link_version is None else ("" if link_version == "current" else link_version)
+            items.append(self._new_decision(made, given, duration_us, equality_group, requested))
+        if group:
+            digest = requests.incident_digest(items)
+            items = [dataclasses.replace(item, incident_digest=digest) for item in items]
+        return items
+
+    def _policy(self, decision: Decision) -> Policy | None:
+        """The served version that made ``decision``; None once reloaded away (or another file)."""
+        ref = decision.policy
+        try:
+            policy = self._evaluator.registry.get(ref.name, ref.version)
+        except PolicyNotFoundError:
+            return None
+        return policy if policy.digest == ref.digest else None
 
     def _new_decision(
         self, decision: Decision, facts: Mapping[str, object], duration_us: int, equality_group: str, version: str
@@ -228,13 +272,15 @@ class DecisionRecorder:
         masker = self._maskers.get(ref.digest)
         if masker is not None:
             return masker
-        try:
-            policy = self._evaluator.registry.get(ref.name, ref.version)
-        except PolicyNotFoundError:
-            policy = None
-        if policy is None or policy.digest != ref.digest:
+        policy = self._policy(decision)
+        if policy is None:
             # Reloaded away between evaluating and recording: which facts were sensitive is no
             # longer known for certain, so mask every fact rather than risk storing one in clear.
             return Masker(frozenset(), mask_all=True)
         masker = self._maskers[ref.digest] = Masker.for_policy(policy)
         return masker
+
+
+def _required_links(chain: Sequence[Decision]) -> list[RequiredDecision]:
+    """Every ``requires`` link among ``chain``'s decisions."""
+    return [link for decision in chain for link in decision.requires]
