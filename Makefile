@@ -6,7 +6,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: serve test lint proto bench mutation clean
+.PHONY: serve test lint proto release-contract bench mutation clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ test: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(BIN)/ruff check service clients tests proto
 	$(BIN)/mypy
+	cd proto && $(abspath $(BIN))/buf lint && $(abspath $(BIN))/buf breaking --against released/fairpath-v1.binpb
+
+# On a release only: make today's contract the one `buf breaking` compares with from now on.
+release-contract: $(VENV)/.installed
+	cd proto && $(abspath $(BIN))/buf build -o released/fairpath-v1.binpb
 
 proto: $(VENV)/.installed
 	$(BIN)/python proto/generate.py
@@ -40,7 +45,7 @@ mutation: $(VENV)/.installed
 	rm -rf .mutation && mkdir -p .mutation/src
 	cp -R service/fairpath .mutation/src/fairpath
 	cp -R tests policies pyproject.toml .mutation/
-	cd .mutation && $(abspath $(BIN))/mutmut run --max-children 2 && $(abspath $(BIN))/mutmut results
+	cd .mutation && nice -n 10 $(abspath $(BIN))/mutmut run --max-children 2 && $(abspath $(BIN))/mutmut results
 
 clean:
 	rm -rf $(VENV)

@@ -22,7 +22,11 @@ from fairpath.authoring import cli as authoring_cli
 from fairpath.config import Config, ConfigError, add_arguments
 from fairpath.console import command as console_command
 from fairpath.policy import lock_command
-from fairpath.v1 import evaluation_service_pb2
+from fairpath.v1 import decision_pb2, evaluation_service_pb2
+
+#: Exit code after Ctrl-C (128 + SIGINT), and the one line said on stderr.
+EXIT_INTERRUPTED = 130
+INTERRUPTED = "fairpath: interrupted"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,8 +38,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     # A reader that stops early (`fairpath policy test | head`) must not change the exit code: the
     # command runs to its end with its output discarded (fairpath_client._pipes says why).
-    with pipe_safe_stdout():
-        return int(args.func(args))
+    try:
+        with pipe_safe_stdout():
+            return int(args.func(args))
+    except KeyboardInterrupt:
+        # Ctrl-C: one line and 128 + SIGINT, as shells report it; a traceback helps nobody here.
+        sys.stderr.write(f"{INTERRUPTED}\n")
+        return EXIT_INTERRUPTED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_arguments(serve)
     serve.set_defaults(func=_serve)
-    client_cli.add_commands(subparsers, local_evaluate=_evaluate_offline)
+    client_cli.add_commands(subparsers, local_evaluate=_evaluate_offline, local_describe=_describe_offline)
     console_command.add_command(subparsers)
     policy = subparsers.add_parser(
         "policy", help="policy authors' tools", description="Tools for policy authors; they work on files."
@@ -73,6 +82,13 @@ def _evaluate_offline(
     from fairpath.offline import evaluate_offline  # noqa: PLC0415
 
     return evaluate_offline(policies_dir, request)
+
+
+def _describe_offline(policies_dir: str, name: str, version: str) -> list[decision_pb2.PolicyDetail]:
+    """``fairpath policies [show] --policies DIR``: see :func:`fairpath.offline.describe_offline`."""
+    from fairpath.offline import describe_offline  # noqa: PLC0415 - loads the engine only when used
+
+    return describe_offline(policies_dir, name, version)
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ flag                        environment variable              default
 ``--max-concurrent-rpcs``   ``FAIRPATH_MAX_CONCURRENT_RPCS``  ``64``
 ``--grace-seconds``         ``FAIRPATH_GRACE_SECONDS``        ``10.0``
 ``--log-level``             ``FAIRPATH_LOG_LEVEL``            ``info``
-``--log-format``            ``FAIRPATH_LOG_FORMAT``           ``json``
+``--log-format``            ``FAIRPATH_LOG_FORMAT``           ``auto``
 ``--[no-]reflection``       ``FAIRPATH_REFLECTION``           on
 ``--max-message-bytes``     ``FAIRPATH_MAX_MESSAGE_BYTES``    4 MiB
 ``--tls-cert``              ``FAIRPATH_TLS_CERT``             off
@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-LOG_FORMATS = ("json", "console")
+LOG_FORMATS = ("auto", "json", "console")
 #: The store URLs fairpath can open (:func:`fairpath.audit.store.open_store`), named once here.
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
@@ -79,7 +79,8 @@ class Config:
             ``RESOURCE_EXHAUSTED`` instead of queueing without bound.
         grace_seconds: How long in-flight RPCs may run after SIGTERM.
         log_level: Lowest level written: one of :data:`LOG_LEVELS`.
-        log_format: ``json`` (one object per line) or ``console`` (for people).
+        log_format: ``json`` (one object per line), ``console`` (for people), or ``auto``: console
+            when the log goes to a terminal, JSON otherwise (structlog's own development setup).
         reflection: Serve gRPC server reflection (grpcurl, grpcui).
         max_message_bytes: Largest request or response message accepted.
         tls_cert: PEM certificate chain of the server; with ``tls_key`` it turns
@@ -128,7 +129,7 @@ class Config:
     max_concurrent_rpcs: int = 64
     grace_seconds: float = 10.0
     log_level: str = "info"
-    log_format: str = "json"
+    log_format: str = "auto"
     reflection: bool = True
     max_message_bytes: int = 4 * 1024 * 1024
     tls_cert: str = ""
@@ -427,7 +428,8 @@ _SETTINGS = (
         "log_level", "--log-level", "FAIRPATH_LOG_LEVEL", _choice(LOG_LEVELS), "lowest level logged", "LEVEL"
     ),
     _Setting(
-        "log_format", "--log-format", "FAIRPATH_LOG_FORMAT", _choice(LOG_FORMATS), "json or console", "FORMAT"
+        "log_format", "--log-format", "FAIRPATH_LOG_FORMAT", _choice(LOG_FORMATS),
+        "json, console, or auto: console on a terminal, json otherwise", "FORMAT"
     ),
     _Setting("reflection", "--reflection", "FAIRPATH_REFLECTION", _boolean, "serve gRPC server reflection"),
     _Setting(

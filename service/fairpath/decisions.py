@@ -6,6 +6,7 @@ translated to protobuf by :mod:`fairpath.api.convert`. Plain frozen values.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -130,8 +131,73 @@ class Decision:
     # Who asked (empty without authentication) and whether the decision was deliberately not recorded.
     caller: str = ""
     dry_run: bool = False
+    # Chained policies: the decisions this one took facts from, and (for a required decision) the
+    # decision that required it.
+    requires: tuple[RequiredDecision, ...] = ()
+    required_by: str = ""
 
     @property
     def fired(self) -> tuple[str, ...]:
         """Ids of the rules that fired, in evaluation order."""
         return tuple(entry.rule_id for entry in self.trace if entry.result is RuleResult.FIRED)
+
+
+@dataclass(frozen=True)
+class RequiredDecision:
+    """A decision a chained policy took facts from (``requires:`` in its file).
+
+    Attributes:
+        policy: The required policy's name, as the file names it.
+        version: The version the file requires: ``current`` or a pinned one.
+        facts: ``(fact, what of the decision)`` pairs: which facts were taken from it.
+        decision_id: The required decision's id.
+        decision: The required decision in full when at hand (the reply to an evaluation); None in a
+            decision read back from the trail, where it is its own record (look it up by id).
+
+    """
+
+    policy: str
+    version: str
+    facts: tuple[tuple[str, str], ...]
+    decision_id: str
+    decision: Decision | None = None
+
+
+def chain_of(decision: Decision) -> list[Decision]:
+    """``decision`` and every decision it required, transitively: required ones first, as they are recorded."""
+    found: list[Decision] = []
+    for link in decision.requires:
+        if link.decision is not None:
+            found += chain_of(link.decision)
+    return [*found, decision]
+
+
+def nest(decisions: list[Decision]) -> list[Decision]:
+    """Put each required decision of ``decisions`` back inside the decision that required it.
+
+    The inverse of :func:`chain_of` over recorded decisions (read back, a required decision is its
+    own record, linked by id): returns the decisions no other one in the list required, in order,
+    each with its ``requires`` filled in from the list where the linked record is in it.
+    """
+    by_id = {decision.decision_id: decision for decision in decisions}
+
+    def filled(decision: Decision) -> Decision:
+        if not decision.requires:
+            return decision
+        links = tuple(
+            dataclasses.replace(link, decision=filled(by_id[link.decision_id]))
+            if link.decision_id in by_id else link
+            for link in decision.requires
+        )
+        return dataclasses.replace(decision, requires=links)
+
+    return [filled(decision) for decision in decisions if decision.required_by not in by_id]
+
+
+def stamped(decision: Decision, **changes: object) -> Decision:
+    """``decision`` with ``changes`` (e.g. ``caller``, ``dry_run``) made to it and to every decision it required."""
+    links = tuple(
+        dataclasses.replace(link, decision=stamped(link.decision, **changes)) if link.decision is not None else link
+        for link in decision.requires
+    )
+    return dataclasses.replace(decision, requires=links, **changes)  # type: ignore[arg-type]

@@ -65,7 +65,8 @@ class InvalidFactsError(FairpathError):
     def __init__(self, violations: list[FieldViolation]) -> None:
         self.violations = violations
         # Listed in part: the whole list would repeat unbounded input (see fairpath.echo).
-        listing = listed([v.description for v in violations])
+        # Each names its fact ("intent_to_harm: must be one of ..."), so the message alone says what to fix.
+        listing = listed([f"{v.field.removeprefix('facts.')}: {v.description}" for v in violations])
         super().__init__(f"{len(violations)} invalid fact(s): " + "; ".join(listing))
 
 

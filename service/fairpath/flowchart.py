@@ -332,6 +332,28 @@ def policy_flowchart(policy: Policy) -> Flowchart:
     )
 
 
+def with_requirements(mermaid: str, policy: Policy) -> str:
+    """Add a chained policy's requirements to its Mermaid chart (unchanged for a policy requiring nothing).
+
+    Each required decision is a node of its own, with a dotted edge, labelled with the facts taken from
+    it, to the first walk rule that reads one of them: the chart shows where the other policy's result
+    enters the walk (the other policy's own walk is its own chart).
+    """
+    if not policy.requires:
+        return mermaid
+    head, _, rest = mermaid.partition("\n")
+    lines = []
+    for index, requirement in enumerate(policy.requires):
+        taken = {fact for fact, _ in requirement.facts}
+        key = f"q_{index}"
+        lines.append(f'    {key}[/"requires {requirement.label}<br/>the decision of another policy"/]')
+        reader = next((rule for rule in policy.rules if taken & set(rule.reads)), None)
+        if reader is not None:
+            label = ", ".join(f"{fact} = its {source}" for fact, source in requirement.facts)
+            lines.append(f"    {key} -.->|{label}| {_rule_key(reader.id)}")
+    return "\n".join([head, *lines, rest])
+
+
 def _rule_key(rule_id: str) -> str:
     return "r_" + _SAFE_ID.sub("_", rule_id)
 

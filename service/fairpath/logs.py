@@ -37,6 +37,13 @@ MAX_TRACEBACK = 16_000
 MAX_ITEMS = 100
 
 
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 def configure(
     level: str = "info", fmt: str = "json", *, stream: TextIO | None = None, cache: bool = True
 ) -> logging.Handler:
@@ -47,7 +54,8 @@ def configure(
 
     Args:
         level: Lowest level written, e.g. ``"info"``.
-        fmt: ``"json"`` for one JSON object per line, ``"console"`` for people.
+        fmt: ``"json"`` for one JSON object per line, ``"console"`` for people, ``"auto"`` for
+            console when ``stream`` is a terminal and JSON otherwise.
         stream: Where lines go; standard output by default.
         cache: Cache bound loggers on first use (fast); tests pass ``False`` so
             :func:`structlog.testing.capture_logs` still sees every logger.
@@ -57,6 +65,9 @@ def configure(
 
     """
     numeric_level = logging.getLevelNamesMapping()[level.upper()]
+    if fmt == "auto":
+        # People at a terminal read the console format; a pipe, a file or a log shipper gets JSON.
+        fmt = "console" if _is_terminal(stream or sys.stdout) else "json"
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

@@ -14,7 +14,6 @@ and the reload's test gate are the server's business.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +23,16 @@ from grpc_status import rpc_status
 
 from fairpath.api import convert
 from fairpath.api.status import rich_status
+from fairpath.decisions import stamped
 from fairpath.errors import FairpathError, PolicyFileError, PolicyNotFoundError
 from fairpath.policy.loader import load_file
+from fairpath.policy.lock import read_lock
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import PolicyRegistry, policy_files
+from fairpath.policy.requirements import closure, requirement_problems
 from fairpath.serving.evaluator import Evaluator
 from fairpath.suggest import did_you_mean
-from fairpath.v1 import evaluation_service_pb2
+from fairpath.v1 import decision_pb2, evaluation_service_pb2
 
 
 class OfflineCallError(grpc.RpcError, grpc.Call):
@@ -95,7 +97,13 @@ def evaluate_offline(policies_dir: str, request: evaluation_service_pb2.Evaluate
         missing = PolicyNotFoundError(request.policy, request.version, did_you_mean(request.policy, {
             policy.name for policy in loaded}))
         raise OfflineCallError(rich_status(missing, request.request_id))
-    evaluator = Evaluator(PolicyRegistry(versions))
+    # A chained version is evaluated through what it requires, from the same directory, as a server would.
+    wanted = {policy.key: policy for version in versions for policy in closure(version, loaded)}
+    refused = requirement_problems(wanted.values())
+    for key, error in refused.items():
+        if key.split("@")[0] == request.policy:
+            raise LocalPoliciesError(f"cannot load the policies: {error}")
+    evaluator = Evaluator(PolicyRegistry(policy for key, policy in wanted.items() if key not in refused))
     try:
         decision = evaluator.evaluate(
             request.policy, convert.facts_from_proto(request.facts), version=request.version,
@@ -106,7 +114,7 @@ def evaluate_offline(policies_dir: str, request: evaluation_service_pb2.Evaluate
     finally:
         evaluator.close()
     # Never recorded, whatever the request said: the answer says so, as a server's dry run does.
-    decision = dataclasses.replace(decision, dry_run=True)
+    decision = stamped(decision, dry_run=True)  # and every decision a chained policy required
     return evaluation_service_pb2.EvaluateResponse(decision=convert.decision_to_proto(decision))
 
 
@@ -120,3 +128,44 @@ def _load(root: Path) -> list[Policy]:
         return [load_file(path) for path in policy_files(root)]
     except PolicyFileError as error:
         raise LocalPoliciesError(f"cannot load the policies: {error}") from error
+
+
+def describe_offline(policies_dir: str, name: str = "", version: str = "") -> list[decision_pb2.PolicyDetail]:
+    """Describe policy versions from files, as ``GetPolicy`` would: ``fairpath policies [show] --policies DIR``.
+
+    With no ``name``, every version under the directory; else the one named (the current one when
+    ``version`` is empty). Which version is current follows the server's rule, among the versions a
+    server would serve: an active or retired version that ``policies.lock`` does not hold (with the
+    file's digest) is refused by a server, so it is never current here either, and says "not locked".
+
+    Raises:
+        OfflineCallError: No such policy or version (as the server's NOT_FOUND, with a suggestion).
+        LocalPoliciesError: The directory is missing, or a policy file or the lock file does not load.
+
+    """
+    root = Path(policies_dir)
+    loaded = _load(root)
+    try:
+        lock = read_lock(root)
+    except PolicyFileError as error:
+        raise LocalPoliciesError(f"cannot read the lock file: {error}") from error
+    unlocked = {policy.key for policy in loaded if lock.verify(policy) is not None}
+    registry = PolicyRegistry([policy for policy in loaded if policy.key not in unlocked])
+    everything = PolicyRegistry(loaded)  # the unlocked ones too, so they can be described
+
+    def detail(policy: Policy) -> decision_pb2.PolicyDetail:
+        if policy.key in unlocked:
+            return convert.policy_detail(policy, current=False, not_current_reason="not locked")
+        return convert.policy_detail(
+            policy, current=registry.is_current(policy), not_current_reason=registry.why_not_current(policy)
+        )
+
+    if not name:
+        return [detail(policy) for policy in everything.all()]
+    try:
+        chosen = (registry if not version and name in {p.name for p in registry.all()} else everything).get(
+            name, version
+        )
+    except FairpathError as error:
+        raise OfflineCallError(rich_status(error, "")) from error
+    return [detail(chosen)]

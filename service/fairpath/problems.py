@@ -22,6 +22,7 @@ LOCK = "lock"  # digest differs from policies.lock, or the version is not locked
 COMPILE = "compile"  # the compiler or durable_rules refused it
 TESTS = "tests"  # its own test cases are missing, malformed or failing
 DUPLICATE = "duplicate"  # another file defines the same name@version
+REQUIRES = "requires"  # a chained policy's requirement: not served, a cycle, values it cannot take
 LIMITS = "limits"  # ValidatePolicy ran out of its time or memory
 
 

@@ -29,12 +29,13 @@ from fairpath.audit import requests
 from fairpath.audit.batching import GroupCommit
 from fairpath.audit.records import NewDecision, StoredDecision
 from fairpath.audit.store import DecisionStore
-from fairpath.decisions import Decision, Subject
+from fairpath.decisions import Decision, RequiredDecision, Subject, chain_of, nest, stamped
 from fairpath.errors import FairpathError, FieldViolation, InvalidFactsError, RequestIdReusedError
 from fairpath.serving import incidents
 from fairpath.serving.evaluator import Evaluator
 from fairpath.serving.incidents import IncidentAction, IncidentResult
 from fairpath.serving.masking import Masker
+from fairpath.serving.state import ServedVersion, given_facts
 
 #: Default of :class:`DecisionRecorder`'s ``linger``: well under a gRPC round trip.
 LINGER = 0.002
@@ -109,28 +110,28 @@ class DecisionRecorder:
 
         """
 
-        def decide() -> tuple[Decision, Masker, int]:
+        def decide() -> tuple[Decision, tuple[ServedVersion, ...], int]:
             started = time.perf_counter()
             made = self._evaluator.decide(
                 policy, facts, version=version, subject=subject, request_id=request_id
             )
             micros = round((time.perf_counter() - started) * 1_000_000)
-            return dataclasses.replace(made.decision, caller=caller, dry_run=dry_run), made.version.masker, micros
+            return stamped(made.decision, caller=caller, dry_run=dry_run), made.versions, micros
 
         if dry_run:
             return decide()[0]
         with self._commit.expecting():  # lets a transaction being formed wait for this decision
-            decision, masker, duration_us = decide()
-            recorded = self._commit.submit(
-                (self._new_decision(
-                    decision, masker, facts=facts, duration_us=duration_us, equality_group=equality_group,
-                    version=version,
-                ),)
+            decision, versions, duration_us = decide()
+            # A chained policy's decision and the decisions it required: one group, all or none.
+            items = self._chain_items(
+                decision, versions, facts, duration_us=duration_us, equality_group=equality_group, version=version
             )
+            recorded = self._commit.submit(items)
         if isinstance(recorded, FairpathError):
             raise recorded  # this item only: the rest of its batch was recorded
-        if recorded[0].decision.decision_id != decision.decision_id:
-            return recorded[0].decision  # the request id was recorded before: the first decision stands
+        if recorded[-1].decision.decision_id != decision.decision_id:
+            # The request id was recorded before: the first decision stands (with those it required).
+            return nest([stored.decision for stored in recorded])[0]
         return decision
 
     def evaluate_incident(
@@ -174,7 +175,7 @@ class DecisionRecorder:
         """
         merged = [incidents.merged_facts(shared_facts, action.facts) for action in actions]
         with self._commit.expecting():  # lets a transaction being formed wait for this incident
-            made: list[tuple[Decision, Masker, int]] = []
+            made: list[tuple[Decision, tuple[ServedVersion, ...], int]] = []
             violations: list[FieldViolation] = []
             for index, (action, facts) in enumerate(zip(actions, merged, strict=True)):
                 # Every action on the version the first got: a reload between two actions cannot split them.
@@ -189,19 +190,19 @@ class DecisionRecorder:
                     violations += incidents.action_violations(index, action.facts, error)
                     continue
                 micros = round((time.perf_counter() - started) * 1_000_000)
-                decision = dataclasses.replace(evaluated.decision, caller=caller, dry_run=dry_run)
-                made.append((decision, evaluated.version.masker, micros))
+                made.append((stamped(evaluated.decision, caller=caller, dry_run=dry_run), evaluated.versions, micros))
             if violations:
                 # One bad action refuses the whole call, before anything is recorded.
                 raise InvalidFactsError(list(dict.fromkeys(violations)))
             decisions = tuple(decision for decision, _, _ in made)
             if not dry_run:
                 items = [
-                    self._new_decision(
-                        decision, masker, facts=facts, duration_us=micros,
-                        equality_group=action.equality_group, version=version,
+                    item
+                    for (decision, versions, micros), facts, action in zip(made, merged, actions, strict=True)
+                    for item in self._chain_items(
+                        decision, versions, facts, duration_us=micros, equality_group=action.equality_group,
+                        version=version, group=False,
                     )
-                    for (decision, masker, micros), facts, action in zip(made, merged, actions, strict=True)
                 ]
                 digest = requests.incident_digest(items)
                 recorded = self._commit.submit([dataclasses.replace(item, incident_digest=digest) for item in items])
@@ -209,12 +210,49 @@ class DecisionRecorder:
                     raise RequestIdReusedError(request_id) from None  # the caller's id, not an action's
                 if isinstance(recorded, FairpathError):
                     raise recorded  # this incident only: nothing of it was recorded
-                if recorded[0].decision.decision_id != decisions[0].decision_id:
+                if recorded[0].decision.decision_id != items[0].decision.decision_id:
                     # The request id was recorded before: the first decisions stand.
-                    decisions = tuple(stored.decision for stored in recorded)
+                    decisions = tuple(nest([stored.decision for stored in recorded]))
         return IncidentResult(
             incident_ref, decisions, incidents.incident_advice(decisions, merged), request_id, dry_run
         )
+
+    def _chain_items(
+        self,
+        decision: Decision,
+        versions: Sequence[ServedVersion],
+        facts: Mapping[str, object],
+        *,
+        duration_us: int,
+        equality_group: str,
+        version: str,
+        group: bool = True,
+    ) -> list[NewDecision]:
+        """Return ``decision`` and every decision it required (chained policies), masked and ready to append.
+
+        ``versions`` made the decisions of ``chain_of(decision)``, in order: each decision is masked
+        by its own version's masker and records the facts its own walk was given
+        (:func:`fairpath.serving.state.given_facts`). The required ones come first, under their derived
+        request ids; with ``group`` (one evaluation's chain, not part of an incident) each also carries
+        the digest of the whole chain, so a repeated request id is the same request only when every
+        decision of it is.
+        """
+        chain = chain_of(decision)
+        if len(chain) == 1:
+            return [self._new_decision(decision, versions[0].masker, facts=facts, duration_us=duration_us,
+                                       equality_group=equality_group, version=version)]
+        links = _required_links(chain)
+        items = []
+        for made, served in zip(chain, versions, strict=True):
+            given = given_facts(served.policy, facts, made)
+            link_version = next((link.version for link in links if link.decision_id == made.decision_id), None)
+            requested = version if link_version is None else ("" if link_version == "current" else link_version)
+            items.append(self._new_decision(made, served.masker, facts=given, duration_us=duration_us,
+                                            equality_group=equality_group, version=requested))
+        if group:
+            digest = requests.incident_digest(items)
+            items = [dataclasses.replace(item, incident_digest=digest) for item in items]
+        return items
 
     @staticmethod
     def _new_decision(
@@ -237,3 +275,8 @@ class DecisionRecorder:
             sensitive_facts=masked.sensitive_facts,
             requested_version=version,
         )
+
+
+def _required_links(chain: Sequence[Decision]) -> list[RequiredDecision]:
+    """Every ``requires`` link among ``chain``'s decisions."""
+    return [link for decision in chain for link in decision.requires]

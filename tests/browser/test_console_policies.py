@@ -176,7 +176,7 @@ class TestFairnessAndReplay:
     def test_the_replay_matrix_counts_equal_the_apis(self, page: Page, console: Console, recorded: None) -> None:
         """Replaying the recorded decisions against 1.1.0: each matrix cell is the API's transition count."""
         with console.client("auditor") as client:
-            report = client.replay_decisions("1.1.0", policy=GUIDE)
+            report = client.replay_decisions(GUIDE, "1.1.0")
         assert report.replayed > 0
         sign_in(page, "auditor", "/replay")
         page.select_option("#candidate", f"{GUIDE}@1.1.0")

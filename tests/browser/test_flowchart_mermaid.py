@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from fairpath.cli import main
-from fairpath.flowchart import Highlight, StepSpec, policy_flowchart
+from fairpath.flowchart import Highlight, StepSpec, policy_flowchart, with_requirements
 from fairpath.policy.loader import load_file
 from fairpath.policy.registry import policy_files
 from fairpath.serving.evaluator import Evaluator
@@ -45,11 +45,12 @@ def mermaid(browser: Browser) -> Iterator[Page]:
 
 @pytest.mark.parametrize("path", policy_files(POLICIES), ids=lambda path: f"{path.parent.name}@{path.stem}")
 def test_every_policy_chart_renders_in_mermaid(mermaid: Page, path: Path) -> None:
-    """Each version's chart renders, one Mermaid node per walk rule and exit."""
-    chart = policy_flowchart(load_file(path))
-    result = mermaid.evaluate(_RENDER, chart.to_mermaid())
+    """Each version's chart renders, one Mermaid node per walk rule and exit, and per required decision."""
+    policy = load_file(path)
+    chart = policy_flowchart(policy)
+    result = mermaid.evaluate(_RENDER, with_requirements(chart.to_mermaid(), policy))
     assert result["ok"], result.get("error")
-    assert result["nodes"] == len(chart.nodes)
+    assert result["nodes"] == len(chart.nodes) + len(policy.requires)
 
 
 def test_a_highlighted_walk_renders_in_mermaid(mermaid: Page, evaluator: Evaluator) -> None:

@@ -31,7 +31,7 @@ def test_status_lists_what_serves_and_exits_0_after_a_clean_start(served: tuple[
     server, root = served
     done = fairpath("status", "--target", server.target, cwd=root)
     assert done.returncode == 0, done.stderr
-    assert [NAME, "1.0.0", "active", "yes"] in [line.split()[:4] for line in done.stdout.splitlines()]
+    assert [NAME, "1.0.0", "active", "2020-01-01", "yes"] in [line.split()[:5] for line in done.stdout.splitlines()]
     assert "Last reload (startup): ok" in done.stdout
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import grpc
 import pytest
+from fairpath.api import field_limits
+from fairpath.serving.evaluator import Evaluator
 from fairpath.v1 import evaluation_service_pb2, evaluation_service_pb2_grpc
 from fairpath_client import (
     Decision,
@@ -23,8 +25,12 @@ from fairpath_client import (
     InvalidFactsError,
     InvalidRequestError,
     RequestIdReusedError,
+    from_rpc_error,
 )
 from fairpath_client.cli import main
+
+from tests.support.servers import serving
+from tests.support.store_urls import store_url
 
 GUIDE = "nhs-just-culture-guide"
 EXAMPLES = Path(__file__).resolve().parents[2] / "clients" / "python" / "examples"
@@ -313,3 +319,100 @@ def test_an_absurd_action_fact_is_refused_before_evaluation_naming_the_action(cl
     assert [v.field for v in refused.value.violations] == ["actions[1].facts.professional_group"]
     assert "at most" in refused.value.violations[0].description
     assert _recorded(client, incident) == []
+
+
+_STORES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(name="stored", scope="module", params=_STORES)
+def _stored(
+    request: pytest.FixtureRequest, evaluator: Evaluator, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[FairpathClient, grpc.Channel]]:
+    """A server on a fresh store of each kind, with a client and a raw channel (to send headers alone)."""
+    with (
+        store_url(request.param, tmp_path_factory.mktemp("incident-ids")) as url,
+        serving(evaluator, store=url) as running,
+    ):
+        target = f"127.0.0.1:{running.port}"
+        with FairpathClient(target, timeout=30) as opened, grpc.insecure_channel(target) as channel:
+            yield opened, channel
+
+
+def _refused_fields(call: Any) -> list[tuple[str, str]]:
+    """Send ``call`` (a raw stub call), which must be refused INVALID_ARGUMENT; its BadRequest violations."""
+    with pytest.raises(grpc.RpcError) as refused:
+        call()
+    error = refused.value
+    assert isinstance(error, grpc.Call)
+    assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+    mapped = from_rpc_error(error)
+    assert isinstance(mapped, InvalidRequestError)
+    return [(v.field, v.description) for v in mapped.violations]
+
+
+def test_every_action_id_of_the_longest_incident_id_fits_the_request_id_maximum(
+    stored: tuple[FairpathClient, grpc.Channel],
+) -> None:
+    """An incident id of 125 characters and 50 actions: each recorded id `<id>#<i>` is at most 128; 126 is refused."""
+    client, channel = stored
+    longest = "r" * field_limits.INCIDENT_REQUEST_ID
+    assert field_limits.INCIDENT_REQUEST_ID == 125
+    assert field_limits.INCIDENT_ACTIONS == 50
+    incident = _incident()
+    actions = _actions(*[(f"S-{i}", {}) for i in range(field_limits.INCIDENT_ACTIONS)])
+
+    result = client.evaluate_incident(GUIDE, incident, SHARED, actions, request_id=longest)
+
+    ids = [record.decision.request_id for record in client.list_decisions(
+        DecisionFilter(incident_ref=incident), page_size=100
+    ).records]
+    assert sorted(ids) == sorted(f"{longest}#{i}" for i in range(len(actions)))
+    assert max(map(len, ids)) == field_limits.REQUEST_ID
+    assert client.get_decision(result.decisions[-1].decision_id).decision.request_id == f"{longest}#49"
+    assert client.verify_chain().intact
+
+    too_long = "r" * (field_limits.INCIDENT_REQUEST_ID + 1)
+    with pytest.raises(InvalidRequestError) as by_field:
+        client.evaluate_incident(GUIDE, _incident(), SHARED, actions[:1], request_id=too_long)
+    assert [(v.field, v.description) for v in by_field.value.violations] == [
+        ("request_id", "must be at most 125 characters, got 126")
+    ]
+    request = evaluation_service_pb2.EvaluateIncidentRequest(policy=GUIDE, incident_ref=_incident())
+    request.actions.add().subject.staff_ref = "S-1"
+    stub = evaluation_service_pb2_grpc.EvaluationServiceStub(channel)
+    assert _refused_fields(
+        lambda: stub.EvaluateIncident(request, timeout=30, metadata=(("x-request-id", too_long),))
+    ) == [("x-request-id", "must be at most 125 characters, got 126")]
+    assert _recorded(client, request.incident_ref) == []
+
+
+def test_an_evaluate_request_id_can_never_be_an_incident_actions_id(
+    stored: tuple[FairpathClient, grpc.Channel],
+) -> None:
+    """`#` is refused in an Evaluate id (field or header): no Evaluate replays or collides with an action's decision."""
+    client, channel = stored
+    incident = _incident()
+    request_id = f"req-{incident}"
+    first = client.evaluate_incident(GUIDE, incident, SHARED, _actions(("S-1", MANAGEMENT)), request_id=request_id)
+    action_id = first.decisions[0].request_id
+    assert action_id == f"{request_id}#0"
+
+    with pytest.raises(InvalidRequestError) as same_payload:  # what once replayed the action's decision
+        client.evaluate(
+            GUIDE, SHARED, subject={"incident_ref": incident, "staff_ref": "S-1", "action_ref": "A-0"},
+            request_id=action_id,
+        )
+    [(field, description)] = [(v.field, v.description) for v in same_payload.value.violations]
+    assert field == "request_id"
+    assert description.startswith("must not contain '#'")
+    request = evaluation_service_pb2.EvaluateRequest(policy=GUIDE)
+    request.facts.update(SHARED)
+    stub = evaluation_service_pb2_grpc.EvaluationServiceStub(channel)
+    [(header, _)] = _refused_fields(lambda: stub.Evaluate(request, timeout=30, metadata=(("x-request-id", "a#1"),)))
+    assert header == "x-request-id"
+    assert [d.decision_id for d in _recorded(client, incident)] == [first.decisions[0].decision_id]
+
+    # The incident's own id is not an action's: Evaluate may use it, and an incident id may hold '#'.
+    assert client.evaluate(GUIDE, SHARED, request_id=request_id).request_id == request_id
+    nested = client.evaluate_incident(GUIDE, _incident(), SHARED, _actions(("S-1", {})), request_id=f"{request_id}#0")
+    assert nested.decisions[0].request_id == f"{request_id}#0#0"

@@ -167,7 +167,7 @@ def test_the_equality_group_is_never_sent_back_with_a_decision(client: FairpathC
 def test_replay_end_to_end_reports_transitions_and_records_nothing(client: FairpathClient) -> None:
     """Replaying against the 1.1.0 draft moves the 3a-No decisions D -> E and appends no record."""
     before = client.verify_chain()
-    report = client.replay_decisions("1.1.0", GUIDE)
+    report = client.replay_decisions(GUIDE, "1.1.0")
     assert (report.replayed, report.changed, report.skipped) == (TOTAL, 3, 0)
     assert {(t.from_pathway, t.to_pathway): t.count for t in report.transitions} == {
         (D, E): 3, (E, E): 40, (G, G): 25,
@@ -183,19 +183,34 @@ def test_replay_end_to_end_reports_transitions_and_records_nothing(client: Fairp
     assert after.records_checked == before.records_checked
 
 
+def test_replay_in_the_deprecated_argument_order_still_works_and_warns(client: FairpathClient) -> None:
+    """The old argument order ``replay_decisions(version, policy)`` and ``version=`` still work, and warn.
+
+    For one release they replay the same as the new order, with a DeprecationWarning.
+    """
+    expected = client.replay_decisions(GUIDE, "1.1.0")
+    with pytest.warns(DeprecationWarning, match="replay_decisions\\(policy, candidate\\)"):
+        old_order = client.replay_decisions("1.1.0", GUIDE)
+    with pytest.warns(DeprecationWarning, match="candidate="):
+        old_keyword = client.replay_decisions(policy=GUIDE, version="1.1.0")
+    for report in (old_order, old_keyword):
+        assert (report.replayed, report.changed, report.transitions) == (
+            expected.replayed, expected.changed, expected.transitions)
+
+
 def test_replay_requires_a_loaded_candidate_version(client: FairpathClient) -> None:
     """No version is INVALID_ARGUMENT; a version that is not loaded is NOT_FOUND."""
     with pytest.raises(InvalidRequestError):
-        client.replay_decisions("", GUIDE)
+        client.replay_decisions(GUIDE, "")
     with pytest.raises(PolicyNotFoundError):
-        client.replay_decisions("9.9.9", GUIDE)
+        client.replay_decisions(GUIDE, "9.9.9")
 
 
 def test_replay_and_stats_log_counts_never_groups_or_facts(client: FairpathClient) -> None:
     """The access log of both RPCs carries counts; no equality group, fact value or restored value."""
     with capture_logs(processors=[merge_contextvars]) as logs:
         client.outcome_stats(GUIDE, reference_group="G1")
-        client.replay_decisions("1.1.0", GUIDE, reference_group="G1")
+        client.replay_decisions(GUIDE, "1.1.0", reference_group="G1")
     lines = [entry for entry in logs if entry["event"] == "rpc"]
     assert [line["method"].rsplit("/", 1)[1] for line in lines] == ["OutcomeStats", "ReplayDecisions"]
     assert (lines[1]["replayed"], lines[1]["changed"], lines[1]["skipped"]) == (TOTAL, 3, 0)
@@ -216,9 +231,18 @@ def fairpath(served: Served, *args: str) -> tuple[int, str]:
     return done.returncode, done.stdout
 
 
+def fairpath_full(served: Served, *args: str) -> tuple[int, str, str]:
+    """Run the client CLI as :func:`fairpath` does; return its exit code, stdout and stderr."""
+    done = subprocess.run(
+        [sys.executable, "-m", "fairpath_client", *args, "--target", served.target],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
 def test_cli_replay_prints_the_matrix_and_changed_decisions(served: Served) -> None:
     """``fairpath replay`` prints counts, transitions, rule changes, changed decisions and both figures."""
-    code, out = fairpath(served, "replay", "--policy", GUIDE, "--version", "1.1.0")
+    code, out = fairpath(served, "replay", "--policy", GUIDE, "--candidate", "1.1.0")
     assert code == 0
     assert f"Replayed {TOTAL} decision(s): 3 changed, 0 skipped." in out
     assert any(line.split() == [D, E, "3", "changed"] for line in out.splitlines())
@@ -230,24 +254,42 @@ def test_cli_replay_prints_the_matrix_and_changed_decisions(served: Served) -> N
 
 def test_cli_replay_json_and_exit_code_for_an_unknown_version(served: Served) -> None:
     """``--json`` prints the report as JSON; an unloaded version exits 3."""
-    code, out = fairpath(served, "replay", "--policy", GUIDE, "--version", "1.1.0", "--json")
+    code, out = fairpath(served, "replay", "--policy", GUIDE, "--candidate", "1.1.0", "--json")
     assert code == 0
     report = json.loads(out)
     assert (report["replayed"], report["changed"]) == (TOTAL, 3)
-    assert fairpath(served, "replay", "--policy", GUIDE, "--version", "9.9.9")[0] == 3
+    assert fairpath(served, "replay", "--policy", GUIDE, "--candidate", "9.9.9")[0] == 3
 
 
 def test_cli_stats_prints_counts_suppression_and_flags(served: Served) -> None:
-    """``fairpath stats`` shows suppressed cells as <10 and flags a ratio outside 0.8-1.25."""
+    """``fairpath stats`` shows suppressed cells as "suppressed".
+
+    Says what that means (not always under 10: secondary suppression) and flags a ratio outside 0.8-1.25.
+    """
     code, out = fairpath(served, "stats", "--policy", GUIDE)
     assert code == 0
     lines = [line.split() for line in out.splitlines()]
     assert ["G2", E, "30"] in lines
-    assert ["G3", G, "<10"] in lines
-    assert ["DOCTOR", G, "<10"] in lines
+    assert ["G3", G, "suppressed"] in lines
+    assert ["DOCTOR", G, "suppressed"] in lines
+    assert "<10" not in out
+    assert "secondary suppression" in " ".join(out.split())
     g1 = next(line for line in lines if line[:1] == ["G1"] and "OUTSIDE" in line)
     assert g1[1:5] == ["10", "20", "2.00", g1[4]]
     assert any(line[:1] == ["G3"] and "suppressed" in line for line in lines)
+
+
+def test_cli_stats_with_an_unknown_reference_group_names_the_groups_that_exist(served: Served) -> None:
+    """``stats --reference-group G9`` (no decision has it) is refused.
+
+    Exit 2, naming G1, G2 and G3, not answered with figures that silently lack every ratio; replay refuses it the same
+    way.
+    """
+    for command in (("stats",), ("replay", "--policy", GUIDE, "--candidate", "1.0.0")):
+        code, out, err = fairpath_full(served, *command, "--reference-group", "G9")
+        assert (code, out) == (2, "")
+        assert "reference_group: no decided decision has equality group 'G9'" in err
+        assert "the groups recorded are G1, G2, G3" in err
 
 
 def test_cli_stats_json(served: Served) -> None:

@@ -92,6 +92,19 @@ def test_a_side_value_must_match_the_commitment_in_its_record() -> None:
     assert committed != chain.commitment(chain.new_salt(), "G1")  # a fresh salt: nothing to guess from
 
 
+def test_a_side_value_whose_salt_was_edited_to_non_hex_fails_its_commitment() -> None:
+    """The salt sits outside the hashed columns: one edited to text that is not hex is a broken link, not a crash."""
+    salt = chain.new_salt()
+    committed = chain.commitment(salt, "G1")
+    values = ("d", committed)
+    digest = chain.link_hash(1, chain.GENESIS, chain.DECISION, values)
+    edited = chain.SideValue("equality group", committed, "not hex", "G1")
+    report = chain.verify([chain.Link(1, chain.DECISION, chain.GENESIS, digest, values, (edited,))], 1, digest)
+    assert not report.intact
+    assert report.first_broken_sequence == 1
+    assert report.problem == "the equality group of record 1 does not match the commitment in the record"
+
+
 def test_a_problem_found_outside_the_row_breaks_its_link() -> None:
     """A link carrying an external problem (e.g. a missing trace entry) is reported as broken."""
     links = _links(2)

@@ -305,7 +305,7 @@ def test_policies_prints_a_table_or_json(fake: type[FakeClient], capsys: pytest.
     assert cli.main(["policies", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
 
-    assert table.splitlines()[1].split() == ["p", "1.0.0", "active", "yes", "a" * 12, "P"]
+    assert table.splitlines()[1].split() == ["p", "1.0.0", "active", "-", "yes", "a" * 12, "P"]
     assert listed == [fake.answer[0].to_dict()]
 
 

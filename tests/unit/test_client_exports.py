@@ -67,6 +67,7 @@ def test_all_lists_exactly_the_public_names() -> None:
             "UnimplementedError",
             "ReloadUnavailableError",
             "RequestIdReusedError",
+            "RequiredDecision",
             "from_rpc_error",
             "render_decision",
             "render_policies",

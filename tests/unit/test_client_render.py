@@ -287,15 +287,34 @@ class TestRenderPolicies:
                 current=True,
             ),
             PolicySummary(
-                name="triage", version="0.1.0", title="Triage", digest="f" * 64, status="draft", current=False
+                name="triage", version="0.1.0", title="Triage", digest="f" * 64, status="draft", current=False,
+                effective_from="2027-01-01", not_current_reason="draft",
             ),
         ]
 
         assert render_policies(policies).splitlines() == [
-            "NAME                    VERSION  STATUS  CURRENT  DIGEST        TITLE",
-            "nhs-just-culture-guide  2.0.0    active  yes      0123456789ab  Just culture guide",
-            "triage                  0.1.0    draft            ffffffffffff  Triage",
+            "NAME                    VERSION  STATUS  EFFECTIVE   CURRENT     DIGEST        TITLE",
+            "nhs-just-culture-guide  2.0.0    active  -           yes         0123456789ab  Just culture guide",
+            "triage                  0.1.0    draft   2027-01-01  no (draft)  ffffffffffff  Triage",
         ]
+
+    def test_a_long_table_fits_100_columns_when_piped_without_breaking_an_identifier(self) -> None:
+        """Piped output is at most 100 wide: titles wrap between words; names, versions and digests never wrap."""
+        policies = [
+            PolicySummary(
+                name=f"a-rather-long-policy-name-{n}", version="10.20.30", digest="0123456789abcdef" * 4,
+                status="active", current=False, effective_from="2027-01-01",
+                not_current_reason="not yet effective (from 2027-01-01)",
+                title="A title long enough that it has to wrap onto several lines at one hundred columns " * 2,
+            )
+            for n in range(3)
+        ]
+        lines = render_policies(policies).splitlines()
+        assert max(len(line) for line in lines) <= 100
+        assert sum(f"a-rather-long-policy-name-{n}" in line for n in range(3) for line in lines) == 3
+        assert sum("0123456789ab" in line for line in lines) == 3
+        words = " ".join(" ".join(lines).split())
+        assert "A title long enough that it has to wrap onto several lines" in words
 
     def test_no_policies_says_so(self) -> None:
         """An empty list renders a sentence, not an empty table."""

@@ -21,7 +21,7 @@ def test_defaults_when_nothing_is_given() -> None:
         max_concurrent_rpcs=64,
         grace_seconds=10.0,
         log_level="info",
-        log_format="json",
+        log_format="auto",
         reflection=True,
         max_message_bytes=4 * 1024 * 1024,
     )

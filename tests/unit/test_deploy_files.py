@@ -16,6 +16,7 @@ import pytest
 import yaml
 from fairpath.api.auth import AuthPolicy, Role
 from fairpath.config import add_arguments
+from fairpath.policy.registry import policy_files
 from fairpath.serving.evaluator import Evaluator
 from fairpath.serving.reload import Reloader
 
@@ -210,7 +211,7 @@ def test_policies_configmap_serves_every_policy_as_kubelet_mounts_it(tmp_path: P
 
     evaluator = Evaluator()
     result = Reloader(evaluator, mount, allow_unlocked=False).reload("startup")
-    versions = [p for p in POLICIES.glob("*/*.yaml") if not p.name.endswith(".tests.yaml")]
+    versions = policy_files(POLICIES)
     expected = {f"{p.parent.name}@{p.stem}" for p in versions}
     assert result.problems == ()
     assert {policy.key for policy in evaluator.registry.all()} == expected

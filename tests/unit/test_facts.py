@@ -194,7 +194,8 @@ class TestViolations:
         fields = [v.field for v in found]
         assert fields == ["facts.intent_to_harm", "facts.years", "facts.shoe_size", "facts.on_duty"]
         error = InvalidFactsError(found)
-        assert str(error).startswith("4 invalid fact(s): must be one of YES, NO, UNKNOWN; ")
+        # The message names each fact, so str(error) alone says what to fix (the client's too).
+        assert str(error).startswith("4 invalid fact(s): intent_to_harm: must be one of YES, NO, UNKNOWN; years: ")
 
     def test_too_many_facts(self, policy: Policy) -> None:
         """More than MAX_FACTS names is one violation on ``facts`` (the names are not examined)."""

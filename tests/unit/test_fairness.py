@@ -11,6 +11,7 @@ from fairpath.audit.fairness import (
     SUPPRESS_BELOW,
     OutcomeRow,
     StatsCell,
+    UnknownGroupError,
     katz_interval,
     outcome_stats,
     period_of,
@@ -47,12 +48,60 @@ def cell(cells: tuple[StatsCell, ...], group: str, pathway: str) -> StatsCell:
 
 def test_counts_under_ten_are_suppressed_and_ten_is_shown() -> None:
     """A cell of 1-9 decisions reads count 0, suppressed; a cell of exactly 10 is shown as it is."""
-    (figures,) = outcome_stats(rows("G1", SUPPRESS_BELOW, SUPPRESS_BELOW - 1))
+    (figures,) = outcome_stats(rows("G1", SUPPRESS_BELOW, 0) + rows("G2", 0, SUPPRESS_BELOW - 1)
+                               + rows("G2", 0, SUPPRESS_BELOW - 1, profession="DOCTOR"))
     by_group = figures.by_equality_group
     assert cell(by_group, "G1", DIRECTED) == StatsCell("G1", DIRECTED, 10, suppressed=False)
+    assert cell(by_group, "G2", NOT_DIRECTED) == StatsCell("G2", NOT_DIRECTED, 18, suppressed=False)
+    assert cell(figures.by_professional_group, "DOCTOR", NOT_DIRECTED).suppressed
+    assert figures.total == 28  # the slice total is not a group's cell
+
+
+def test_a_lone_suppressed_cell_in_a_group_hides_the_groups_smallest_other_cell() -> None:
+    """Secondary suppression.
+
+    G1's total (19, published with its likelihood) minus a shown 10 would give its hidden 9 away, so the 10 is hidden
+    too; G2's cells, none small, stay shown.
+    """
+    (figures,) = outcome_stats(rows("G1", SUPPRESS_BELOW, SUPPRESS_BELOW - 1) + rows("G2", 40, 60))
+    by_group = figures.by_equality_group
+    assert cell(by_group, "G1", DIRECTED) == StatsCell("G1", DIRECTED, 0, suppressed=True)
     assert cell(by_group, "G1", NOT_DIRECTED) == StatsCell("G1", NOT_DIRECTED, 0, suppressed=True)
-    assert cell(figures.by_professional_group, "REGISTERED_NURSE", NOT_DIRECTED).suppressed
-    assert figures.total == 19  # the slice total is not a group's cell
+    assert cell(by_group, "G2", DIRECTED) == StatsCell("G2", DIRECTED, 40, suppressed=False)
+    assert cell(by_group, "G2", NOT_DIRECTED) == StatsCell("G2", NOT_DIRECTED, 60, suppressed=False)
+
+
+def test_a_table_with_one_suppressed_cell_hides_its_smallest_other_cell() -> None:
+    """Secondary suppression across the table.
+
+    The slice total minus every shown cell would give a lone hidden cell away even when its group has no other cell, so
+    the table's smallest shown cell is hidden too.
+    """
+    (figures,) = outcome_stats(rows("G1", 0, 5) + rows("G2", 12, 0) + rows("G3", 30, 0))
+    by_group = figures.by_equality_group
+    assert [c.suppressed for c in by_group] == [True, True, False]  # G1's 5, then G2's 12, the smaller shown
+    assert figures.total == 47
+
+
+def test_no_suppressed_cell_can_be_derived_from_the_published_totals() -> None:
+    """Over many tables: wherever a group (or the table) holds a hidden cell, it holds at least two."""
+    for small in range(1, SUPPRESS_BELOW):
+        for other in (SUPPRESS_BELOW, 15, 40):
+            data = rows("G1", other, small) + rows("G2", other + 1, other + 2) + rows("G3", small, 0)
+            (figures,) = outcome_stats(data)
+            hidden = [c for c in figures.by_equality_group if c.suppressed]
+            for group in {c.group for c in hidden}:
+                in_group = [c for c in figures.by_equality_group if c.group == group]
+                assert len(in_group) == 1 or sum(c.suppressed for c in in_group) >= 2
+            assert len(hidden) != 1
+
+
+def test_an_unknown_reference_group_is_refused_with_the_groups_that_exist() -> None:
+    """A reference group no decided decision has would silently give no ratios; it is refused, naming the groups."""
+    with pytest.raises(UnknownGroupError, match=r"G9.*G1, G2") as raised:
+        outcome_stats(rows("G1", 20, 20) + rows("G2", 20, 20), reference_group="G9")
+    assert raised.value.known == ["G1", "G2"]
+    assert outcome_stats([], reference_group="G9") == []  # nothing recorded: nothing to refuse
 
 
 def test_a_pathway_no_one_reached_has_no_cell_rather_than_a_zero() -> None:

@@ -25,7 +25,7 @@ from fairpath.engine.durable import DurableEngine
 from fairpath.errors import EngineError, InvalidFactsError, PolicyFileError
 from fairpath.policy.conditions import MAX_DEPTH, MAX_TERMS, ConditionSyntaxError, Member, parse, to_nnf
 from fairpath.policy.loader import MAX_POLICY_BYTES, MAX_POLICY_RULES, load_bytes, load_file
-from fairpath.policy.registry import PolicyRegistry
+from fairpath.policy.registry import PolicyRegistry, policy_files
 from fairpath.serving.evaluator import Evaluator
 
 from tests.conftest import POLICIES
@@ -249,9 +249,7 @@ def test_an_exponentially_growing_pattern_is_refused_while_it_is_built() -> None
 
 def test_the_shipped_policies_compile_well_inside_every_limit() -> None:
     """Every shipped version compiles with room to spare: two groups below the engine's 15, half the rule limit."""
-    for path in sorted(POLICIES.glob("*/*.yaml")):
-        if path.name.endswith(".tests.yaml"):
-            continue
+    for path in policy_files(POLICIES):
         compiled = compile_policy(load_bytes(path.read_bytes(), str(path)))
         assert _most_groups(compiled) <= MAX_GROUPS - 2, path
         assert len(compiled.rules) <= MAX_RULES // 2, path
@@ -289,12 +287,29 @@ def test_a_walk_of_exactly_the_most_paths_compiles_and_one_more_is_refused_where
     assert caught.value.line == _line(text, f"id: {caught.value.rule_id}")
 
 
+def test_a_path_split_by_advice_counts_all_its_variants_against_the_most_rules() -> None:
+    """396 paths, the last two split in two by advice on LEARN: 400 engine rules, the last path at the limit exactly."""
+    document = yaml.safe_load(_forked_chain(197, "intent_to_harm is answered"))
+    document["advice"] = [
+        {"id": "a1", "code": "ON_DUTY", "text": "On duty.", "when": "pathway is LEARN and on_duty is true"}
+    ]
+    compiled = compile_policy(load_bytes(policy_text(document).encode()))
+    assert len(compiled.rules) == MAX_RULES
+    last = len(compiled.terminals) - 1
+    assert list(compiled.rules)[-2:] == [f"path-{last}.0", f"path-{last}.1"]
+
+
 def test_rules_of_their_own_count_towards_the_most_engine_rules() -> None:
-    """398 paths and 2 fact-only checks make 400 engine rules and compile; a third check makes 401, refused."""
+    """398 paths and 2 fact-only checks make 400 engine rules and compile; a third check makes 401, refused.
+
+    The refusal is about the whole policy: it names the file, and no rule or line.
+    """
     paths = _forked_chain(197, "intent_to_harm is answered")
     assert len(compile_policy(load_bytes(_with_checks(paths, 2))).rules) == MAX_RULES
-    with pytest.raises(PolicyFileError, match=f"compiles to {MAX_RULES + 1} engine rules"):
-        compile_policy(load_bytes(_with_checks(paths, 3)))
+    with pytest.raises(PolicyFileError, match=f"compiles to {MAX_RULES + 1} engine rules") as caught:
+        compile_policy(load_bytes(_with_checks(paths, 3), "rules.yaml"))
+    assert (caught.value.path, caught.value.rule_id, caught.value.line) == ("rules.yaml", "", None)
+    assert str(caught.value).startswith("rules.yaml: the policy compiles to")
 
 
 def _split(count: int) -> bytes:

@@ -212,6 +212,18 @@ class TestCommand:
         assert f"re-locked  {NAME}@1.0.0  sha256 {old[:12]} -> {new[:12]}" in capsys.readouterr().out
         assert read_lock(tmp_path).digests[f"{NAME}@1.0.0"] == new
 
+    def test_check_says_what_it_would_lock_not_that_it_locked(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--check reports "would lock" and "1 would lock" (nothing was written), never "locked"."""
+        write_version(tmp_path, "1.0.0")
+        assert main(["policy", "lock", "--check", str(tmp_path)]) == 1
+        out = capsys.readouterr().out
+        assert out.startswith(f"would lock     {NAME}@1.0.0  sha256 ")
+        assert "1 would lock, 0 would re-lock, 0 unchanged" in out
+        assert "\nlocked" not in out
+        assert not (tmp_path / "policies.lock").exists()
+
     def test_check_writes_nothing_and_fails_when_out_of_date(self, tmp_path: Path) -> None:
         """--check exits 1 when a version is not locked yet, and writes no lock file."""
         write_version(tmp_path, "1.0.0")

@@ -116,3 +116,30 @@ def test_the_console_format_never_prints_local_variables() -> None:
     assert "ValueError: boom" in text
     assert "YES-distinctive-value" not in text
     assert len(text) < logs.MAX_TRACEBACK + 1_000
+
+
+class _Terminal(io.StringIO):
+    """A stream that says it is a terminal, as a console's stdout does."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("stream", "is_json"), [(_Terminal(), False), (io.StringIO(), True)])
+def test_auto_is_the_console_format_on_a_terminal_and_json_otherwise(stream: io.StringIO, is_json: bool) -> None:
+    """``--log-format auto`` (the default): people at a terminal get structlog's console lines, a pipe gets JSON."""
+    root_level = logging.getLogger().level
+    handler = logs.configure("info", "auto", stream=stream, cache=False)
+    try:
+        structlog.get_logger("fairpath.test").info("policy_loaded", version="p@1.0.0")
+    finally:
+        logging.getLogger().removeHandler(handler)
+        logging.getLogger().setLevel(root_level)
+        structlog.reset_defaults()
+    [line] = stream.getvalue().splitlines()
+    if is_json:
+        assert json.loads(line)["event"] == "policy_loaded"
+    else:
+        assert "policy_loaded" in line
+        assert "version" in line
+        assert not line.startswith("{")

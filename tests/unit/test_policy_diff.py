@@ -130,18 +130,54 @@ def test_only_two_versions_of_one_policy_can_be_compared() -> None:
 
 
 def test_diff_command_prints_groups_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Differences: a header, the count, each group with its combinations and examples; exit 1 (as diff)."""
+    """Differences.
+
+    A header, the walks per outcome that change and to what, each change with examples, and the raw combination share
+    last, labelled for what it is; exit 1 (as diff).
+    """
     root = write_variant(tmp_path, "1.0.1", G_EXIT, "    else: pathway JCG_F_MITIGATION\n")
     assert main(["policy", "diff", GUIDE, "1.0.0", "1.0.1", "--dir", str(root)]) == 1
-    lines = capsys.readouterr().out.splitlines()
+    out = capsys.readouterr().out
+    lines = out.splitlines()
     assert lines[0] == f"{GUIDE} 1.0.0 → 1.0.1"
     assert lines[1].startswith("enumerated ")
     assert lines[1].endswith(" combinations of 21 facts")
-    assert lines[2].endswith("decide differently, in 1 group(s):")
-    assert lines[4] == ("JCG_G_MANAGEMENT_ACTION → JCG_F_MITIGATION; "
-                        "advice +SENIOR_HR_ADVICE_REQUIRED -HR_ADVICE_REQUIRED")
-    assert lines[6] == "    e.g. JCG_G_MANAGEMENT_ACTION → JCG_F_MITIGATION"
-    assert lines[7].startswith("         when is_patient_safety_incident = YES, ")
+    assert lines[3].startswith("1 of the ")
+    assert lines[3].endswith(" distinct walks of 1.0.0 (routes through its questions) end differently in 1.0.1:")
+    rows = {line.split()[0]: line.split()[1:] for line in lines[6:20] if line.startswith("  J")}
+    assert rows["JCG_G_MANAGEMENT_ACTION"] == ["1", "1", "JCG_F_MITIGATION", "(1)"]
+    assert rows["JCG_F_MITIGATION"][1:] == ["0", "-"]
+    change = lines.index("JCG_G_MANAGEMENT_ACTION → JCG_F_MITIGATION; "
+                         "advice +SENIOR_HR_ADVICE_REQUIRED -HR_ADVICE_REQUIRED")
+    assert lines[change + 1] == "    e.g. JCG_G_MANAGEMENT_ACTION → JCG_F_MITIGATION"
+    assert lines[change + 2].startswith("         when is_patient_safety_incident = YES, ")
+    share = " ".join(lines[lines.index(next(line for line in lines if line.startswith("Raw combination"))):])
+    assert "counted alike, however unlikely; not a share of real cases" in share
+    assert max(len(line) for line in lines) <= 100
+
+
+def test_rerouting_every_no_at_3c_is_reported_as_the_walks_it_changes_not_a_tiny_share(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's case.
+
+    3c's No goes on to 4a instead of ending at D. Every walk ending at D (3c) changes, though its raw share of all
+    combinations is tiny; the walks table says so, the share is last and labelled.
+    """
+    old_exit = "    else: pathway JCG_D_NOT_SINGLE_OUT_FORESIGHT (3c)"
+    root = write_variant(tmp_path, "1.0.1", old_exit, "    else: go to 4a")
+    assert main(["policy", "diff", GUIDE, "1.0.0", "1.0.1", "--dir", str(root)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    found = diff_policies(load_file(GUIDE_FILE), load_file(root / GUIDE / "1.0.1.yaml"))
+    [foresight] = [p for p in found.by_pathway if p.pathway == "JCG_D_NOT_SINGLE_OUT_FORESIGHT"]
+    # D is reached by three walks (3a, 3b, 3c); 3c's now goes on to 4a and ends wherever Q4 and Q5 lead.
+    assert (foresight.walks, foresight.changed) == (3, 1)
+    assert dict(foresight.now) == {"JCG_E_NOT_SINGLE_OUT_SUBSTITUTION": 1, "JCG_F_MITIGATION": 1,
+                                   "JCG_G_MANAGEMENT_ACTION": 1, "NEEDS_INFORMATION": 1}
+    assert found.differing / found.total < 0.001  # the raw share the issue found misleading
+    assert found.by_pathway[0] == foresight  # the most changed outcome leads
+    assert lines[6].split()[:3] == ["JCG_D_NOT_SINGLE_OUT_FORESIGHT", "3", "1"]
+    assert any(line.startswith("Raw combination share: 3,411,720 of all ") for line in lines)
 
 
 def test_diff_command_without_differences_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -59,8 +59,10 @@ def test_hidden_files_and_symlink_loops_are_ignored(tmp_path: Path) -> None:
 
 
 def test_the_repository_layout_is_unchanged() -> None:
-    """The plain policies/ tree still yields every <name>/<version>.yaml and no tests files."""
+    """The plain policies/ tree still yields every <name>/<version>.yaml, no tests and no accepted-findings files."""
     files = policy_files(POLICIES)
     assert POLICY in files
-    assert all(not path.name.endswith(".tests.yaml") for path in files)
-    assert files == sorted(p for p in POLICIES.rglob("*.yaml") if not p.name.endswith(".tests.yaml"))
+    assert all(not path.name.endswith((".tests.yaml", ".accepted.yaml")) for path in files)
+    assert any(POLICIES.rglob("*.accepted.yaml"))
+    skipped = (".tests.yaml", ".accepted.yaml")
+    assert files == sorted(p for p in POLICIES.rglob("*.yaml") if not p.name.endswith(skipped))

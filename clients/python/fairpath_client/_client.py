@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -471,27 +472,36 @@ class FairpathClient:
 
     def replay_decisions(
         self,
-        version: str,
         policy: str = "",
+        candidate: str = "",
         query: DecisionFilter | None = None,
         *,
         max_changed: int = 0,
         period: str = "",
         reference_group: str = "",
         timeout: float | None = None,
+        version: str | None = None,
     ) -> ReplayReport:
         """Re-evaluate recorded decisions against a candidate policy version; nothing is recorded.
 
+        Arguments come in the order every method and command uses: the policy, then the version
+        (here the candidate replayed against), then the filter of recorded decisions.
+
         Args:
-            version: The candidate version, e.g. ``"1.1.0"`` (a draft must be loaded to be replayed).
             policy: The candidate policy; "" for each decision's own. When given and ``query``
                 names no policy, only decisions recorded under this policy are replayed.
+            candidate: The candidate version, e.g. ``"1.1.0"`` (a draft must be loaded to be replayed).
             query: Which recorded decisions, as :meth:`list_decisions`; None for all.
             max_changed: Most changed decisions to list; 0 for the service's default (100).
             period: Periods of the fairness figures: ``"all"`` (default), ``"year"``,
                 ``"quarter"`` or ``"month"``.
             reference_group: Equality group the relative likelihoods compare with; "" for the largest.
             timeout: Deadline in seconds (a long trail takes a while); the client's timeout by default.
+            version: Deprecated spelling of ``candidate`` (removed in the next release).
+
+        Calls in the old order, ``replay_decisions(version, policy)``, still work for one release, with a
+        DeprecationWarning: a policy name starts with a letter and a version with a digit, so the two
+        cannot be mistaken for each other.
 
         Raises:
             PolicyNotFoundError: The named candidate version is not loaded.
@@ -499,6 +509,7 @@ class FairpathClient:
             FairpathClientError: Any other failure (see the subclasses).
 
         """
+        policy, version = _replay_arguments(policy, candidate, version)
         request = decision_service_pb2.ReplayDecisionsRequest(
             filter=(query or DecisionFilter()).to_proto(), policy=policy, version=version,
             max_changed=max_changed, period=period, reference_group=reference_group,
@@ -551,6 +562,26 @@ class FairpathClient:
             return rpc()
         except grpc.RpcError as error:
             raise from_rpc_error(error, request_id=request_id) from error
+
+
+def _replay_arguments(policy: str, candidate: str, version: str | None) -> tuple[str, str]:
+    """``replay_decisions``' (policy, candidate), from its arguments in the new or the deprecated form."""
+    if version is not None:
+        warnings.warn("replay_decisions(version=...) is deprecated: use candidate=...", DeprecationWarning,
+                      stacklevel=3)
+        if candidate:
+            raise TypeError("replay_decisions() got both candidate and its deprecated spelling version")
+        return policy, version
+    if _looks_like_version(policy) and not _looks_like_version(candidate) and (policy or candidate):
+        warnings.warn("replay_decisions(version, policy) is deprecated: call replay_decisions(policy, candidate)",
+                      DeprecationWarning, stacklevel=3)
+        return candidate, policy
+    return policy, candidate
+
+
+def _looks_like_version(text: str) -> bool:
+    """"" or a string starting with a digit: policy names start with a letter, versions with a digit."""
+    return not text or text[0].isdigit()
 
 
 def evaluate_request(

@@ -5,12 +5,12 @@
     fairpath decisions list   [FILTERS] [--newest-first] [--page-size N] [--page-token T | --all] [--json]
     fairpath decisions show   DECISION_ID [--json]
     fairpath decisions export [FILTERS] --format jsonl|csv [--output FILE]
-    fairpath decisions outcome DECISION_ID --action ACTION [--reviewer WHO] [--reason WHY]
+    fairpath decisions outcome DECISION_ID --action ACTION --reviewer WHO [--reason WHY]
     fairpath decisions verify [--checkpoint FILE ... [--public-key FILE]] [--json]
     fairpath decisions checkpoint [--output FILE]
 
 FILTERS: ``--since`` / ``--until`` (ISO 8601; a time without a zone is UTC),
-``--policy``, ``--policy-version``, ``--status``, ``--pathway``,
+``--policy``, ``--version`` (the recorded version), ``--status``, ``--pathway``,
 ``--rule-fired``, ``--incident-ref``, ``--staff-ref``, ``--action-ref``.
 
 Exit codes as the other commands (0 done, 1 failure, 2 bad request, 3 no such
@@ -42,6 +42,7 @@ from fairpath_client._render_records import (
     render_record,
     render_records,
 )
+from fairpath_client._term import Work, working
 
 #: Exit code of ``verify`` when the chain is broken (the trail was altered or records are missing).
 EXIT_CHAIN_BROKEN = 4
@@ -72,7 +73,7 @@ def add_decision_commands(
 
     """
     decisions = subparsers.add_parser(
-        "decisions", help="review the decision audit trail", description=__doc__.split("\n\n")[0]
+        "decisions", help="review the decision audit trail", description=__doc__.split("\n\n")[0].replace("``", "")
     )
     decisions.set_defaults(func=lambda _: _usage(decisions))
     commands = decisions.add_subparsers(title="decisions commands", metavar="COMMAND")
@@ -90,7 +91,10 @@ def add_decision_commands(
     listing.add_argument("--all", action="store_true", help="follow every page")
 
     show = commands.add_parser("show", parents=[common], help="show one decision, its walk and outcomes")
-    show.add_argument("decision_id", metavar="DECISION_ID")
+    show.add_argument(
+        "decision_id", metavar="DECISION_ID",
+        help="the decision's id, or its first 8 or more characters (an ambiguous prefix lists the matches)",
+    )
 
     export = commands.add_parser("export", parents=[common], help="stream matching decisions as JSONL or CSV")
     _add_filters(export)
@@ -98,10 +102,12 @@ def add_decision_commands(
     export.add_argument("--output", metavar="FILE", help="write here instead of standard output")
 
     outcome = commands.add_parser("outcome", parents=[common], help="record what people finally did")
-    outcome.add_argument("decision_id", metavar="DECISION_ID")
-    outcome.add_argument("--action", required=True, help="action taken, ideally a pathway code")
-    outcome.add_argument("--reviewer", default="", help="who decided (default: the authenticated caller)")
-    outcome.add_argument("--reason", default="", help="why, above all when departing from the recommendation")
+    outcome.add_argument("decision_id", metavar="DECISION_ID", help="the decision's full id")
+    outcome.add_argument("--action", required=True, metavar="ACTION", help="action taken, ideally a pathway code")
+    outcome.add_argument("--reviewer", required=True, metavar="WHO", help="who decided (required; recorded as given)")
+    outcome.add_argument(
+        "--reason", default="", metavar="WHY", help="why, above all when departing from the recommendation"
+    )
 
     verify = commands.add_parser("verify", parents=[common], help="check the whole hash chain")
     verify.add_argument(
@@ -129,19 +135,49 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("filters")
     group.add_argument("--since", type=_moment, metavar="TIME", help="evaluated at or after (ISO 8601)")
     group.add_argument("--until", type=_moment, metavar="TIME", help="evaluated before (ISO 8601)")
-    group.add_argument("--policy", default="", metavar="NAME")
-    group.add_argument("--policy-version", default="", metavar="V")
-    group.add_argument("--status", choices=("DECIDED", "NEEDS_INFORMATION"))
-    group.add_argument("--pathway", default="", metavar="CODE")
-    group.add_argument("--rule-fired", default="", metavar="RULE_ID")
-    group.add_argument("--incident-ref", default="", metavar="R")
-    group.add_argument("--staff-ref", default="", metavar="S")
-    group.add_argument("--action-ref", default="", metavar="A")
+    group.add_argument("--policy", default="", metavar="NAME", help="recorded under this policy")
+    add_version_filter(group)
+    group.add_argument("--status", choices=("DECIDED", "NEEDS_INFORMATION"), help="recorded status")
+    group.add_argument("--pathway", default="", metavar="CODE", help="recorded pathway code")
+    group.add_argument("--rule-fired", default="", metavar="RULE_ID", help="a rule that fired as recorded")
+    group.add_argument("--incident-ref", default="", metavar="R", help="pseudonymous incident reference")
+    group.add_argument("--staff-ref", default="", metavar="S", help="pseudonymous staff reference")
+    group.add_argument("--action-ref", default="", metavar="A", help="pseudonymous action reference")
+
+
+def add_version_filter(group: argparse._ActionsContainer, *old_spellings: str) -> None:
+    """``--version V``: decisions recorded under this version; ``--policy-version`` (and ``old_spellings``) too.
+
+    Every command means the same by it (``--candidate`` is the version a replay evaluates against).
+    The old spellings are hidden from ``--help``, warn when used, and go in the next release.
+    """
+    group.add_argument("--version", default="", metavar="V", help="recorded under this policy version")
+    for spelling in ("--policy-version", *old_spellings):
+        group.add_argument(
+            spelling, dest="version", default="", metavar="V", action=DeprecatedAlias, new="--version",
+            help=argparse.SUPPRESS,
+        )
+
+
+class DeprecatedAlias(argparse.Action):
+    """An old spelling of an option: stores into the new option's ``dest``, with a warning on stderr."""
+
+    def __init__(self, option_strings: list[str], dest: str, new: str = "", **kwargs: object) -> None:
+        super().__init__(option_strings, dest, **kwargs)  # type: ignore[arg-type]
+        self.new = new
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+        option_string: str | None = None,
+    ) -> None:
+        """Store the value and say which spelling replaces this one."""
+        sys.stderr.write(f"warning: {option_string} is deprecated and goes in the next release; use {self.new}\n")
+        setattr(namespace, self.dest, values)
 
 
 def _filter(args: argparse.Namespace) -> DecisionFilter:
     return DecisionFilter(
-        from_time=args.since, to_time=args.until, policy=args.policy, version=args.policy_version,
+        from_time=args.since, to_time=args.until, policy=args.policy, version=args.version,
         status=args.status, pathway=args.pathway, rule_fired=args.rule_fired,
         incident_ref=args.incident_ref, staff_ref=args.staff_ref, action_ref=args.action_ref,
     )
@@ -194,16 +230,17 @@ def _show(client: FairpathClient, args: argparse.Namespace) -> int:
 
 def _export(client: FairpathClient, args: argparse.Namespace) -> int:
     records = client.export_decisions(_filter(args), timeout=_long(args))
-    if args.output:
-        with Path(args.output).open("w", encoding="utf-8", newline="") as out:
-            count = _write(records, args.format, out)
-    else:
-        count = _write(records, args.format, sys.stdout)
+    with working("Exporting decisions") as work:
+        if args.output:
+            with Path(args.output).open("w", encoding="utf-8", newline="") as out:
+                count = _write(records, args.format, out, work)
+        else:
+            count = _write(records, args.format, sys.stdout, work)
     sys.stderr.write(f"exported {count} decision(s)\n")
     return 0
 
 
-def _write(records: Iterable[DecisionRecord], fmt: str, out: TextIO) -> int:
+def _write(records: Iterable[DecisionRecord], fmt: str, out: TextIO, work: Work | None = None) -> int:
     count = 0
     writer = csv.writer(out) if fmt == "csv" else None
     if writer is not None:
@@ -214,6 +251,8 @@ def _write(records: Iterable[DecisionRecord], fmt: str, out: TextIO) -> int:
         else:
             out.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
         count += 1
+        if work is not None:
+            work.advance()
     return count
 
 
@@ -222,8 +261,11 @@ def _outcome(client: FairpathClient, args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(recorded.to_dict(), indent=2) + "\n")
     else:
-        departs = " (departs from the recommendation)" if recorded.departs_from_recommendation else ""
-        sys.stdout.write(f"Recorded outcome {recorded.sequence} for {recorded.decision_id}{departs}.\n")
+        departs = "; it departs from the recommendation" if recorded.departs_from_recommendation else ""
+        sys.stdout.write(
+            f"Outcome recorded for decision {recorded.decision_id}: {recorded.action_taken}, by "
+            f"{recorded.reviewer}{departs} (trail record #{recorded.sequence}).\n"
+        )
     return 0
 
 
@@ -247,13 +289,15 @@ def _verify(client: FairpathClient, args: argparse.Namespace) -> int:
     # Each call walks the whole chain and checks its share of the checkpoints; no checkpoints: one call.
     batches = [lines[i:i + CHECKPOINTS_PER_CALL] for i in range(0, len(lines), CHECKPOINTS_PER_CALL)] or [[]]
     verified = 0
-    for batch in batches:
-        report = client.verify_chain(checkpoints=batch, public_key=public_key, timeout=_long(args))
-        verified += report.checkpoints_verified
-        if not report.intact:
-            break
-    else:
-        report = dataclasses.replace(report, checkpoints_verified=verified)
+    with working("Verifying the hash chain", total=len(batches) if len(batches) > 1 else None) as work:
+        for batch in batches:
+            report = client.verify_chain(checkpoints=batch, public_key=public_key, timeout=_long(args))
+            verified += report.checkpoints_verified
+            work.advance()
+            if not report.intact:
+                break
+        else:
+            report = dataclasses.replace(report, checkpoints_verified=verified)
     sys.stdout.write(json.dumps(report.to_dict()) + "\n" if args.json else render_chain_report(report))
     return 0 if report.intact else EXIT_CHAIN_BROKEN
 

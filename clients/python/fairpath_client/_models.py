@@ -13,6 +13,7 @@ wire types) and a ``to_dict()`` method giving JSON-ready values.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
@@ -36,6 +37,9 @@ RuleKind = Literal["QUESTION", "ADVICE", "CHECK", "UNSPECIFIED"]
 
 #: How a policy declares a fact.
 FactType = Literal["ANSWER", "ENUM", "BOOL", "NUMBER", "STRING", "SET", "UNSPECIFIED"]
+
+# A fact name as it appears in a rule's condition text.
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # Explicit tables rather than ``Enum.Name()``: an enum value added by a newer
 # server must degrade to "UNSPECIFIED", not raise inside the client.
@@ -288,6 +292,10 @@ class Decision(_Model):
         caller: Who asked, as the service identified them (``token:<name>`` or
             ``subject:<certificate CN>``); empty when the service runs without auth.
         dry_run: True when the request asked not to record the decision (nothing was recorded).
+        required: For a chained policy, the decisions it took facts from (each evaluated first, on
+            the same facts), in full in an evaluation's reply; read back from the trail, each
+            names its own record (``decision`` is then None).
+        required_by: For a decision made because another policy required it, that decision's id.
 
     """
 
@@ -306,6 +314,8 @@ class Decision(_Model):
     request_id: str
     caller: str = ""
     dry_run: bool = False
+    required: tuple[RequiredDecision, ...] = ()
+    required_by: str = ""
 
     @classmethod
     def from_proto(cls, message: decision_pb2.Decision) -> Decision:
@@ -329,6 +339,40 @@ class Decision(_Model):
             request_id=message.request_id,
             caller=message.caller,
             dry_run=message.dry_run,
+            required=tuple(RequiredDecision.from_proto(item) for item in message.required),
+            required_by=message.required_by,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequiredDecision(_Model):
+    """A decision a chained policy took facts from.
+
+    Attributes:
+        policy: The required policy, as the requiring policy's file names it.
+        version: The version it requires: ``"current"`` or a pinned one (the version that
+            answered is ``decision.policy.version``).
+        facts: Which facts were taken from it: fact name -> ``pathway``, ``status``,
+            ``individual_directed`` or ``category``.
+        decision_id: The required decision's id.
+        decision: The required decision, walk included; None when read back from the trail
+            (look it up with ``get_decision(decision_id)``).
+
+    """
+
+    policy: str
+    version: str
+    facts: dict[str, str]
+    decision_id: str
+    decision: Decision | None = None
+
+    @classmethod
+    def from_proto(cls, message: decision_pb2.RequiredDecision) -> RequiredDecision:
+        """Build from a ``fairpath.v1.RequiredDecision`` message."""
+        return cls(
+            policy=message.policy, version=message.version, facts=dict(message.facts),
+            decision_id=message.decision_id,
+            decision=Decision.from_proto(message.decision) if message.HasField("decision") else None,
         )
 
 
@@ -345,6 +389,9 @@ class PolicySummary(_Model):
         current: True for the version served when a request names none.
         source: Where the policy text comes from.
         effective_from: Date the version takes effect, as written in the file.
+        not_current_reason: Why a request naming no version does not get this one ("" when it
+            does): ``"draft"``, ``"retired"``, ``"not yet effective (from DATE)"``,
+            ``"superseded by VERSION"`` or ``"not locked"``.
 
     """
 
@@ -356,6 +403,7 @@ class PolicySummary(_Model):
     current: bool
     source: str = ""
     effective_from: str = ""
+    not_current_reason: str = ""
 
     @classmethod
     def from_proto(cls, message: decision_pb2.PolicySummary) -> PolicySummary:
@@ -369,12 +417,19 @@ class PolicySummary(_Model):
             current=message.current,
             source=message.source,
             effective_from=message.effective_from,
+            not_current_reason=message.not_current_reason,
         )
 
 
 @dataclass(frozen=True, kw_only=True)
 class FactSpec(_Model):
-    """A fact the policy declares: its type, allowed values and the question asking it."""
+    """A fact the policy declares: its type, allowed values and the question asking it.
+
+    Attributes:
+        taken_from: For a chained policy's fact taken from a required decision, where from
+            (``"nhs-just-culture-guide@current pathway"``): never send it. Empty for the caller's facts.
+
+    """
 
     name: str
     type: FactType
@@ -382,6 +437,7 @@ class FactSpec(_Model):
     question: str
     description: str
     sensitive: bool
+    taken_from: str = ""
 
     @classmethod
     def from_proto(cls, message: decision_pb2.FactSpec) -> FactSpec:
@@ -393,6 +449,7 @@ class FactSpec(_Model):
             question=message.question,
             description=message.description,
             sensitive=message.sensitive,
+            taken_from=message.taken_from,
         )
 
 
@@ -460,8 +517,28 @@ class RuleSpec(_Model):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RequirementSpec(_Model):
+    """A decision a chained policy requires: the policy, the version (``"current"`` or pinned), the facts taken."""
+
+    policy: str
+    version: str
+    facts: dict[str, str]
+
+    @classmethod
+    def from_proto(cls, message: decision_pb2.RequirementSpec) -> RequirementSpec:
+        """Build from a ``fairpath.v1.RequirementSpec`` message."""
+        return cls(policy=message.policy, version=message.version, facts=dict(message.facts))
+
+
+@dataclass(frozen=True, kw_only=True)
 class PolicyDetail(_Model):
-    """Everything one policy version declares: facts, pathways, advice and rules."""
+    """Everything one policy version declares: facts, pathways, advice and rules.
+
+    Attributes:
+        requires: For a chained policy, the decisions it requires (each evaluated first, on the
+            same request's facts): send their facts too.
+
+    """
 
     summary: PolicySummary
     description: str
@@ -469,6 +546,7 @@ class PolicyDetail(_Model):
     pathways: tuple[PathwaySpec, ...]
     advice: tuple[AdviceSpec, ...]
     rules: tuple[RuleSpec, ...]
+    requires: tuple[RequirementSpec, ...] = ()
 
     @classmethod
     def from_proto(cls, message: decision_pb2.PolicyDetail) -> PolicyDetail:
@@ -480,4 +558,18 @@ class PolicyDetail(_Model):
             pathways=tuple(PathwaySpec.from_proto(item) for item in message.pathways),
             advice=tuple(AdviceSpec.from_proto(item) for item in message.advice),
             rules=tuple(RuleSpec.from_proto(item) for item in message.rules),
+            requires=tuple(RequirementSpec.from_proto(item) for item in message.requires),
         )
+
+    def facts_in_walk_order(self) -> list[FactSpec]:
+        """The facts in the order the walk first asks them (its question rules in order), then the rest as declared.
+
+        This is the order a person answers them in, so the CLI and the console list them this way.
+        """
+        by_name = {fact.name: fact for fact in self.facts}
+        order: list[str] = []
+        for rule in self.rules:
+            if rule.kind == "QUESTION":
+                order.extend(w for w in _WORD.findall(rule.condition) if w in by_name and w not in order)
+        order.extend(name for name in by_name if name not in order)
+        return [by_name[name] for name in order]

@@ -11,7 +11,8 @@ import textwrap
 from collections.abc import Sequence
 
 from fairpath_client._incident import IncidentResult
-from fairpath_client._models import Decision, FactValue, PolicySummary, TraceEntry
+from fairpath_client._models import Decision, FactValue, PolicyDetail, PolicySummary, RequiredDecision, TraceEntry
+from fairpath_client._term import output_width, table
 
 # Wider questions wrap onto continuation lines so the answer column stays readable.
 _QUESTION_WIDTH = 56
@@ -45,8 +46,18 @@ def render_decision(decision: Decision) -> str:
         ),
         _walk(decision.trace),
         _footer(decision),
+        *(_required(link) for link in decision.required),
     ]
     return "\n\n".join("\n".join(lines) for lines in sections if lines) + "\n"
+
+
+def _required(link: RequiredDecision) -> list[str]:
+    """Return a chained policy's required decision: what was taken from it, then it in full, indented."""
+    taken = ", ".join(f"{fact} = its {source}" for fact, source in sorted(link.facts.items()))
+    head = f"Required {link.policy}@{link.version}: decision {link.decision_id} (took {taken})"
+    if link.decision is None:
+        return [head, "  (recorded on its own: fairpath decisions show " + link.decision_id + ")"]
+    return [head, *("  " + line if line else "" for line in render_decision(link.decision).splitlines())]
 
 
 def render_incident(result: IncidentResult) -> str:
@@ -72,7 +83,8 @@ def render_incident(result: IncidentResult) -> str:
         "Incident advice",
         [f"{a.code}: {a.text}  (rule {a.rule_id}: {a.reason})" for a in result.advice],
     ) or ["Incident advice: none"]
-    rows = [["ACTION", "STAFF", "REF", "OUTCOME", "INDIVIDUAL-DIRECTED", "DECISION"]]
+    # "DIRECTED": individual-directed; the shorter heading keeps the row within 100 columns.
+    rows = [["ACTION", "STAFF", "REF", "OUTCOME", "DIRECTED", "DECISION"]]
     rows += [
         [
             f"actions[{index}]", d.subject.staff_ref or "-", d.subject.action_ref or "-",
@@ -121,12 +133,69 @@ def render_policies(policies: Sequence[PolicySummary]) -> str:
     """
     if not policies:
         return "No policies loaded.\n"
-    rows = [["NAME", "VERSION", "STATUS", "CURRENT", "DIGEST", "TITLE"]]
+    rows = [["NAME", "VERSION", "STATUS", "EFFECTIVE", "CURRENT", "DIGEST", "TITLE"]]
     rows += [
-        [p.name, p.version, p.status, "yes" if p.current else "", p.digest[:_DIGEST_PREFIX], p.title]
+        [p.name, p.version, p.status, p.effective_from or "-", _currency(p), p.digest[:_DIGEST_PREFIX], p.title]
         for p in policies
     ]
     return "".join(line + "\n" for line in _table(rows))
+
+
+def render_policy_detail(detail: PolicyDetail) -> str:
+    """Describe one policy version for a person answering or reviewing it.
+
+    Sections: the version (status, whether current and why not, effective date, full digest),
+    its description, its questions in the order the walk asks them (fact, type, allowed values,
+    wording), its pathways and its advice codes.
+
+    Returns:
+        Multi-line text ending in a newline.
+
+    """
+    summary = detail.summary
+    head = [f"{summary.name} {summary.version}: {summary.title}".rstrip(": ")]
+    why = f" ({summary.not_current_reason})" if summary.not_current_reason else ""
+    head.append(f"  status {summary.status}; " + ("current" if summary.current else f"not current{why}"))
+    head.append(f"  effective from {summary.effective_from or '(no date: as soon as it is served)'}")
+    head.append(f"  sha256 {summary.digest}")
+    head += [f"  requires the decision of {r.policy}@{r.version}: send its facts too" for r in detail.requires]
+    if detail.description:
+        head += ["", *textwrap.wrap(" ".join(detail.description.split()), _TEXT_WIDTH, break_long_words=False,
+                                     break_on_hyphens=False)]
+    questions = ["Questions, in the order the walk asks them:"]
+    for number, fact in enumerate(detail.facts_in_walk_order(), 1):
+        kind = fact.type.lower() + (", sensitive: masked in the trail" if fact.sensitive else "")
+        kind += f", taken from {fact.taken_from}: not sent" if fact.taken_from else ""
+        questions += ["", f"{number:>3}. {fact.name}  ({kind})"]
+        if fact.allowed_values:
+            questions += _wrapped("values: " + ", ".join(fact.allowed_values), "       ", "               ")
+        if fact.question or fact.description:
+            questions += _wrapped(fact.question or fact.description, "       ", "       ")
+    pathways = [["PATHWAY", "INDIVIDUAL-DIRECTED", "TITLE"]]
+    pathways += [[p.code, "yes" if p.individual_directed else "no", p.title] for p in detail.pathways]
+    advice = ["Advice codes:"]
+    for item in detail.advice:
+        advice += ["", f"  {item.code}  (rule {item.rule_id})", *_wrapped(item.text, "    ", "    ")]
+    sections = [
+        "\n".join(head),
+        "\n".join(questions),
+        "Pathways:\n" + "\n".join(_table(pathways)),
+        "\n".join(advice) if detail.advice else "Advice codes: none",
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def _wrapped(text: str, first: str, rest: str) -> list[str]:
+    """``text`` (its whitespace folded) wrapped to the output's width, words and identifiers whole."""
+    return textwrap.wrap(" ".join(text.split()), output_width(), initial_indent=first, subsequent_indent=rest,
+                         break_long_words=False, break_on_hyphens=False)
+
+
+def _currency(summary: PolicySummary) -> str:
+    """``yes`` for the current version, else ``no (why)``."""
+    if summary.current:
+        return "yes"
+    return f"no ({summary.not_current_reason})" if summary.not_current_reason else "no"
 
 
 def _outcome(decision: Decision) -> list[str]:
@@ -139,13 +208,17 @@ def _outcome(decision: Decision) -> list[str]:
     headline = f"{decision.status}  {pathway.code}  {pathway.title}"
     if pathway.sub_reason:
         headline += f"  (branch {pathway.sub_reason})"
-    lines = [headline]
+    # A long title wraps onto indented lines; the status and code always lead the first.
+    lines = textwrap.wrap(headline, max(output_width(), 60), subsequent_indent="  ", break_long_words=False,
+                          break_on_hyphens=False) or [headline]
     if pathway.recommendation:
         lines += textwrap.wrap(
             pathway.recommendation,
             _TEXT_WIDTH,
             initial_indent="  Recommendation: ",
             subsequent_indent="  ",
+            break_long_words=False,
+            break_on_hyphens=False,
         )
     details = []
     if pathway.category:
@@ -161,7 +234,10 @@ def _bullets(title: str, items: list[str]) -> list[str]:
         return []
     lines = [title]
     for item in items:
-        lines += textwrap.wrap(item, _TEXT_WIDTH, initial_indent="  - ", subsequent_indent="    ")
+        lines += textwrap.wrap(
+            item, _TEXT_WIDTH, initial_indent="  - ", subsequent_indent="    ", break_long_words=False,
+            break_on_hyphens=False,  # an identifier (a rule id, a fact name) stays on one line
+        )
     return lines
 
 
@@ -181,7 +257,10 @@ def _walk_rows(trace: Sequence[TraceEntry]) -> list[str]:
     reached = [e for e in trace if e.kind == "QUESTION" and e.result != "NOT_REACHED"]
     if not reached:
         return []
-    questions = [textwrap.wrap(_question(e), _QUESTION_WIDTH) or [""] for e in reached]
+    questions = [
+        textwrap.wrap(_question(e), _QUESTION_WIDTH, break_long_words=False, break_on_hyphens=False) or [""]
+        for e in reached
+    ]
     answers = [_answer(e) for e in reached]
     id_width = max(len(e.rule_id) for e in reached)
     question_width = max(len(line) for wrapped in questions for line in wrapped)
@@ -237,6 +316,8 @@ def _footer(decision: Decision) -> list[str]:
     refs = decision.subject
     if refs.incident_ref or refs.staff_ref or refs.action_ref:
         ids.append(f"subject {refs.incident_ref or '-'}/{refs.staff_ref or '-'}/{refs.action_ref or '-'}")
+    if decision.required_by:
+        ids.append(f"required by decision {decision.required_by}")
     if decision.dry_run:
         ids.append("dry run, not recorded")  # its id will not be found in the audit trail
     lines.append("; ".join(ids))
@@ -244,6 +325,5 @@ def _footer(decision: Decision) -> list[str]:
 
 
 def _table(rows: list[list[str]]) -> list[str]:
-    """Lay out left-aligned columns two spaces apart, without trailing blanks."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    """Lay out left-aligned columns two spaces apart, fitting the output's width (see :mod:`._term`)."""
+    return table(rows)

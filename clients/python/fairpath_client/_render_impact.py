@@ -1,13 +1,17 @@
 """Text for replay reports and fairness figures, as ``fairpath replay`` and ``fairpath stats`` print them.
 
 Tables are laid out like the other commands' (two spaces between columns).
-Counts the service suppressed print as ``<10`` (the threshold it reports);
-relative likelihoods outside the 0.8 to 1.25 "non-adverse" range are flagged.
+Counts the service suppressed print as ``suppressed``, not as ``<10``: besides
+every count under the threshold it reports, the service hides as many others as
+it takes that no hidden count can be worked out from a total (secondary
+suppression), and those are not small. Every set of figures ends by saying so.
+Relative likelihoods outside the 0.8 to 1.25 "non-adverse" range are flagged.
 Programs should use ``--json``: this layout may change.
 """
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 from fairpath_client._impact import (
@@ -19,6 +23,7 @@ from fairpath_client._impact import (
     StatsSlice,
 )
 from fairpath_client._render import _table
+from fairpath_client._term import output_width
 
 #: The threshold assumed when a response does not carry one (an older server).
 DEFAULT_THRESHOLD = 10
@@ -54,7 +59,17 @@ def render_stats(slices: Sequence[StatsSlice], threshold: int = DEFAULT_THRESHOL
     """
     if not slices:
         return "No decisions match.\n"
-    return "\n\n".join(_slice(s, threshold) for s in slices) + "\n"
+    note = "\n".join(textwrap.wrap(suppression_note(threshold), output_width(), break_long_words=False))
+    return "\n\n".join([*(_slice(s, threshold) for s in slices), note]) + "\n"
+
+
+def suppression_note(threshold: int = DEFAULT_THRESHOLD) -> str:
+    """What "suppressed" means in the figures (the service's ``fairpath.audit.fairness.SUPPRESSION_NOTE``)."""
+    return (
+        f"Counts under {threshold} are suppressed, and so are as many other counts as it takes that no "
+        "suppressed count can be worked out from a total (secondary suppression); a suppressed count is not "
+        f"always under {threshold}."
+    )
 
 
 def _slice(figures: StatsSlice, threshold: int) -> str:
@@ -83,7 +98,7 @@ def _likelihoods(items: Sequence[RelativeLikelihood], threshold: int) -> str:
     rows = [["GROUP", "DIRECTED", "TOTAL", "RATIO", "95% CI", ""]]
     for item in items:
         if item.suppressed:
-            ratio, interval, flag = "-", "-", f"suppressed (a count under {threshold})"
+            ratio, interval, flag = "-", "-", f"suppressed (a count under {threshold}, or derivable)"
         else:
             ratio, interval = f"{item.ratio:.2f}", f"{item.ci_low:.2f}-{item.ci_high:.2f}"
             flag = "OUTSIDE 0.8-1.25" if item.outside_non_adverse else ""
@@ -120,20 +135,29 @@ def _rule_changes(report: ReplayReport) -> str:
 
 
 def _changed(report: ReplayReport) -> str:
+    """One block per changed decision: its id and recorded version, the change, then what else changed.
+
+    A block rather than one table row: a decision id, two pathway codes and lists of advice codes
+    and fact names are wider than a terminal together, and none of them may be broken.
+    """
     if not report.changed_decisions:
         return ""
     shown = len(report.changed_decisions)
     more = f" (first {shown} of {report.changed})" if shown < report.changed else ""
-    title = f"Changed decisions{more}:"
-    rows = [["DECISION", "VERSION", "FROM", "TO", "ADVICE ADDED", "ADVICE REMOVED", "MISSING"]]
-    rows += [
-        [
-            c.decision_id, c.from_version, c.from_pathway, c.to_pathway, ", ".join(c.advice_added) or "-",
-            ", ".join(c.advice_removed) or "-", ", ".join(c.missing_facts) or "-",
+    lines = [f"Changed decisions{more}:"]
+    for change in report.changed_decisions:
+        lines.append(f"  {change.decision_id}  recorded under {change.from_version}")
+        lines.append(f"    {change.from_pathway} → {change.to_pathway}")
+        details = [
+            f"{label}: {', '.join(codes)}"
+            for label, codes in (("advice added", change.advice_added), ("advice removed", change.advice_removed),
+                                 ("now missing", change.missing_facts))
+            if codes
         ]
-        for c in report.changed_decisions
-    ]
-    return title + "\n" + "\n".join(_table(rows))
+        if details:
+            lines += textwrap.wrap("; ".join(details), output_width(), initial_indent="    ",
+                                   subsequent_indent="      ", break_long_words=False, break_on_hyphens=False)
+    return "\n".join(lines)
 
 
 def _skipped(report: ReplayReport) -> str:
@@ -148,4 +172,5 @@ def _skipped(report: ReplayReport) -> str:
 
 
 def _count(count: int, suppressed: bool, threshold: int) -> str:
-    return f"<{threshold}" if suppressed else str(count)
+    del threshold  # a suppressed count may be hidden by the second round, so it is not always "<threshold"
+    return "suppressed" if suppressed else str(count)

@@ -45,18 +45,30 @@ def render_record(record: DecisionRecord) -> str:
 
 
 def render_records(records: Sequence[DecisionRecord]) -> str:
-    """Tabulate records one per line: sequence, time, policy, status, pathway, subject, last outcome."""
+    """Tabulate records, two lines each: sequence, id, time and policy; then status, pathway, subject, outcome.
+
+    Two lines because a decision id, a timestamp, a policy name and a pathway code are together wider
+    than 100 columns, and none of them may be broken: the first line is a table of identifiers, the
+    second (indented) says what was decided and what people did.
+    """
     if not records:
         return "No decisions match.\n"
-    rows = [["SEQ", "DECISION", "EVALUATED AT", "POLICY", "STATUS", "PATHWAY", "INCIDENT/STAFF", "OUTCOME"]]
+    rows = [["SEQ", "DECISION", "EVALUATED AT", "POLICY"]]
+    details = []
     for record in records:
         d = record.decision
         rows.append([
             str(record.sequence), d.decision_id, d.evaluated_at.isoformat(timespec="seconds"),
-            f"{d.policy.name}@{d.policy.version}", d.status, d.pathway.code if d.pathway else "-",
-            f"{d.subject.incident_ref or '-'}/{d.subject.staff_ref or '-'}", _last_outcome(record),
+            f"{d.policy.name}@{d.policy.version}",
         ])
-    return "".join(line + "\n" for line in _table(rows))
+        details.append(
+            f"{d.status} {d.pathway.code if d.pathway else '-'}; incident {d.subject.incident_ref or '-'}, "
+            f"staff {d.subject.staff_ref or '-'}; outcome {_last_outcome(record)}"
+        )
+    header, *lines = _table(rows)
+    indent = " " * (len(str(records[-1].sequence)) + 2)
+    body = [f"{line}\n{indent}{detail}" for line, detail in zip(lines, details, strict=True)]
+    return "".join(line + "\n" for line in [header, *body])
 
 
 def render_chain_report(report: ChainReport) -> str:
@@ -102,13 +114,25 @@ def _facts(record: DecisionRecord) -> list[str]:
     if not record.facts:
         return []
     width = max(len(name) for name in record.facts)
-    lines = ["Facts as recorded"]
-    for name, value in record.facts.items():
+    lines = ["Facts as recorded, in the order the walk asked them"]
+    for name in _walk_order(record):
+        value = record.facts[name]
         shown = _value(value) if isinstance(value, str | float | bool) else json.dumps(value)
         lines.append(f"  {name.ljust(width)}  {shown}")
     if record.masked_facts:
         lines.append(f"  (masked as sensitive: {', '.join(record.masked_facts)})")
     return lines
+
+
+def _walk_order(record: DecisionRecord) -> list[str]:
+    """The recorded facts in the order the walk read them (its trace), then the others by name.
+
+    A record keeps facts as a mapping, whose order is the sender's; the walk's is the one a reviewer
+    follows, question by question.
+    """
+    order = [name for entry in record.decision.trace for name in entry.facts_seen if name in record.facts]
+    walked = list(dict.fromkeys(order))
+    return [*walked, *sorted(name for name in record.facts if name not in walked)]
 
 
 def _outcomes(outcomes: Sequence[OutcomeRecord], record: DecisionRecord) -> list[str]:

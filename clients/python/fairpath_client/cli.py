@@ -30,7 +30,7 @@ from typing import Any
 
 import grpc
 import yaml
-from fairpath.v1 import evaluation_service_pb2
+from fairpath.v1 import decision_pb2, evaluation_service_pb2
 
 from fairpath_client._admin_cli import add_admin_commands, add_validate_command
 from fairpath_client._cli_credentials import add_credential_arguments, credentials_from_args
@@ -46,9 +46,9 @@ from fairpath_client._errors import (
 )
 from fairpath_client._impact_cli import add_impact_commands
 from fairpath_client._incident import IncidentAction
-from fairpath_client._models import Decision, Subject
+from fairpath_client._models import Decision, PolicyDetail, Subject
 from fairpath_client._pipes import pipe_safe_stdout
-from fairpath_client._render import render_decision, render_incident, render_policies
+from fairpath_client._render import render_decision, render_incident, render_policies, render_policy_detail
 
 #: Exit code: the command did what was asked.
 EXIT_OK = 0
@@ -112,10 +112,15 @@ class LocalPoliciesError(Exception):
 #: Evaluates an ``EvaluateRequest`` against the policy files under a directory, without a server
 #: (``fairpath.offline.evaluate_offline``); refusals are raised as the ``grpc.RpcError`` a server would send.
 LocalEvaluate = Callable[[str, evaluation_service_pb2.EvaluateRequest], evaluation_service_pb2.EvaluateResponse]
+#: Describes the policy versions under a directory as ``GetPolicy`` would (``fairpath.offline.describe_offline``):
+#: ``(DIR, name, version)``, every version when ``name`` is empty, else the one named.
+LocalDescribe = Callable[[str, str, str], list[decision_pb2.PolicyDetail]]
 
 
 def add_commands(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], local_evaluate: LocalEvaluate | None = None
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    local_evaluate: LocalEvaluate | None = None,
+    local_describe: LocalDescribe | None = None,
 ) -> None:
     """Register the ``evaluate`` and ``policies`` commands on a parser's subcommands.
 
@@ -129,6 +134,8 @@ def add_commands(
         subparsers: What ``parser.add_subparsers()`` returned.
         local_evaluate: When given, ``evaluate`` also takes ``--policies DIR`` and then evaluates
             with it, on this machine, instead of calling a service.
+        local_describe: When given, ``policies`` and ``policies show`` also take ``--policies DIR``
+            and then describe the files with it instead of calling a service.
 
     """
     common = common_options()
@@ -177,10 +184,29 @@ def add_commands(
     policies = subparsers.add_parser(
         "policies",
         parents=[common],
-        help="list the policy versions the service has loaded",
-        description="List the policy versions the service has loaded.",
+        help="list the policy versions, or show one version's questions (policies show)",
+        description="List the policy versions the service has loaded: status, effective date, whether each is "
+        "current and, if not, why not (draft, retired, not yet effective, superseded, not locked).",
     )
+    shown = policies.add_subparsers(title="policies commands", metavar="COMMAND")
+    show = shown.add_parser(
+        "show", parents=[common], help="show one version's questions, pathways and advice codes",
+        description="Show one policy version: its status, whether it is current (and if not, why not), "
+        "effective date and digest; its questions in the order the walk asks them, with each fact's type and "
+        "allowed values; its pathways and advice codes.",
+    )
+    show.add_argument(
+        "policy", metavar="NAME[@VERSION]", help="the policy, and a version (default: the current one)"
+    )
+    for parser in (policies, show):
+        if local_describe is not None:
+            parser.add_argument(
+                "--policies", metavar="DIR",
+                help="read the policy files under DIR on this machine instead of asking a service",
+            )
+        parser.set_defaults(local_describe=local_describe)
     policies.set_defaults(func=_run_policies)
+    show.set_defaults(func=_run_policy_show)
 
     add_decision_commands(subparsers, common, _connect, _report)
     add_impact_commands(subparsers, common, _connect, _report)
@@ -237,7 +263,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with pipe_safe_stdout():  # a reader that stops early must not change the exit code
             return func(args)
     except KeyboardInterrupt:
-        # 128 + SIGINT, as shells report it; a traceback helps nobody here.
+        # 128 + SIGINT, as shells report it, and one line; a traceback helps nobody here.
+        sys.stderr.write("fairpath: interrupted\n")
         return 130
 
 
@@ -336,15 +363,48 @@ def _incident_action(path: str, index: int, entry: object) -> IncidentAction:
 def _run_policies(args: argparse.Namespace) -> int:
     """Run the ``policies`` command and return its exit code."""
     try:
-        with _connect(args) as client:
-            policies = client.list_policies()
+        if getattr(args, "policies", None):
+            policies = [detail.summary for detail in _describe_locally(args, "", "")]
+        else:
+            with _connect(args) as client:
+                policies = client.list_policies()
     except FairpathClientError as error:
         return _report(error, args)
+    except LocalPoliciesError as error:
+        _error(f"error: {error}")
+        return EXIT_ERROR
     if args.json:
         _print(json.dumps([p.to_dict() for p in policies], indent=2) + "\n")
     else:
         _print(render_policies(policies))
     return EXIT_OK
+
+
+def _run_policy_show(args: argparse.Namespace) -> int:
+    """Run ``policies show NAME[@VERSION]`` and return its exit code."""
+    name, _, version = str(args.policy).partition("@")
+    try:
+        if getattr(args, "policies", None):
+            detail = _describe_locally(args, name, version)[0]
+        else:
+            with _connect(args) as client:
+                detail = client.get_policy(name, version or None)
+    except FairpathClientError as error:
+        return _report(error, args)
+    except LocalPoliciesError as error:
+        _error(f"error: {error}")
+        return EXIT_ERROR
+    _print(json.dumps(detail.to_dict(), indent=2) + "\n" if args.json else render_policy_detail(detail))
+    return EXIT_OK
+
+
+def _describe_locally(args: argparse.Namespace, name: str, version: str) -> list[PolicyDetail]:
+    """Describe versions from ``--policies DIR``; a refusal is raised as the client error a server's would be."""
+    local: LocalDescribe = args.local_describe
+    try:
+        return [PolicyDetail.from_proto(detail) for detail in local(args.policies, name, version)]
+    except grpc.RpcError as error:
+        raise from_rpc_error(error) from None
 
 
 def _connect(args: argparse.Namespace) -> FairpathClient:

@@ -15,6 +15,7 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from fairpath import decisions
 from fairpath.policy.conditions import Value
 from fairpath.policy.model import FactType, Policy
+from fairpath.policy.registry import PolicyRegistry
 from fairpath.v1 import decision_pb2 as pb
 
 _STATUS = {
@@ -111,6 +112,14 @@ def decision_to_proto(decision: decisions.Decision) -> pb.Decision:
     # Protobuf repeated fields may be appended as encoded bytes; parsing them
     # back is several times cheaper than building ~40 entries field by field.
     message.MergeFromString(b"".join(_encoded_trace_entry(entry) for entry in decision.trace))
+    # Chained policies: each required decision, in full when at hand, and the link back.
+    message.required_by = decision.required_by
+    for link in decision.requires:
+        required = message.required.add(
+            policy=link.policy, version=link.version, facts=dict(link.facts), decision_id=link.decision_id
+        )
+        if link.decision is not None:
+            required.decision.CopyFrom(decision_to_proto(link.decision))
     return message
 
 
@@ -178,13 +187,15 @@ def value_map(values: Mapping[str, Value]) -> dict[str, struct_pb2.Value]:
 # --- policies: domain → proto ------------------------------------------------------
 
 
-def policy_summary(policy: Policy, *, current: bool) -> pb.PolicySummary:
+def policy_summary(policy: Policy, *, current: bool, not_current_reason: str = "") -> pb.PolicySummary:
     """Return the one-line description of a policy version.
 
     Args:
         policy: The loaded version.
         current: Whether an unpinned request gets this version
             (:meth:`fairpath.policy.registry.PolicyRegistry.is_current`).
+        not_current_reason: Why not, when it is not
+            (:meth:`fairpath.policy.registry.PolicyRegistry.why_not_current`).
 
     """
     return pb.PolicySummary(
@@ -196,20 +207,32 @@ def policy_summary(policy: Policy, *, current: bool) -> pb.PolicySummary:
         current=current,
         source=policy.source,
         effective_from=policy.effective_from,
+        not_current_reason="" if current else not_current_reason,
     )
 
 
-def policy_detail(policy: Policy, *, current: bool) -> pb.PolicyDetail:
+def served_summary(registry: PolicyRegistry, policy: Policy) -> pb.PolicySummary:
+    """Return a served version's summary: whether it is current and, if not, why not."""
+    return policy_summary(
+        policy, current=registry.is_current(policy), not_current_reason=registry.why_not_current(policy)
+    )
+
+
+def policy_detail(policy: Policy, *, current: bool, not_current_reason: str = "") -> pb.PolicyDetail:
     """Return everything a policy version declares: facts, walk rules and checks, pathways, advice."""
     return pb.PolicyDetail(
-        summary=policy_summary(policy, current=current),
+        summary=policy_summary(policy, current=current, not_current_reason=not_current_reason),
         description=policy.description,
         facts=[
             pb.FactSpec(
                 name=f.name, type=_FACT_TYPE[f.type], allowed_values=f.values,
                 question=f.question, description=f.description, sensitive=f.sensitive,
+                taken_from=_taken_from(policy, f.name),
             )
             for f in policy.facts.values()
+        ],
+        requires=[
+            pb.RequirementSpec(policy=r.policy, version=r.version, facts=dict(r.facts)) for r in policy.requires
         ],
         pathways=[
             pb.PathwaySpec(
@@ -236,3 +259,9 @@ def policy_detail(policy: Policy, *, current: bool) -> pb.PolicyDetail:
             ),
         ],
     )
+
+
+def _taken_from(policy: Policy, fact: str) -> str:
+    """Where a chained fact comes from (``nhs-just-culture-guide@current pathway``); "" for the caller's facts."""
+    chained = policy.chained.get(fact)
+    return "" if chained is None else f"{chained[0].label} {chained[1]}"

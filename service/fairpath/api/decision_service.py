@@ -24,6 +24,7 @@ from fairpath.api import impact_convert
 from fairpath.api import record_convert as audit_convert
 from fairpath.api.auth import current_caller
 from fairpath.audit import checkpoint, monitoring
+from fairpath.audit.fairness import UnknownGroupError
 from fairpath.audit.records import NewOutcome
 from fairpath.audit.replay import Replayer
 from fairpath.audit.store import DecisionStore
@@ -147,7 +148,10 @@ class DecisionService(decision_service_pb2_grpc.DecisionServiceServicer):
             raise UnimplementedError("this server has no evaluator to replay decisions with")
         replay = impact_convert.replay_request(request)
         # Stop between decisions once the caller has gone (deadline passed or cancelled).
-        report = self._replayer.replay(replay, cancelled=lambda: not context.is_active())
+        try:
+            report = self._replayer.replay(replay, cancelled=lambda: not context.is_active())
+        except UnknownGroupError as error:
+            raise InvalidRequestError([FieldViolation("reference_group", str(error))]) from None
         structlog.contextvars.bind_contextvars(
             replayed=report.replayed, changed=report.changed, skipped=report.skipped
         )

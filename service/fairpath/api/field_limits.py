@@ -24,6 +24,7 @@ from google.protobuf.message import Message
 
 from fairpath.errors import FieldViolation
 from fairpath.policy.loader import MAX_POLICY_BYTES, MAX_TESTS_BYTES
+from fairpath.serving.incidents import ACTION_ID_SEPARATOR
 
 #: A policy name (the loader allows 63 characters).
 POLICY_NAME = 64
@@ -56,6 +57,9 @@ POLICY_TEXT = MAX_POLICY_BYTES
 TESTS_TEXT = MAX_TESTS_BYTES
 #: Most actions in one ``EvaluateIncident`` call: an incident's people and their actions, not a batch job.
 INCIDENT_ACTIONS = 50
+#: An ``EvaluateIncident`` request id (field or header): each action records ``<id>#<index>``
+#: (:func:`fairpath.serving.incidents.action_request_id`), which must still fit in :data:`REQUEST_ID`.
+INCIDENT_REQUEST_ID = REQUEST_ID - len(f"{ACTION_ID_SEPARATOR}{INCIDENT_ACTIONS - 1}")
 #: A signed checkpoint (one JSON line) and a PEM public key (``VerifyChain``).
 CHECKPOINT = 2048
 PUBLIC_KEY = 4096
@@ -74,7 +78,7 @@ _FILTER = {
 FIELD_LIMITS: Mapping[str, Mapping[str, int]] = {
     "fairpath.v1.EvaluateRequest": {"policy": POLICY_NAME, "version": VERSION, "request_id": REQUEST_ID},
     "fairpath.v1.EvaluateIncidentRequest": {
-        "incident_ref": REF, "policy": POLICY_NAME, "version": VERSION, "request_id": REQUEST_ID,
+        "incident_ref": REF, "policy": POLICY_NAME, "version": VERSION, "request_id": INCIDENT_REQUEST_ID,
     },
     "fairpath.v1.Subject": {
         "incident_ref": REF, "staff_ref": REF, "action_ref": REF, "equality_group": EQUALITY_GROUP,
@@ -105,10 +109,13 @@ ITEM_LIMITS: Mapping[str, Mapping[str, int]] = {
     "fairpath.v1.VerifyChainRequest": {"checkpoints": 10_000},
 }
 
-#: Request ids, checked by :func:`request_id_problem`: they are logged and echoed in the trailers.
-REQUEST_ID_FIELDS: frozenset[tuple[str, str]] = frozenset(
-    {("fairpath.v1.EvaluateRequest", "request_id"), ("fairpath.v1.EvaluateIncidentRequest", "request_id")}
-)
+#: Request ids, checked by :func:`request_id_problem` (they are logged and echoed in the trailers), each
+#: with the text it may not contain. An ``Evaluate`` id may not contain ``#``: that is how the ids of an
+#: incident's actions are made, so no ``Evaluate`` can meet (be refused for, or replay) an action's decision.
+REQUEST_ID_FIELDS: Mapping[tuple[str, str], str] = {
+    ("fairpath.v1.EvaluateRequest", "request_id"): ACTION_ID_SEPARATOR,
+    ("fairpath.v1.EvaluateIncidentRequest", "request_id"): "",
+}
 
 # A string field someone adds without an entry still has bounds (tests/unit/test_field_limits.py
 # fails until the tables name it).
@@ -121,17 +128,39 @@ def too_long(length: int, limit: int) -> str:
     return f"must be at most {limit} characters, got {length}"
 
 
-def request_id_problem(value: str) -> str:
-    """Return what is wrong with a request id ("" when nothing is): too long, or not printable ASCII.
+def request_id_problem(value: str, limit: int = REQUEST_ID, reserved: str = "") -> str:
+    """Return what is wrong with a request id ("" when nothing is): too long, not printable ASCII, or reserved.
 
     The id is echoed in the ``x-request-id`` trailer, and gRPC cannot send other characters there: the
     caller would get ``INTERNAL`` for a decision already recorded.
+
+    Args:
+        value: The id.
+        limit: Most characters (:data:`INCIDENT_REQUEST_ID` for an incident's).
+        reserved: Text the id may not contain (:data:`ACTION_ID_SEPARATOR` for an ``Evaluate`` id).
+
     """
-    if len(value) > REQUEST_ID:
-        return too_long(len(value), REQUEST_ID)
+    if len(value) > limit:
+        return too_long(len(value), limit)
     if not (value.isascii() and value.isprintable()):
         return "must be printable ASCII characters"
+    if reserved and reserved in value:
+        return (
+            f"must not contain {reserved!r}: it is reserved for the ids of EvaluateIncident's actions "
+            f"(<request id>{reserved}<action index>)"
+        )
     return ""
+
+
+def header_request_id_problem(value: str, request: object) -> str:
+    """Return what is wrong with an ``x-request-id`` header sent with ``request`` ("" when nothing is).
+
+    The header stands for the request's ``request_id`` field, so it is held to that field's rules
+    (an incident's shorter maximum, an ``Evaluate`` id's reserved ``#``); other calls take any id.
+    """
+    name = request.DESCRIPTOR.full_name if isinstance(request, Message) else ""
+    reserved = REQUEST_ID_FIELDS.get((name, "request_id"), "")
+    return request_id_problem(value, FIELD_LIMITS.get(name, {}).get("request_id", REQUEST_ID), reserved)
 
 
 def field_violations(message: Message, path: str = "") -> list[FieldViolation]:
@@ -149,7 +178,8 @@ def field_violations(message: Message, path: str = "") -> list[FieldViolation]:
             if len(value) > limit:
                 found.append(FieldViolation(path + name, too_long(len(value), limit)))
         elif kind == _REQUEST_ID:
-            if value and (problem := request_id_problem(value)):
+            reserved = REQUEST_ID_FIELDS[message.DESCRIPTOR.full_name, name]
+            if value and (problem := request_id_problem(value, limit, reserved)):
                 found.append(FieldViolation(path + name, problem))
         elif kind == _MESSAGE:
             if message.HasField(name):

@@ -11,7 +11,8 @@ instead of an unbounded queue). :class:`LimitsInterceptor` adds four more:
   reads as our bug; here it becomes ``INVALID_ARGUMENT`` (``MALFORMED_REQUEST``).
 * **Oversized fields** -- a string field longer than its maximum in
   :mod:`fairpath.api.field_limits`, or a request id (field or ``x-request-id``
-  header) too long or not printable, is refused as ``INVALID_ARGUMENT``
+  header) too long, not printable or (for ``Evaluate``) holding the ``#`` that
+  incident actions' ids are made with, is refused as ``INVALID_ARGUMENT``
   (``INVALID_REQUEST``, one violation per field) before anything is evaluated,
   recorded or logged; a request id is never silently replaced.
 * **Absurd facts** -- more facts than the evaluator accepts, a name longer than
@@ -33,7 +34,7 @@ import grpc
 from google.protobuf import struct_pb2
 from google.protobuf.message import DecodeError, Message
 
-from fairpath.api.field_limits import field_violations, request_id_problem
+from fairpath.api.field_limits import field_violations, header_request_id_problem
 from fairpath.api.interceptors import REQUEST_ID_HEADER, Handler, wrap_handler
 from fairpath.echo import prefix
 from fairpath.errors import (
@@ -112,7 +113,9 @@ def _check_limits(request: Any, context: grpc.ServicerContext, request_id_header
     if context.time_remaining() < MIN_SECONDS_LEFT:
         raise DeadlineExpiredError("the deadline passed before the call was started")
     violations = field_violations(request) if isinstance(request, Message) else []
-    if request_id_header and (problem := request_id_problem(request_id_header)):
+    # The client sends an id that fits a header both ways: the same id is named once, as the field.
+    repeated = request_id_header == getattr(request, "request_id", None)
+    if request_id_header and not repeated and (problem := header_request_id_problem(request_id_header, request)):
         # Refused, not replaced by a fresh id: a retry with the same id would otherwise record a new decision.
         violations.insert(0, FieldViolation(REQUEST_ID_HEADER, problem))
     if violations:

@@ -89,7 +89,7 @@ def status(evaluator: Evaluator, reloader: Reloader | None) -> policy_service_pb
     """Describe the versions serving now and the last reload (absent before the first)."""
     registry = evaluator.registry  # one snapshot: a reload may swap it while we read
     response = policy_service_pb2.GetStatusResponse(
-        versions=[convert.policy_summary(p, current=registry.is_current(p)) for p in registry.all()]
+        versions=[convert.served_summary(registry, p) for p in registry.all()]
     )
     last = reloader.last if reloader is not None else None
     if last is not None:

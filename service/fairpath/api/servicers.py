@@ -110,7 +110,7 @@ class PolicyService(policy_service_pb2_grpc.PolicyServiceServicer):
         registry = self._registry
         return policy_service_pb2.ListPoliciesResponse(
             policies=[
-                convert.policy_summary(policy, current=registry.is_current(policy))
+                convert.served_summary(registry, policy)
                 for policy in registry.all()
             ]
         )
@@ -124,7 +124,9 @@ class PolicyService(policy_service_pb2_grpc.PolicyServiceServicer):
         policy = registry.get(request.name, request.version)
         structlog.contextvars.bind_contextvars(version=policy.version)
         return policy_service_pb2.GetPolicyResponse(
-            policy=convert.policy_detail(policy, current=registry.is_current(policy))
+            policy=convert.policy_detail(
+                policy, current=registry.is_current(policy), not_current_reason=registry.why_not_current(policy)
+            )
         )
 
     def Reload(  # noqa: N802 - the name is the RPC's
@@ -145,4 +147,5 @@ class PolicyService(policy_service_pb2_grpc.PolicyServiceServicer):
         """Lint and test draft policy text on a throwaway engine; nothing is loaded into this server."""
         remaining = context.time_remaining()  # None without a deadline
         limit = validation.VALIDATION_SECONDS if remaining is None else min(remaining, validation.VALIDATION_SECONDS)
-        return validation.validate_policy(request, seconds=limit)
+        served = [policy.path for policy in self._registry.all() if policy.path]
+        return validation.validate_policy(request, seconds=limit, served=served)

@@ -146,7 +146,8 @@ def _fitted(code: grpc.StatusCode, message: str, info: Any, violations: list[Fie
     """Build the status, listing and echoing no more than fits in :data:`MAX_STATUS_BYTES` of trailers.
 
     The message and every violation are capped first (:mod:`fairpath.echo`); should the status still be
-    too large (many long non-ASCII values), violations are dropped from the end into the ``and N more``
+    too large (many long non-ASCII values), the message is cut to a summary first (it repeats what the
+    violations say, field by field), then violations are dropped from the end into the ``and N more``
     count, then the message is cut further, until it fits.
     """
     shown = min(len(violations or ()), MAX_VIOLATIONS)
@@ -156,7 +157,9 @@ def _fitted(code: grpc.StatusCode, message: str, info: Any, violations: list[Fie
         status = _status(code, clipped(message, limit), details)
         if _trailer_bytes(status) <= MAX_STATUS_BYTES or (shown == 0 and limit <= _MAX_ECHO):
             return status
-        if shown:
+        if shown and limit > _MAX_ECHO * 2:
+            limit //= 2
+        elif shown:
             shown -= 1
         else:
             limit //= 2

@@ -29,6 +29,7 @@ the enumeration was not done.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 from fairpath.api import convert
 from fairpath.api.isolation import MEMORY_BYTES, Isolated, run_isolated
@@ -36,8 +37,9 @@ from fairpath.api.reloads import problem_to_proto, problems_to_proto
 from fairpath.authoring.lint import lint_policy
 from fairpath.errors import PolicyFileError, ValidationBusyError
 from fairpath.policy.cases import CasesReport, cases_file, load_cases
-from fairpath.policy.loader import load_bytes
+from fairpath.policy.loader import load_bytes, load_file
 from fairpath.policy.model import Policy
+from fairpath.policy.requirements import closure, requirement_problems
 from fairpath.problems import LIMITS, TESTS, Problem, finding
 from fairpath.serving.evaluator import Evaluator
 from fairpath.serving.gate import case_problems, run_cases, trial_evaluator
@@ -55,9 +57,12 @@ _PRELOAD = (__name__, "fairpath.authoring.analysis")
 
 
 def validate_policy(
-    request: pb.ValidatePolicyRequest, seconds: float = VALIDATION_SECONDS
+    request: pb.ValidatePolicyRequest, seconds: float = VALIDATION_SECONDS, served: Sequence[str] = ()
 ) -> pb.ValidatePolicyResponse:
     """Lint the request's policy text and run its cases; return the problems and the test report.
+
+    ``served`` are the files of the versions this server serves: a chained draft's cases run through
+    the versions it requires, read from them.
 
     The work runs in a child process for at most ``seconds``.
 
@@ -68,8 +73,11 @@ def validate_policy(
     path = request.path or DEFAULT_PATH
     if not _running.acquire(blocking=False):
         raise ValidationBusyError("another policy validation is running on this server; retry shortly")
+    # A chained draft's cases need the versions it requires: the child reads the served versions' files.
+    files = "\n".join(served).encode("utf-8")
+    payload = b"%d\n%s%s" % (len(files), files, request.SerializeToString())
     try:
-        isolated = run_isolated(validate_serialized, request.SerializeToString(), seconds, preload=_PRELOAD)
+        isolated = run_isolated(validate_payload, payload, seconds, preload=_PRELOAD)
     finally:
         _running.release()
     if isolated.outcome == "done":
@@ -77,10 +85,17 @@ def validate_policy(
     return pb.ValidatePolicyResponse(ok=False, problems=[problem_to_proto(_stopped(isolated, path, seconds))])
 
 
-def validate_serialized(request: bytes) -> bytes:
-    """:func:`validate_policy`'s work on a serialized request, as run in the child process."""
+def validate_serialized(request: bytes, served: Sequence[str] = ()) -> bytes:
+    """:func:`validate_policy`'s work on a serialized request (``served``: as there)."""
     parsed = pb.ValidatePolicyRequest.FromString(request)
-    return _validate(parsed.policy_text, parsed.tests_text, parsed.path or DEFAULT_PATH).SerializeToString()
+    return _validate(parsed.policy_text, parsed.tests_text, parsed.path or DEFAULT_PATH, served).SerializeToString()
+
+
+def validate_payload(payload: bytes) -> bytes:
+    """:func:`validate_serialized` on :func:`validate_policy`'s payload (served files, then the request)."""
+    size, _, rest = payload.partition(b"\n")
+    files, request = rest[: int(size)], rest[int(size):]
+    return validate_serialized(request, [name for name in files.decode("utf-8").split("\n") if name])
 
 
 def _stopped(isolated: Isolated, path: str, seconds: float) -> Problem:
@@ -94,13 +109,14 @@ def _stopped(isolated: Isolated, path: str, seconds: float) -> Problem:
     return Problem(path=path, message=message, check=LIMITS)
 
 
-def _validate(policy_text: str, tests_text: str, path: str) -> pb.ValidatePolicyResponse:
+def _validate(policy_text: str, tests_text: str, path: str, served: Sequence[str] = ()) -> pb.ValidatePolicyResponse:
     try:
         policy = load_bytes(policy_text.encode("utf-8"), path=path)
+        chain = _with_required(policy, served)
     except PolicyFileError as error:
         problem = Problem.from_error(error, path=path)
         return pb.ValidatePolicyResponse(ok=False, problems=[problem_to_proto(problem)])
-    evaluator = trial_evaluator(policy)
+    evaluator = trial_evaluator(policy, required=chain)
     if isinstance(evaluator, Problem):
         return _response(policy, [evaluator], None)
     try:
@@ -110,6 +126,30 @@ def _validate(policy_text: str, tests_text: str, path: str) -> pb.ValidatePolicy
     finally:
         evaluator.close()
     return _response(policy, problems, report)
+
+
+def _with_required(policy: Policy, served: Sequence[str]) -> list[Policy]:
+    """The draft and the served versions it requires (read from their files), checked as a reload would.
+
+    Raises:
+        PolicyFileError: The draft's requirements cannot be met (not served, a cycle, values it cannot take).
+
+    """
+    if not policy.requires:
+        return [policy]
+    candidates = []
+    for file in served:
+        try:
+            loaded = load_file(file)
+        except PolicyFileError:
+            continue  # changed on disk since it was served into something that does not load
+        if loaded.key != policy.key:
+            candidates.append(loaded)
+    chain = closure(policy, candidates)
+    problem = requirement_problems(chain).get(policy.key)
+    if problem is not None:
+        raise PolicyFileError(problem.message, path=policy.path, line=problem.line)
+    return chain
 
 
 def _run_tests(

@@ -29,7 +29,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     group = subparsers.add_parser(
         "checkpoint-key",
         help="make the key that signs checkpoints of the decision trail",
-        description=__doc__.split("\n\n")[0],
+        description=__doc__.split("\n\n")[0].replace("``", ""),
     )
     group.set_defaults(func=lambda _: _usage(group))
     commands = group.add_subparsers(title="checkpoint-key commands", metavar="COMMAND")

@@ -30,6 +30,7 @@ from fairpath.decisions import (
     MissingFact,
     PathwayResult,
     PolicyRef,
+    RequiredDecision,
     RuleKind,
     RuleResult,
     Status,
@@ -91,7 +92,7 @@ class DecisionEncoder:
         """Return the document of ``decision`` and its trace entries (mask the decision first)."""
         d = decision
         entries = [self._entry(entry) for entry in d.trace]
-        fields = (
+        fields: tuple[tuple[str, str], ...] = (
             ("decision_id", dumps(d.decision_id)),
             ("policy", self._part("policy", d.policy)),
             ("status", dumps(d.status.value)),
@@ -107,6 +108,14 @@ class DecisionEncoder:
             ("request_id", dumps(d.request_id)),
             ("caller", dumps(d.caller)),
         )
+        # Chained policies' links, only when there are some: every other document stays as it was.
+        if d.requires:
+            fields += (("requires", dumps([
+                {"policy": r.policy, "version": r.version, "facts": dict(r.facts), "decision_id": r.decision_id}
+                for r in d.requires
+            ])),)
+        if d.required_by:
+            fields += (("required_by", dumps(d.required_by)),)
         document = "{" + ",".join(f'"{name}":{text}' for name, text in fields) + "}"
         return EncodedDecision(document, dict(entries))
 
@@ -193,6 +202,11 @@ def decode_decision(document: Mapping[str, Any], entries: Mapping[str, TraceEntr
                         subject.get("action_ref", "")),
         request_id=d.get("request_id", ""),
         caller=d.get("caller", ""),
+        requires=tuple(
+            RequiredDecision(r["policy"], r["version"], tuple(r["facts"].items()), r["decision_id"])
+            for r in d.get("requires", ())
+        ),
+        required_by=d.get("required_by", ""),
     )
 
 

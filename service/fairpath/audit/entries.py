@@ -17,7 +17,10 @@ from fairpath.audit.sessions import Session
 from fairpath.decisions import TraceEntry
 from fairpath.errors import CorruptRecordError
 
-_LIMIT = 100_000  # digests remembered per cache before starting afresh
+_LIMIT = 100_000  # digests remembered as stored before starting afresh
+# Decoded entries remembered before starting afresh: a decoded entry weighs a kilobyte or two, so this
+# bounds what reading a trail whose entries rarely recur (free-text facts) can hold to tens of MiB.
+_DECODED_LIMIT = 20_000
 
 
 class TraceEntries:
@@ -55,7 +58,7 @@ class TraceEntries:
                 lost = sorted(set(missing) - set(found))
                 raise CorruptRecordError(f"trace entries missing from the store: {', '.join(lost[:3])}")
             with self._lock:
-                if len(self._decoded) >= _LIMIT:
+                if len(self._decoded) >= _DECODED_LIMIT:
                     self._decoded = {}
                 self._decoded.update(found)
             self.mark_stored(found)

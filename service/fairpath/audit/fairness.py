@@ -10,7 +10,13 @@ the reference group's share, with a 95% confidence interval (Katz's log method,
 adding 0.5 to every cell when a count is zero).
 
 Small numbers identify people, so every count under :data:`SUPPRESS_BELOW`
-(other than zero) is suppressed, and so is any ratio built from one. A ratio
+(other than zero) is suppressed, and so is any ratio built from one. A suppressed
+count must not be recoverable by subtraction either (a group's total, shown with
+its likelihood, minus its other cells; the slice's total minus every other cell),
+so a second round suppresses, as official statistics do, the smallest shown cell
+of any group left with exactly one suppressed cell, and the smallest shown cell of
+the table when it holds exactly one suppressed cell. A suppressed cell is therefore
+not always a small one: :data:`SUPPRESSION_NOTE` says so wherever figures are shown. A ratio
 also gives away its complements (a group's total minus its individual-directed
 count), so it is suppressed when either group's complement is small too, and a
 group total under the threshold is reported as 0.
@@ -25,13 +31,29 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 SUPPRESS_BELOW = 10
+#: What a reader of suppressed figures is told (the CLI, the console and its CSV), ``{n}`` the threshold.
+SUPPRESSION_NOTE = (
+    "Counts under {n} are suppressed, and so are as many other counts as it takes that no suppressed count "
+    "can be worked out from a total (secondary suppression); a suppressed count is not always under {n}."
+)
 NOT_RECORDED = "(not recorded)"
 PERIODS = ("all", "year", "quarter", "month")
 _Z95 = 1.959964
+
+
+class UnknownGroupError(ValueError):
+    """The reference group asked for has no decided decision among those the figures cover."""
+
+    def __init__(self, group: str, known: Iterable[str]) -> None:
+        self.group = group
+        self.known = sorted(known)
+        super().__init__(
+            f"no decided decision has equality group {group!r}; the groups recorded are {', '.join(self.known)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -116,39 +138,107 @@ def outcome_stats(
 
     Raises:
         ValueError: ``period`` is not one of :data:`PERIODS` (checked even when there are no rows).
+        UnknownGroupError: ``reference_group`` is not the equality group of any decided row.
 
     """
-    period = check_period(period)
-    slices: dict[tuple[str, str, str], list[OutcomeRow]] = defaultdict(list)
+    tally = StatsTally(period)
     for row in rows:
-        slices[(row.policy, row.version, period_of(row.evaluated_at, period))].append(row)
-    return [
-        _slice(policy, version, label, members, reference_group)
-        for (policy, version, label), members in sorted(slices.items())
-    ]
+        tally.add(row)
+    return tally.figures(reference_group)
 
 
-def _slice(
-    policy: str, version: str, period: str, rows: list[OutcomeRow], reference_group: str
-) -> StatsSlice:
-    return StatsSlice(
-        policy=policy,
-        version=version,
-        period=period,
-        total=len(rows),
-        by_professional_group=_cells(
-            Counter((r.professional_group or NOT_RECORDED, r.pathway) for r in rows)
-        ),
-        by_equality_group=_cells(Counter((r.equality_group or NOT_RECORDED, r.pathway) for r in rows)),
-        relative_likelihood=relative_likelihoods(rows, reference_group),
-    )
+@dataclass
+class _Counts:
+    """What one slice's figures are made of: counts only, however many rows went in."""
+
+    total: int = 0
+    professional: Counter[tuple[str, str]] = field(default_factory=Counter)
+    equality: Counter[tuple[str, str]] = field(default_factory=Counter)
+    decided: Counter[str] = field(default_factory=Counter)  # decided rows per equality group
+    directed: Counter[str] = field(default_factory=Counter)  # of which individual-directed
+
+
+class StatsTally:
+    """The figures of :func:`outcome_stats`, accumulated one row at a time.
+
+    Memory grows with the slices, groups and pathways seen, never with the rows: a trail of any
+    length is counted as it is read.
+
+    Raises:
+        ValueError: ``period`` is not one of :data:`PERIODS`.
+
+    """
+
+    def __init__(self, period: str = "all") -> None:
+        self.period = check_period(period)
+        self._slices: dict[tuple[str, str, str], _Counts] = defaultdict(_Counts)
+
+    def add(self, row: OutcomeRow) -> None:
+        """Count one row."""
+        counts = self._slices[(row.policy, row.version, period_of(row.evaluated_at, self.period))]
+        counts.total += 1
+        counts.professional[(row.professional_group or NOT_RECORDED, row.pathway)] += 1
+        counts.equality[(row.equality_group or NOT_RECORDED, row.pathway)] += 1
+        if row.equality_group and row.pathway:  # undecided and unrecorded rows say nothing to the ratios
+            counts.decided[row.equality_group] += 1
+            counts.directed[row.equality_group] += row.individual_directed
+
+    def figures(self, reference_group: str = "") -> list[StatsSlice]:
+        """Return the figures of the rows counted so far, per policy version and period.
+
+        Raises:
+            UnknownGroupError: ``reference_group`` is not the equality group of any decided row.
+
+        """
+        groups = {group for counts in self._slices.values() for group in counts.decided}
+        if reference_group and groups and reference_group not in groups:
+            raise UnknownGroupError(reference_group, groups)
+        return [
+            StatsSlice(
+                policy=policy,
+                version=version,
+                period=label,
+                total=counts.total,
+                by_professional_group=_cells(counts.professional),
+                by_equality_group=_cells(counts.equality),
+                relative_likelihood=_likelihoods(counts.decided, counts.directed, reference_group),
+            )
+            for (policy, version, label), counts in sorted(self._slices.items())
+        ]
 
 
 def _cells(counts: Counter[tuple[str, str]]) -> tuple[StatsCell, ...]:
+    hidden = suppressed_cells(counts)
     return tuple(
-        StatsCell(group, pathway or "NEEDS_INFORMATION", 0 if _small(n) else n, _small(n))
-        for (group, pathway), n in sorted(counts.items())
+        StatsCell(key[0], key[1] or "NEEDS_INFORMATION", 0 if key in hidden else counts[key], key in hidden)
+        for key in sorted(counts)
     )
+
+
+def suppressed_cells(counts: Counter[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The (group, pathway) cells to hide: every small count, then enough others that none can be derived.
+
+    Primary: counts from 1 to ``SUPPRESS_BELOW - 1``. Secondary: a group left with exactly one hidden
+    cell hides its smallest shown cell too (its total is published beside its likelihood), and a table
+    left with exactly one hidden cell hides its smallest shown cell (the slice's total is published).
+    """
+    hidden = {key for key, n in counts.items() if _small(n)}
+    groups: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for key in counts:
+        groups[key[0]].append(key)
+    for cells in groups.values():
+        if sum(key in hidden for key in cells) == 1:
+            _hide_smallest(counts, [key for key in cells if key not in hidden], hidden)
+    if len(hidden) == 1:
+        _hide_smallest(counts, [key for key in counts if key not in hidden], hidden)
+    return hidden
+
+
+def _hide_smallest(
+    counts: Counter[tuple[str, str]], shown: list[tuple[str, str]], hidden: set[tuple[str, str]]
+) -> None:
+    if shown:
+        hidden.add(min(shown, key=lambda key: (counts[key], key)))
 
 
 def _small(count: int) -> bool:
@@ -165,11 +255,18 @@ def relative_likelihoods(
         if row.equality_group and row.pathway:  # undecided and unrecorded rows say nothing here
             totals[row.equality_group] += 1
             directed[row.equality_group] += row.individual_directed
+    return _likelihoods(totals, directed, reference_group)
+
+
+def _likelihoods(
+    totals: Counter[str], directed: Counter[str], reference_group: str
+) -> tuple[RelativeLikelihood, ...]:
+    """:func:`relative_likelihoods` from the decided and individual-directed counts per group."""
     if not totals:
         return ()
     reference = reference_group or max(sorted(totals), key=lambda group: totals[group])
     if reference not in totals:
-        return ()
+        return ()  # not in this slice (outcome_stats refuses a group no slice has)
     b, n0 = directed[reference], totals[reference]
     results = []
     for group in sorted(totals):

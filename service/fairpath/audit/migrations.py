@@ -37,6 +37,14 @@ DELETE fires the DELETE triggers). So a database role holding only INSERT,
 SELECT and UPDATE on ``chain_head`` (what the service needs) cannot empty or
 rewind the trail; only the tables' owner, by dropping triggers, can.
 
+Version 4 gives every filter an index that yields its matches in sequence
+order (the order pages and streams read in): ``(policy, sequence)``,
+``(version, sequence)``, ``(status, sequence)``, and on PostgreSQL the
+subject references and the evaluation time with the sequence as their last
+key (SQLite's indexes end with the rowid, which is the sequence, already);
+and ``decision_rules (sequence, rule_id)`` for verify, which reads the rule
+rows of a range of sequences. See :class:`fairpath.audit.queries.Selection`.
+
 Migrations need the owner's privileges. A store whose schema is already
 current is opened without any (a read-only version check comes first), so the
 service can run as a role that may not change the schema, with
@@ -218,8 +226,35 @@ GUARDS = Migration(
     ),
 )
 
+# PostgreSQL's b-tree entries for one key are in heap order, not sequence order: these indexes carry the
+# sequence explicitly. SQLite's already do (every index ends with the rowid, which is the sequence).
+_BY_SEQUENCE = ("incident_ref", "staff_ref", "action_ref")
+
+TRAIL_INDEXES = Migration(
+    4,
+    "trail indexes in sequence order",
+    common=(
+        "CREATE INDEX decisions_policy_sequence ON decisions (policy, sequence)",
+        "CREATE INDEX decisions_version_sequence ON decisions (version, sequence)",
+        "CREATE INDEX decisions_status_sequence ON decisions (status, sequence)",
+        # Verify reads the rule rows of a range of sequences; the primary key starts with the rule.
+        "CREATE INDEX decision_rules_sequence ON decision_rules (sequence, rule_id)",
+    ),
+    postgresql=(
+        *(f"DROP INDEX decisions_{column.removesuffix('_ref')}" for column in _BY_SEQUENCE),
+        *(
+            f"CREATE INDEX decisions_{column.removesuffix('_ref')} ON decisions ({column}, sequence)"
+            f" WHERE {column} <> ''"
+            for column in _BY_SEQUENCE
+        ),
+        # Index-only MIN/MAX(sequence) of a time window (queries.window_bounds).
+        "DROP INDEX decisions_evaluated",
+        "CREATE INDEX decisions_evaluated ON decisions (evaluated_us, sequence)",
+    ),
+)
+
 #: Every step, in version order.
-MIGRATIONS: tuple[Migration, ...] = (TRAIL, REQUESTS_PER_CALLER, GUARDS)
+MIGRATIONS: tuple[Migration, ...] = (TRAIL, REQUESTS_PER_CALLER, GUARDS, TRAIL_INDEXES)
 
 # Whether schema_migrations exists yet, asked without writing anything (a read-only role may ask).
 _HAS_MIGRATIONS_TABLE = {

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 
-from fairpath.audit.fairness import OutcomeRow, StatsSlice, check_period, outcome_stats
+from fairpath.audit.fairness import OutcomeRow, StatsSlice, UnknownGroupError, check_period, outcome_stats
 from fairpath.audit.records import DecisionFilter, DecisionSummary
 from fairpath.audit.store import DecisionStore
 from fairpath.decisions import Decision
@@ -92,9 +92,12 @@ def outcome_figures(
     """Fairness figures of the recorded decisions matching ``query``, per policy version and period.
 
     Raises:
-        InvalidRequestError: An unknown period.
+        InvalidRequestError: An unknown period, or a reference group no matching decision has.
         StoreUnavailableError: The store cannot be read now.
 
     """
     chosen = period(period_name)
-    return outcome_stats(recorded_rows(store, query), chosen, reference_group)
+    try:
+        return outcome_stats(recorded_rows(store, query), chosen, reference_group)
+    except UnknownGroupError as error:
+        raise InvalidRequestError([FieldViolation("reference_group", str(error))]) from None

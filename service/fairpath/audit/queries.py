@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from fairpath.audit import chain
 from fairpath.audit.codec import decode_decision, entry_digest, from_micros, to_micros, trace_digests
 from fairpath.audit.records import DecisionFilter, DecisionSummary, OutcomeRecord, StoredDecision
@@ -55,6 +57,18 @@ def reading(what: str) -> Iterator[None]:
             f"{what} cannot be read ({type(error).__name__}): it was changed in the database;"
             " `fairpath decisions verify` reports where the trail breaks"
         ) from None
+
+
+def loads(text: str) -> Any:
+    """Parse stored JSON as :func:`json.loads` does, by orjson (twice as fast) whenever it can.
+
+    What orjson refuses (an integer beyond 64 bits, a lone surrogate, text that is not JSON) is
+    parsed by :func:`json.loads`, which accepts or refuses it as before: the result never differs.
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def marks(count: int) -> str:
@@ -122,6 +136,162 @@ def order_by(newest_first: bool) -> str:
     return "d.sequence DESC" if newest_first else "d.sequence"
 
 
+FROM_DECISIONS = "decisions d"
+# The rule filter, when it drives the read, starts from the rule rows' primary key (rule_id, sequence): its
+# entries for one rule are in sequence order, so pages need no sort, and the join adds no row (one per rule
+# per decision).
+_FROM_RULE = "decision_rules r JOIN decisions d ON d.sequence = r.sequence"
+_RULE_EXISTS = "EXISTS (SELECT 1 FROM decision_rules r WHERE r.rule_id = ? AND r.sequence = d.sequence)"
+_RULE = "rule_fired"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which decisions a read selects: a FROM clause, a WHERE clause over it, and the time window.
+
+    One filter *drives* the read: the one likely to match fewest decisions, in the order of
+    :data:`DRIVING`. Its index holds the sequence as the key after the filtered column (migration
+    4), so a page is one range of one index, read in sequence order: no sort, and no row before the
+    cursor read again, however long the trail. The other filters are checked on the rows that index
+    yields, written so that no planner can read them through their own index instead (``+`` before
+    a number, ``|| ''`` after a text) and sort: the plan is the same on SQLite and PostgreSQL,
+    whatever their statistics say. With no filter, the primary key drives. The time filter never
+    drives: its index is in time order, so it is first turned into the sequence range its decisions
+    span (:func:`window_bounds`), a range of the driving index.
+
+    Attributes:
+        source: The FROM clause (``decisions d``, joined to ``decision_rules r`` when the rule drives).
+        key: The column that orders and pages the read (``d.sequence`` or the equal ``r.sequence``).
+        clause: Conditions besides the cursor and the window's sequence range ("1 = 1" when none).
+        params: Their parameters.
+        window: ``(from, to)`` evaluation times in microseconds (either None); None without a time filter.
+        index: The filters whose index drives the read (``()`` for the primary key).
+
+    """
+
+    source: str
+    key: str
+    clause: str
+    params: tuple[object, ...]
+    window: tuple[int | None, int | None] | None
+    index: tuple[str, ...] = ()
+
+
+#: Which filters drive a read when several are given, first first: a subject reference names a
+#: handful of decisions, a rule or pathway a share of them, a version, policy or status most.
+#: (policy and version together use the ``(policy, version, sequence)`` index.)
+DRIVING: tuple[tuple[str, ...], ...] = (
+    ("action_ref",), ("staff_ref",), ("incident_ref",), (_RULE,), ("pathway",), ("policy", "version"),
+    ("version",), ("policy",), ("status",),
+)
+
+
+def selection(query: DecisionFilter) -> Selection:
+    """Return the :class:`Selection` of ``query`` (no cursor yet)."""
+    given: dict[str, str] = {
+        name: value for name, value in (
+            ("policy", query.policy), ("version", query.version),
+            ("status", query.status.value if query.status else ""), ("pathway", query.pathway),
+            ("incident_ref", query.incident_ref), ("staff_ref", query.staff_ref),
+            ("action_ref", query.action_ref), (_RULE, query.rule_fired),
+        ) if value
+    }
+    index = next((names for names in DRIVING if all(name in given for name in names)), ())
+    clauses: list[str] = []
+    params: list[object] = []
+    window = None
+    if query.from_time is not None or query.to_time is not None:
+        window = (
+            None if query.from_time is None else to_micros(query.from_time),
+            None if query.to_time is None else to_micros(query.to_time),
+        )
+        for bound, operator in zip(window, (">=", "<"), strict=True):
+            if bound is not None:
+                clauses.append(f"+d.evaluated_us {operator} ?")
+                params.append(bound)
+    for name, value in given.items():
+        if name == _RULE:
+            if index != (_RULE,):
+                clauses.append(_RULE_EXISTS)
+                params.append(value)
+            continue
+        if name in index:
+            clauses.append(f"d.{name} = ?")
+            if name in _PARTIAL:
+                # Their indexes leave out the empty reference; saying so lets the planner use them.
+                clauses.append(f"d.{name} <> ''")
+        else:
+            clauses.append(f"d.{name} || '' = ?")  # text: what unary "+" does to a number
+        params.append(value)
+    if index == (_RULE,):
+        clauses.append("r.rule_id = ?")
+        params.append(given[_RULE])
+        return Selection(_FROM_RULE, "r.sequence", " AND ".join(clauses), tuple(params), window, index)
+    return Selection(FROM_DECISIONS, "d.sequence", " AND ".join(clauses) or "1 = 1", tuple(params), window, index)
+
+
+_PARTIAL = ("incident_ref", "staff_ref", "action_ref")
+
+#: The sequence range ``(first, last)`` a time window spans; None when no decision falls in it.
+Bounds = tuple[int, int] | None
+
+
+def window_bounds(
+    session: Session, window: tuple[int | None, int | None], after_sequence: int = 0, *, newest_first: bool = False
+) -> Bounds:
+    """Return the first and last sequence of the decisions evaluated in ``window`` past the cursor.
+
+    One pass over the window's entries of the time index, which holds the sequence too (SQLite's
+    index carries the rowid, PostgreSQL's is ``(evaluated_us, sequence)``): an index-only read, no
+    decision row. A read of the window then scans the primary key between the two, in order.
+    """
+    clauses, params = [], []
+    for bound, operator in zip(window, (">=", "<"), strict=True):
+        if bound is not None:
+            clauses.append(f"evaluated_us {operator} ?")
+            params.append(bound)
+    if after_sequence:
+        clauses.append("sequence < ?" if newest_first else "sequence > ?")
+        params.append(after_sequence)
+    low, high = session.query(
+        f"SELECT MIN(sequence), MAX(sequence) FROM decisions WHERE {' AND '.join(clauses)}", params
+    )[0]
+    return None if low is None else (int(low), int(high))
+
+
+def paged(
+    chosen: Selection, columns: str, after_sequence: int, limit: int, bounds: Bounds, *,
+    newest_first: bool = False, joins: str = "",
+) -> tuple[str, list[object]] | None:
+    """Return the statement reading the next ``limit`` rows of ``columns`` of ``chosen`` past the cursor.
+
+    ``bounds`` is what :func:`window_bounds` returned for a selection with a time window (ignored
+    without one). None when nothing can match (an empty window, or a cursor already past it).
+    """
+    clauses, params = [chosen.clause], list(chosen.params)
+    low, high = 1, None
+    if chosen.window is not None:
+        if bounds is None:
+            return None
+        low, high = bounds
+    if not newest_first:
+        low = max(low, after_sequence + 1)
+    elif after_sequence:
+        high = after_sequence - 1 if high is None else min(high, after_sequence - 1)
+    if high is not None and high < low:
+        return None
+    clauses.append(f"{chosen.key} >= ?")
+    params.append(low)
+    if high is not None:
+        clauses.append(f"{chosen.key} <= ?")
+        params.append(high)
+    order = f"{chosen.key} DESC" if newest_first else chosen.key
+    sql = (
+        f"SELECT {columns} FROM {chosen.source}{joins} WHERE {' AND '.join(clauses)} ORDER BY {order} LIMIT ?"
+    )
+    return sql, [*params, limit]
+
+
 def request_id_lookups(caller: str, request_ids: Sequence[str]) -> list[tuple[str, Sequence[object]]]:
     """Return the queries finding what ``caller`` already recorded under any of ``request_ids``.
 
@@ -161,10 +331,23 @@ def decisions(
         f"SELECT {_DECISION} FROM decisions d WHERE {clause} ORDER BY {order_by(newest_first)} LIMIT ?",
         [*params, limit],
     )
+    return _decisions(session, rows, resolve)
+
+
+def decision_page(  # noqa: PLR0917 - the page's parts, as summary_page's plus how to decode
+    session: Session, chosen: Selection, after_sequence: int, limit: int, resolve: Resolve, bounds: Bounds, *,
+    newest_first: bool = False,
+) -> list[StoredDecision]:
+    """Return the next ``limit`` decisions of ``chosen`` past the cursor, with their outcomes (see :func:`paged`)."""
+    statement = paged(chosen, _DECISION, after_sequence, limit, bounds, newest_first=newest_first)
+    return [] if statement is None else _decisions(session, session.query(*statement), resolve)
+
+
+def _decisions(session: Session, rows: list[Row], resolve: Resolve) -> list[StoredDecision]:
     documents: list[tuple[Any, list[str]]] = []
     for row in rows:
         with reading(f"record {row[0]}"):
-            document = json.loads(str(row[2]))
+            document = loads(str(row[2]))
             documents.append((document, trace_digests(document)))
     with reading(f"a trace entry of records {rows[0][0]}-{rows[-1][0]}" if rows else "a trace entry"):
         entries = resolve(session, [digest for _, digests in documents for digest in digests])
@@ -175,7 +358,7 @@ def decisions(
     ):
         with reading(f"record {seq}"):
             found.append(StoredDecision(
-                sequence=int(seq), decision=decode_decision(document, entries), facts=json.loads(str(facts)),
+                sequence=int(seq), decision=decode_decision(document, entries), facts=loads(str(facts)),
                 masked_facts=tuple(json.loads(str(masked))), duration_ms=int(micros) / 1000, hash=str(digest),
                 previous_hash=str(previous), outcomes=tuple(outcomes.get(str(decision_id), ())),
             ))
@@ -193,62 +376,64 @@ def trace_entries(session: Session, digests: Sequence[str]) -> list[Row]:
     return rows
 
 
-@dataclass(frozen=True)
 class StoredEntries:
-    """What verification learns from walking ``trace_entries`` once.
+    """Trace entries as verification sees them, checked when the records referring to them are walked.
 
-    Attributes:
-        stored: Every digest in the table.
-        problems: A problem for each entry whose text does not match its digest.
-        fired: The rule id of each entry whose result is FIRED, by digest.
-
+    Each entry is read, its text checked against its digest and its rule result noted the first
+    time a record refers to it; what was learnt is remembered for the records after, up to
+    ``limit`` entries (then forgotten and read again when needed), so memory does not grow with
+    the trail. An entry no record refers to cannot change what any record says, so it is never read.
     """
 
-    stored: set[str]
-    problems: dict[str, str]
-    fired: dict[str, str]
+    def __init__(self, limit: int = 100_000) -> None:
+        self._limit = limit
+        #: A problem for each entry that is missing or does not match its digest ("" when it is intact).
+        self.problems: dict[str, str] = {}
+        #: The rule id of each entry read whose result is FIRED, by digest.
+        self.fired: dict[str, str] = {}
 
-
-def entry_problems(session: Session, chunk: int) -> StoredEntries:
-    """Walk ``trace_entries``: every stored digest, a problem for each entry not matching it, the FIRED ones."""
-    found = StoredEntries(set(), {}, {})
-    after = ""
-    while True:
-        rows = session.query(
-            "SELECT digest, entry FROM trace_entries WHERE digest > ? ORDER BY digest LIMIT ?", (after, chunk)
-        )
-        for digest, entry in rows:
-            found.stored.add(str(digest))
+    def load(self, session: Session, digests: Sequence[str]) -> None:
+        """Read and check those of ``digests`` not checked yet (all of them stay known until the next load)."""
+        wanted = [digest for digest in dict.fromkeys(digests) if digest not in self.problems]
+        if not wanted:
+            return
+        if len(self.problems) + len(wanted) > self._limit:
+            self.problems, self.fired = {}, {}
+            wanted = list(dict.fromkeys(digests))
+        for digest in wanted:
+            self.problems[digest] = f"trace entry {digest} is missing"
+        for stored, entry in trace_entries(session, wanted):
+            digest = str(stored)
             if entry_digest(str(entry)) != digest:
-                found.problems[str(digest)] = f"trace entry {digest} was changed after it was written"
+                self.problems[digest] = f"trace entry {digest} was changed after it was written"
                 continue
             try:
                 parsed = json.loads(str(entry))
                 result, rule_id = parsed.get("result"), parsed.get("rule_id")
             except UNREADABLE:
                 # Its digest matches, so it was written so: the record referring to it is reported.
-                found.problems[str(digest)] = f"trace entry {digest} cannot be read"
+                self.problems[digest] = f"trace entry {digest} cannot be read"
                 continue
+            self.problems[digest] = ""
             if result == RuleResult.FIRED.value:
-                found.fired[str(digest)] = str(rule_id)
-        if len(rows) < chunk:
-            return found
-        after = str(rows[-1][0])
+                self.fired[digest] = str(rule_id)
 
 
-def summaries(session: Session, clause: str, params: Sequence[object], limit: int) -> list[DecisionSummary]:
-    """Return up to ``limit`` decision summaries matching ``clause``, oldest first."""
-    rows = session.query(
-        f"SELECT {_SUMMARY} FROM decisions d LEFT JOIN decision_equality e ON e.decision_id = d.decision_id"
-        f" WHERE {clause} ORDER BY d.sequence LIMIT ?",
-        [*params, limit],
+def summary_page(
+    session: Session, chosen: Selection, after_sequence: int, limit: int, bounds: Bounds
+) -> list[DecisionSummary]:
+    """Return the next ``limit`` decision summaries of ``chosen`` past the cursor, oldest first."""
+    statement = paged(
+        chosen, _SUMMARY, after_sequence, limit, bounds,
+        joins=" LEFT JOIN decision_equality e ON e.decision_id = d.decision_id",
     )
+    rows = [] if statement is None else session.query(*statement)
     found: list[DecisionSummary] = []
     for seq, decision_id, micros, policy, version, status, pathway, directed, facts, group in rows:
         with reading(f"record {seq}"):
             found.append(DecisionSummary(
                 int(seq), str(decision_id), from_micros(int(micros)), str(policy), str(version), Status(status),
-                str(pathway), bool(directed), json.loads(str(facts)), str(group),
+                str(pathway), bool(directed), loads(str(facts)), str(group),
             ))
     return found
 
@@ -258,12 +443,13 @@ def outcomes_of(session: Session, decision_ids: Sequence[str]) -> dict[str, list
     by_decision: dict[str, list[OutcomeRecord]] = {}
     for start in range(0, len(decision_ids), IN_CHUNK):
         chunk = list(decision_ids[start:start + IN_CHUNK])
-        rows = session.query(
-            f"SELECT {_OUTCOME} FROM outcomes WHERE decision_id IN ({marks(len(chunk))}) ORDER BY sequence",
-            chunk,
-        )
+        # Ordered here, per decision, not by the database: the (decision_id, sequence) index yields each
+        # decision's outcomes in order, and a page's handful need no sort of the statement's rows.
+        rows = session.query(f"SELECT {_OUTCOME} FROM outcomes WHERE decision_id IN ({marks(len(chunk))})", chunk)
         for row in rows:
             by_decision.setdefault(str(row[1]), []).append(outcome(row))
+    for found in by_decision.values():
+        found.sort(key=lambda record: record.sequence)
     return by_decision
 
 
@@ -334,19 +520,19 @@ def links(
         sequence = int(row[0])
         columns = dict(zip(chain.DECISION_COLUMNS, values, strict=True))
         try:
-            document = json.loads(str(columns["document"]))
+            document = loads(str(columns["document"]))
             digests = trace_digests(document)
         except UNREADABLE:
             # Reported once its hash checks out (a document rewritten and rehashed); else the hash is.
             document, digests = {}, []
             problem = "its document cannot be read"
         else:
-            problem = next(
-                (entries.problems.get(d) or f"trace entry {d} is missing" for d in digests
-                 if d in entries.problems or d not in entries.stored),
-                "",
-            )
-        if not problem and (disagreement := _disagreement(columns, document, rules.pop(sequence, set()), entries)):
+            # Entries already checked are not read again: usually none is read (entries recur).
+            entries.load(session, digests)
+            problem = next((entries.problems[d] for d in digests if entries.problems[d]), "")
+        if not problem and (
+            disagreement := _disagreement(columns, document, digests, rules.pop(sequence, set()), entries)
+        ):
             inconsistent[sequence] = disagreement
         found.append(chain.Link(sequence, chain.DECISION, str(row[1]), str(row[2]), values, tuple(side), problem))
     for row in outcome_rows:
@@ -378,10 +564,10 @@ _INDEXED: tuple[tuple[str, Callable[[Mapping[str, Any]], object]], ...] = (
 
 
 def _disagreement(
-    columns: Mapping[str, object], document: Mapping[str, Any], rule_rows: set[str], entries: StoredEntries
+    columns: Mapping[str, object], document: Mapping[str, Any], digests: Sequence[str], rule_rows: set[str],
+    entries: StoredEntries,
 ) -> str:
     """Return how one decision's queried data disagrees with its chained data ("" if not), naming it."""
-    digests = trace_digests(document)
     name = f"decision {columns['decision_id']}"
     try:
         differing = [column for column, said in _INDEXED if _same_type(columns[column]) != said(document)]

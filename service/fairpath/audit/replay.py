@@ -30,12 +30,13 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from fairpath.audit import monitoring
-from fairpath.audit.fairness import OutcomeRow, StatsSlice, outcome_stats
+from fairpath.audit.fairness import StatsSlice, StatsTally
 from fairpath.audit.records import DecisionFilter, StoredDecision
 from fairpath.audit.store import DecisionStore
 from fairpath.decisions import Decision
 from fairpath.errors import (
     DeadlineExpiredError,
+    DecisionNotFoundError,
     FieldViolation,
     InvalidFactsError,
     InvalidRequestError,
@@ -178,7 +179,7 @@ class Replayer:
             self._evaluator.registry.get(request.policy, request.version)  # NOT_FOUND before any work
             if not query.policy:  # another policy's facts would only be skipped as undeclared
                 query = dataclasses.replace(query, policy=request.policy)
-        tally = _Tally(min(request.max_changed or DEFAULT_MAX_CHANGED, MAX_CHANGED_LIMIT))
+        tally = _Tally(min(request.max_changed or DEFAULT_MAX_CHANGED, MAX_CHANGED_LIMIT), period)
         for chunk in _chunks(self._store.iter_decisions(query), CHUNK):
             ids = [stored.decision.decision_id for stored in chunk]
             sensitive = self._store.sensitive_facts(ids)
@@ -190,7 +191,7 @@ class Replayer:
                 self._replay_one(
                     request, stored, sensitive.get(decision_id, {}), groups.get(decision_id, ""), tally
                 )
-        return tally.report(period, request.reference_group)
+        return tally.report(request.reference_group)
 
     def _replay_one(
         self,
@@ -206,6 +207,13 @@ class Replayer:
             tally.skip(_NOT_KEPT, recorded.decision_id)
             return
         name, version = request.policy or recorded.policy.name, request.version
+        if recorded.requires and self._chained(name, version):
+            # A chained decision against a chained candidate: send the request's facts again (its own
+            # and those its required decisions' records hold); the candidate takes the chained ones.
+            facts = self._request_facts(stored, facts)
+            if facts is None:
+                tally.skip(_NOT_KEPT, recorded.decision_id)
+                return
         try:
             candidate = self._evaluator.evaluate(name, facts, version=version, subject=recorded.subject)
         except InvalidFactsError as error:
@@ -215,6 +223,34 @@ class Replayer:
             tally.skip(str(error), recorded.decision_id)
             return
         tally.add(stored, candidate, equality_group)
+
+
+    def _chained(self, name: str, version: str) -> bool:
+        """Whether the candidate requires other policies' decisions (False if it is not loaded: skipped later)."""
+        try:
+            return bool(self._evaluator.registry.get(name, version).requires)
+        except PolicyNotFoundError:
+            return False
+
+    def _request_facts(self, stored: StoredDecision, facts: dict[str, object]) -> dict[str, object] | None:
+        """The facts of a chained decision's request: its own, plus its required records'.
+
+        Masked values are restored; None when a required record, or a masked value of one, is no longer kept.
+        """
+        request: dict[str, object] = {}
+        for link in stored.decision.requires:
+            try:
+                required = self._store.get_decision(link.decision_id)
+            except DecisionNotFoundError:
+                return None
+            restored = restore(required, self._store.sensitive_facts([link.decision_id]).get(link.decision_id, {}))
+            restored = None if restored is None else self._request_facts(required, restored)
+            if restored is None:
+                return None
+            request.update(restored)
+        chained = {fact for link in stored.decision.requires for fact, _ in link.facts}
+        request.update({name: value for name, value in facts.items() if name not in chained})
+        return request
 
 
 def restore(stored: StoredDecision, sensitive: Mapping[str, object]) -> dict[str, object] | None:
@@ -234,9 +270,10 @@ def pathway_of(decision: Decision) -> str:
 
 @dataclass
 class _Tally:
-    """What the replay has seen so far."""
+    """What the replay has seen so far: counts, the first changed decisions, never every decision."""
 
     max_changed: int
+    period: str
     replayed: int = 0
     changed: int = 0
     transitions: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -247,8 +284,12 @@ class _Tally:
     changed_decisions: list[ChangedDecision] = field(default_factory=list)
     skips: dict[str, list[str]] = field(default_factory=dict)
     skip_counts: Counter[str] = field(default_factory=Counter)
-    recorded_rows: list[OutcomeRow] = field(default_factory=list)
-    candidate_rows: list[OutcomeRow] = field(default_factory=list)
+    recorded_stats: StatsTally = field(init=False)
+    candidate_stats: StatsTally = field(init=False)
+
+    def __post_init__(self) -> None:
+        # The fairness figures are counted as decisions go by, so memory does not grow with the trail.
+        self.recorded_stats, self.candidate_stats = StatsTally(self.period), StatsTally(self.period)
 
     def skip(self, reason: str, decision_id: str) -> None:
         self.skip_counts[reason] += 1
@@ -284,10 +325,10 @@ class _Tally:
                 )
         # Both rows from the recorded (masked) facts: the professional group is what a reviewer sees.
         when = recorded.evaluated_at
-        for rows, decision in ((self.recorded_rows, recorded), (self.candidate_rows, candidate)):
-            rows.append(monitoring.decision_row(decision, stored.facts, equality_group, evaluated_at=when))
+        for stats, decision in ((self.recorded_stats, recorded), (self.candidate_stats, candidate)):
+            stats.add(monitoring.decision_row(decision, stored.facts, equality_group, evaluated_at=when))
 
-    def report(self, period: str, reference_group: str) -> ReplayReport:
+    def report(self, reference_group: str) -> ReplayReport:
         changed_rules = sorted(set(self.started) | set(self.stopped))
         return ReplayReport(
             replayed=self.replayed,
@@ -304,8 +345,8 @@ class _Tally:
                 SkipReason(reason, count, tuple(self.skips[reason]))
                 for reason, count in sorted(self.skip_counts.items(), key=lambda item: (-item[1], item[0]))
             ),
-            candidate_stats=tuple(outcome_stats(self.candidate_rows, period, reference_group)),
-            recorded_stats=tuple(outcome_stats(self.recorded_rows, period, reference_group)),
+            candidate_stats=tuple(self.candidate_stats.figures(reference_group)),
+            recorded_stats=tuple(self.recorded_stats.figures(reference_group)),
         )
 
 

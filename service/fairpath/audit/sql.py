@@ -59,16 +59,25 @@ from fairpath.errors import (
     CorruptRecordError,
     DecisionNotFoundError,
     FairpathError,
+    FieldViolation,
+    InvalidRequestError,
     RecordTooLargeError,
     RequestIdReusedError,
     StoreUnavailableError,
 )
+
+#: Fewest characters of a decision id that ``get_decision`` looks up as a prefix, and an id's full length.
+MIN_ID_PREFIX, ID_LENGTH = 8, 36
+_ID_CHARS = frozenset("0123456789abcdef-")
+#: Ids an ambiguous prefix lists.
+_AMBIGUOUS_SHOWN = 5
 
 #: Largest record written, in bytes as read back: below gRPC's default 4 MiB message limit, with room
 #: for the protobuf framing and the outcomes appended later. A record that could not be returned is not written.
 MAX_RECORD_BYTES = 3 * 1024 * 1024
 
 _T = TypeVar("_T")
+_Sequenced = TypeVar("_Sequenced", StoredDecision, DecisionSummary)
 # What an append's work returns: its result, (statement, rows) to write, and the new head (sequence, hash).
 _Work = tuple[_T, list[tuple[str, Sequence[Sequence[object]]]], int, str]
 # What appending groups returns under the lock: each group's result (records, ids of repeated decisions
@@ -379,9 +388,34 @@ class SqlStore:
         found = self._pool.read(
             lambda session: queries.decisions(session, "d.decision_id = ?", [decision_id], 1, self._entries.resolve)
         )
+        if not found and MIN_ID_PREFIX <= len(decision_id) < ID_LENGTH and _ID_CHARS.issuperset(decision_id):
+            found = self._by_prefix(decision_id)
         if not found:
             raise DecisionNotFoundError(decision_id)
         return found[0]
+
+    def _by_prefix(self, prefix: str) -> list[StoredDecision]:
+        """The decision whose id starts with ``prefix`` (people copy the first characters of an id).
+
+        Raises:
+            InvalidRequestError: Several ids start with it; the violation lists (up to 5 of) them.
+
+        """
+        # ``prefix`` holds only hex digits and hyphens, so nothing in it needs escaping. LIKE scans the
+        # ids (a range on the index would depend on the database's collation); a person typed this.
+        found = self._pool.read(
+            lambda session: queries.decisions(
+                session, "d.decision_id LIKE ?", [prefix + "%"], _AMBIGUOUS_SHOWN + 1, self._entries.resolve,
+            )
+        )
+        if len(found) > 1:
+            ids = [stored.decision.decision_id for stored in found[:_AMBIGUOUS_SHOWN]]
+            more = " and more" if len(found) > _AMBIGUOUS_SHOWN else ""
+            raise InvalidRequestError([FieldViolation(
+                "decision_id", f"the prefix {prefix} matches several decisions: {', '.join(ids)}{more}; give more "
+                "characters",
+            )])
+        return found
 
     def find_by_request_id(self, request_id: str, *, caller: str = "") -> StoredDecision | None:
         """Return the decision ``caller`` recorded under ``request_id``, if any (ids are per caller)."""
@@ -401,39 +435,82 @@ class SqlStore:
         """Return up to ``limit`` matching decisions following ``after_sequence`` (0: from the start).
 
         Oldest first, they are the ones with a sequence above it; ``newest_first``, below it
-        (from the newest when it is 0).
+        (from the newest when it is 0). One range of one index in sequence order
+        (:class:`~fairpath.audit.queries.Selection`): no sort, whatever the filter.
         """
-        clause, params = queries.where(query, after_sequence, newest_first=newest_first)
-        return self._pool.read(
-            lambda session: queries.decisions(
-                session, clause, params, limit, self._entries.resolve, newest_first=newest_first
+        chosen = queries.selection(query)
+
+        def read(session: Session) -> list[StoredDecision]:
+            bounds = self._bounds(session, chosen, after_sequence, newest_first=newest_first)
+            return queries.decision_page(
+                session, chosen, after_sequence, limit, self._entries.resolve, bounds, newest_first=newest_first
             )
-        )
+
+        return self._pool.read(read)
 
     def iter_decisions(
         self, query: DecisionFilter, *, after_sequence: int = 0, chunk: int = 500
     ) -> Iterator[StoredDecision]:
         """Yield every matching decision, oldest first, ``chunk`` at a time (no transaction held open)."""
-        while True:
-            page = self.list_decisions(query, limit=chunk, after_sequence=after_sequence)
-            yield from page
-            if len(page) < chunk:
-                return
-            after_sequence = page[-1].sequence
+        chosen = queries.selection(query)
+        yield from self._stream(
+            chosen, after_sequence, chunk,
+            lambda session, after, bounds: queries.decision_page(
+                session, chosen, after, chunk, self._entries.resolve, bounds
+            ),
+        )
 
     def iter_summaries(self, query: DecisionFilter, *, chunk: int = 2000) -> Iterator[DecisionSummary]:
         """Yield the indexed columns, facts and equality group of every matching decision, oldest first.
 
         Cheaper than :meth:`iter_decisions` (no trace is decoded): meant for statistics.
         """
-        after = 0
+        chosen = queries.selection(query)
+        yield from self._stream(
+            chosen, 0, chunk, lambda session, after, bounds: queries.summary_page(session, chosen, after, chunk, bounds)
+        )
+
+    def _stream(
+        self,
+        chosen: queries.Selection,
+        after: int,
+        chunk: int,
+        read: Callable[[Session, int, queries.Bounds], Sequence[_Sequenced]],
+    ) -> Iterator[_Sequenced]:
+        """Yield what ``read`` returns page after page past ``after``, each page a read of its own.
+
+        Memory holds one page. A time window's sequence range is found once, not per page, and once
+        more when the range is used up, for decisions recorded in the window since (a window that
+        ends in the future). Between pages no session or transaction is held.
+        """
+        bounds: queries.Bounds = None
+        fresh: bool = True
         while True:
-            clause, params = queries.where(query, after)
-            page = self._pool.read(lambda session: queries.summaries(session, clause, params, chunk))  # noqa: B023
+
+            def work(session: Session, fresh: bool = fresh, after: int = after) -> Sequence[_Sequenced]:
+                nonlocal bounds
+                if fresh:
+                    bounds = self._bounds(session, chosen, after)
+                return read(session, after, bounds)
+
+            page = self._pool.read(work)
             yield from page
+            if page:
+                after = page[-1].sequence
             if len(page) < chunk:
-                return
-            after = page[-1].sequence
+                if fresh or chosen.window is None:
+                    return
+                fresh = True
+            else:
+                fresh = False
+
+    @staticmethod
+    def _bounds(
+        session: Session, chosen: queries.Selection, after: int, *, newest_first: bool = False
+    ) -> queries.Bounds:
+        if chosen.window is None:
+            return None
+        return queries.window_bounds(session, chosen.window, after, newest_first=newest_first)
 
     def equality_groups(self, decision_ids: Sequence[str]) -> dict[str, str]:
         """Return the equality group recorded for each of ``decision_ids`` that has one."""
@@ -468,7 +545,7 @@ class SqlStore:
             session.begin_snapshot()
             try:
                 head = _head(session)
-                entries = queries.entry_problems(session, chunk)
+                entries = queries.StoredEntries()  # read as the records refer to them, a chunk at a time
                 top = session.query(
                     "SELECT (SELECT COALESCE(MAX(sequence), 0) FROM decisions),"
                     " (SELECT COALESCE(MAX(sequence), 0) FROM outcomes)"

@@ -210,7 +210,7 @@ def _engine_disagrees(
 ) -> str | None:
     answers = describe(assignment, tuple(assignment))
     try:
-        decision = evaluator.evaluate(policy.name, known(assignment), version=policy.version)
+        decision = evaluator.evaluate(policy.name, known(assignment), version=policy.version, alone=True)
     except FairpathError as error:
         return f"for {answers} the engine reached no outcome ({error})"
     got = _label(decision)

@@ -19,18 +19,24 @@ handler returns its exit code:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fairpath_client._term import output_width, table
+
 from fairpath.authoring.space import MAX_COMBINATIONS, SAMPLES, SEED
 from fairpath.errors import FairpathError, PolicyFileError
-from fairpath.flowchart import policy_flowchart
+from fairpath.flowchart import policy_flowchart, with_requirements
 from fairpath.policy.cases import CasesReport, cases_file, load_cases
 from fairpath.policy.loader import load_file
 from fairpath.policy.model import Policy
 from fairpath.policy.registry import TESTS_SUFFIX, PolicyRegistry, policy_files
+from fairpath.policy.requirements import with_required
+from fairpath.problems import Problem
 
 if TYPE_CHECKING:
     from fairpath.authoring.diff import PolicyDiff
@@ -73,6 +79,9 @@ def add_commands(commands: Subparsers[argparse.ArgumentParser]) -> None:
     lint.add_argument("path", nargs="?", metavar="PATH", help=path_help)
     lint.add_argument("--max-combinations", type=_positive, default=MAX_COMBINATIONS, metavar="N",
                       help="refuse to enumerate more classes of answers than this (default: %(default)s)")
+    lint.add_argument("--show-accepted", action="store_true",
+                      help="also list the findings accepted in <version>.accepted.yaml, each with its reason "
+                      "(by default they are only counted)")
     lint.set_defaults(func=run_lint)
 
     diff = commands.add_parser(
@@ -163,10 +172,12 @@ def _test_one(path: Path, engine: Engine, *, quiet: bool) -> bool:
         if not tests.exists():
             raise PolicyFileError(f"no test cases: write them in {tests.name}", path=str(tests))
         cases = load_cases(tests.read_bytes(), policy, str(tests))
+        # A chained policy's cases run through what it requires, from the same policy directory.
+        required = with_required(policy)
     except (FairpathError, OSError) as error:
         _say(f"{path}", f"  FAIL  {error}", "")
         return False
-    evaluator = trial_evaluator(policy, engine)
+    evaluator = trial_evaluator(policy, engine, required=required)
     if isinstance(evaluator, Problem):
         _say(f"{path}", f"  FAIL  {evaluator}", "")
         return False
@@ -221,18 +232,35 @@ def run_lint(args: argparse.Namespace) -> int:
     paths = policy_paths(root)
     if not paths:
         return _complain("lint", f"no policy files under {root}")
+    from fairpath.authoring.accepted import accepted_path, apply_accepted, load_accepted  # noqa: PLC0415
     from fairpath.authoring.lint import lint_file  # noqa: PLC0415 - see _heavy
 
-    errors = warnings = 0
+    errors = warnings = accepted_total = 0
     for path in paths:
         report = lint_file(path, limit=args.max_combinations)
+        sidecar = accepted_path(path)
+        try:
+            report, accepted = apply_accepted(report, load_accepted(sidecar), sidecar)
+        except PolicyFileError as error:
+            report, accepted = dataclasses.replace(report, problems=(*report.problems, Problem.from_error(
+                error, check="accepted-file"))), []
         errors += len(report.errors)
         warnings += len(report.warnings)
+        accepted_total += len(accepted)
         title = f"{path}  ({report.policy.key})" if report.policy else f"{path}"
+        shown = [
+            f"  {item.problem}\n" + "\n".join(textwrap.wrap(
+                f"accepted in {sidecar.name}: {item.reason}", 100, initial_indent=" " * 6,
+                subsequent_indent=" " * 8, break_long_words=False, break_on_hyphens=False))
+            for item in accepted
+        ] if args.show_accepted else []
+        counts = f"  {_count(len(report.errors), 'error')}, {_count(len(report.warnings), 'warning')}"
         _say(title, *(f"  {note}" for note in report.notes),
-             *(f"  {problem!s}" for problem in report.problems),
-             f"  {_count(len(report.errors), 'error')}, {_count(len(report.warnings), 'warning')}", "")
-    _say(f"{len(paths)} file(s): {_count(errors, 'error')}, {_count(warnings, 'warning')}")
+             *(f"  {problem}" for problem in report.problems), *shown,
+             counts + (f", {len(accepted)} accepted" if accepted else ""), "")
+    hint = "" if args.show_accepted or not accepted_total else " (--show-accepted lists them with their reasons)"
+    _say(f"{len(paths)} file(s): {_count(errors, 'error')}, {_count(warnings, 'warning')}"
+         + (f", {accepted_total} accepted{hint}" if accepted_total else ""))
     return EXIT_FAILED if errors else EXIT_OK
 
 
@@ -306,17 +334,26 @@ def run_graph(args: argparse.Namespace) -> int:
     except FairpathError as error:
         return _complain("graph", str(error))
     chart = policy_flowchart(policy)
-    sys.stdout.write(chart.to_mermaid() if args.format == "mermaid" else chart.to_svg(standalone=True) + "\n")
+    mermaid = args.format == "mermaid"
+    sys.stdout.write(with_requirements(chart.to_mermaid(), policy) if mermaid else chart.to_svg(standalone=True) + "\n")
     return EXIT_OK
 
 
 def render_diff(found: PolicyDiff) -> list[str]:
-    """Return the lines ``policy diff`` prints: what was compared, then each group with examples."""
+    """Return the lines ``policy diff`` prints.
+
+    First what a reviewer acts on: per outcome of the old version, how many distinct walks (routes
+    through its questions) end there and how many of them end differently in the new one, and where.
+    Then each change with example answers. The share of all combinations of answers comes last,
+    labelled for what it is: every combination of every fact's values counted alike, however
+    unlikely, so a change on a route few combinations take (every "No" at one late question) can be
+    a tiny share and still change most real cases.
+    """
     lines = [f"{found.name} {found.old} → {found.new}"]
     if found.sampled:
         lines.append(f"too many classes of answers to enumerate: sampled {found.evaluated:,} of the "
                      f"{found.total:,} combinations of {len(found.facts)} facts at random "
-                     f"(seed {found.seed}); counts are estimates")
+                     f"(seed {found.seed}); walks and counts are those of the sample")
     else:
         lines.append(f"enumerated {found.evaluated:,} classes of answers covering all {found.total:,} "
                      f"combinations of {len(found.facts)} facts")
@@ -324,18 +361,29 @@ def render_diff(found: PolicyDiff) -> list[str]:
         return [*lines, f"no differences among the {found.evaluated:,} combinations sampled"]
     if not found.groups:
         return [*lines, "no differences: the versions reach the same outcome and advice on every combination"]
-    share = 100 * found.differing / found.total if found.total else 0.0
-    lines.append(f"{found.differing:,} combinations ({share:.3g}%) decide differently, in "
-                 f"{len(found.groups)} group(s):")
+    walks = sum(p.walks for p in found.by_pathway)
+    changed = sum(p.changed for p in found.by_pathway)
+    lines += ["", f"{changed} of the {walks} distinct walks of {found.old} (routes through its questions) end "
+              f"differently in {found.new}:", ""]
+    rows = [[f"OUTCOME IN {found.old}", "WALKS", "CHANGED", f"NOW, IN {found.new} (WALKS)"]]
+    rows += [
+        [p.pathway, str(p.walks), str(p.changed), ", ".join(f"{now} ({n})" for now, n in p.now) or "-"]
+        for p in found.by_pathway
+    ]
+    lines += ["  " + line for line in table(rows, width=output_width() - 2)]
+    lines += ["", f"The {len(found.groups)} change(s), with example answers:"]
     for group in found.groups:
         advice = " ".join([*(f"+{code}" for code in group.added), *(f"-{code}" for code in group.removed)])
         change = f"{group.before} → {group.after}" if group.before != group.after else \
             f"{group.before} (same pathway)"
         lines.extend(["", change + (f"; advice {advice}" if advice else "")])
-        unit = _count(group.classes, "sample") if found.sampled else _count(group.classes, "class", "classes")
-        lines.append(f"    {group.combinations:,} combinations ({unit})")
         for outcomes, answers in group.examples:
             lines.append(f"    e.g. {outcomes}")
             lines.extend(_wrap(["when", *answers] if answers else ["whatever the answers"]))
-    return lines
+    share = 100 * found.differing / found.total if found.total else 0.0
+    estimated = "an estimate from the sample, " if found.sampled else ""
+    raw = (f"Raw combination share: {found.differing:,} of all {found.total:,} combinations of answers "
+           f"({share:.3g}%; {estimated}every combination of every fact's values counted alike, however "
+           "unlikely; not a share of real cases: replay recorded decisions for that)")
+    return [*lines, "", *textwrap.wrap(raw, 100, break_long_words=False, break_on_hyphens=False)]
 

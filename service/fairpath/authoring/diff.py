@@ -19,6 +19,7 @@ value one version does not allow makes that version refuse the facts, shown as
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -45,6 +46,8 @@ from fairpath.serving.evaluator import Evaluator
 
 EXAMPLES = 2
 INVALID = "INVALID_FACTS"
+#: What a walk changed to when B reaches the same pathway but with other advice.
+SAME_PATHWAY = "other advice only"
 
 
 @dataclass
@@ -66,6 +69,29 @@ class DiffGroup:
 
 
 @dataclass(frozen=True)
+class PathwayWalks:
+    """The distinct walks of version A that end at one outcome, and where they end under version B.
+
+    A *walk* is one route through A's questions (each rule passed and which way it went): what a
+    reviewer reads as one line of the flowchart, however many answers to other facts share it.
+
+    Attributes:
+        pathway: A's outcome: a pathway code or ``NEEDS_INFORMATION``.
+        walks: How many distinct walks of A end there.
+        changed: How many of them end differently under B (another outcome, or other advice), for
+            some answers.
+        now: B's outcome for the changed walks and how many walks reach it, most first (a walk
+            counts under each outcome it reaches; ``other advice only`` when only advice changed).
+
+    """
+
+    pathway: str
+    walks: int
+    changed: int
+    now: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
 class PolicyDiff:
     """The differences between two versions of one policy."""
 
@@ -78,6 +104,7 @@ class PolicyDiff:
     sampled: bool
     groups: tuple[DiffGroup, ...]
     seed: int = SEED
+    by_pathway: tuple[PathwayWalks, ...] = ()
 
     @property
     def differing(self) -> int:
@@ -139,12 +166,16 @@ def diff_policies(
         cases = [(assignment, share) for assignment in sample(domains, facts, samples, seed)]
         sampled = True
     groups: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], DiffGroup] = {}
+    # A's walks by outcome, and for each walk the outcomes B reaches where it differs.
+    walks: dict[str, dict[tuple[tuple[str, str], ...], set[str]]] = {}
     evaluator = Evaluator(PolicyRegistry(versions))
     try:
         for assignment, weight in cases:
             (before, had), (after, has) = (_outcome(evaluator, policy, assignment) for policy in versions)
+            changes = walks.setdefault(_code(before), {}).setdefault(_route(old, assignment), set())
             if before == after and had == has:
                 continue
+            changes.add(_code(after) if _code(after) != _code(before) else SAME_PATHWAY)
             # Grouped by pathway code; sub-reasons and missing facts show in the examples.
             refused = INVALID in (before, after)  # a refusal has no advice to compare
             added, removed = ((), ()) if refused else (tuple(sorted(has - had)), tuple(sorted(had - has)))
@@ -157,10 +188,32 @@ def diff_policies(
                 group.examples.append(example)
     finally:
         evaluator.close()  # unloads both rulesets
-    ordered = sorted(groups.values(), key=lambda g: (-g.combinations, g.before, g.after))
+    # Pathway changes first (what a reviewer acts on), then advice-only changes; never by combination count,
+    # which weighs a change by how many unlikely combinations share its route.
+    ordered = sorted(groups.values(), key=lambda g: (g.before == g.after, g.before, g.after, g.added, g.removed))
     return PolicyDiff(
-        old.name, old.version, new.version, facts, total, len(cases), sampled, tuple(ordered), seed
+        old.name, old.version, new.version, facts, total, len(cases), sampled, tuple(ordered), seed,
+        _by_pathway(walks),
     )
+
+
+def _route(policy: Policy, assignment: Assignment) -> tuple[tuple[str, str], ...]:
+    """The walk ``policy`` takes on ``assignment``: each rule passed and which way it went."""
+    end = walk(policy, assignment)
+    return tuple((step.rule.id, step.branch) for step in end.steps) if isinstance(end, WalkEnd) else ()
+
+
+def _by_pathway(walks: dict[str, dict[tuple[tuple[str, str], ...], set[str]]]) -> tuple[PathwayWalks, ...]:
+    """Per outcome of A: its walks, how many change, and to what (walks per outcome of B)."""
+    found = []
+    for pathway, routes in walks.items():
+        changed = [now for now in routes.values() if now]
+        destinations = Counter(outcome for now in changed for outcome in now)
+        found.append(PathwayWalks(
+            pathway, len(routes), len(changed),
+            tuple(sorted(destinations.items(), key=lambda item: (-item[1], item[0]))),
+        ))
+    return tuple(sorted(found, key=lambda p: (-p.changed, p.pathway)))
 
 
 def _advice_condition(policy: Policy, code: str) -> cond.Condition:
@@ -170,7 +223,7 @@ def _advice_condition(policy: Policy, code: str) -> cond.Condition:
 def _outcome(evaluator: Evaluator, policy: Policy, assignment: Assignment) -> tuple[str, frozenset[str]]:
     facts = {name: value for name, value in known(assignment).items() if name in policy.facts}
     try:
-        decision = evaluator.evaluate(policy.name, facts, version=policy.version)
+        decision = evaluator.evaluate(policy.name, facts, version=policy.version, alone=True)
     except InvalidFactsError:
         return INVALID, frozenset()
     return label(decision), frozenset(item.code for item in decision.advice)

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from fairpath.audit.fairness import SUPPRESS_BELOW, SUPPRESSION_NOTE
 from fairpath.console.pages_decisions import parse_filter
 from fairpath.console.sessions import Session
 from fairpath.console.web import Console, requires
@@ -166,6 +167,7 @@ async def fairness(console: Console, request: Request, session: Session) -> Resp
     return console.render(request, "fairness.html", {
         "title": "Fairness", "params": params, "errors": errors, "stats": stats,
         "figures": list(zip(figures, charts, strict=True)), "csv_query": csv_query,
+        "suppression_note": SUPPRESSION_NOTE.format(n=stats.suppression_threshold if stats else SUPPRESS_BELOW),
     })
 
 
@@ -210,7 +212,7 @@ async def replay(console: Console, request: Request, session: Session) -> Respon
         errors.append({"field": "candidate", "text": "Choose a candidate version from the list"})
     if candidate and not errors:
         report = await console.call(session, lambda c: c.replay_decisions(
-            version, policy=name, query=query, max_changed=500, timeout=60))
+            name, version, query, max_changed=500, timeout=60))
     matrix = _matrix(report) if report else None
     cell = params.get("cell", "")
     shown = []

@@ -7,7 +7,6 @@ service records nothing, and the page says so.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,6 @@ from fairpath.policy.cases import cases_file
 from fairpath.policy.registry import semver_key
 
 _CHOICE_TYPES = ("ANSWER", "ENUM", "BOOL")
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @requires(None)
@@ -109,14 +107,7 @@ async def _checked(console: Console, session: Session, detail: PolicyDetail) -> 
 
 def ordered_facts(detail: PolicyDetail) -> list[FactSpec]:
     """The facts in walk order (the order walk rules first read them), then the others in file order."""
-    by_name = {fact.name: fact for fact in detail.facts}
-    order: list[str] = []
-    for rule in detail.rules:
-        if rule.kind != "QUESTION":
-            continue
-        order.extend(word for word in _WORD.findall(rule.condition) if word in by_name and word not in order)
-    order.extend(name for name in by_name if name not in order)
-    return [by_name[name] for name in order]
+    return detail.facts_in_walk_order()  # the CLI's `policies show` lists them in the same order
 
 
 def answers_from(form: FormData | Mapping[str, Any], facts: list[FactSpec]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -164,7 +155,7 @@ async def try_submit(console: Console, request: Request, session: Session) -> Re
 async def _try(console: Console, request: Request, session: Session, *, submitted: FormData | None) -> Response:
     name, version = request.path_params["name"], request.path_params["version"]
     detail = await console.call(session, lambda c: c.get_policy(name, version))
-    facts = ordered_facts(detail)
+    facts = await _askable_facts(console, session, detail)
     answers, raw = answers_from(submitted, facts) if submitted is not None else ({}, {})
     decision: Decision | None = None
     errors: list[dict[str, str]] = []
@@ -183,6 +174,17 @@ async def _try(console: Console, request: Request, session: Session, *, submitte
         "raw": raw, "decision": decision, "errors": errors, "choice_types": _CHOICE_TYPES,
         "svg": Markup(chart.to_svg(highlight, label=f"The walk of these answers on {name} {version}")),  # noqa: S704
     }, status=400 if errors else 200)
+
+
+async def _askable_facts(console: Console, session: Session, detail: PolicyDetail) -> list[FactSpec]:
+    """The questions a try-it form asks: for a chained policy, the required policies' first, never a chained fact."""
+    facts: list[FactSpec] = []
+    for requirement in detail.requires:
+        policy, pinned = requirement.policy, None if requirement.version == "current" else requirement.version
+        required: PolicyDetail = await console.call(session, lambda c: c.get_policy(policy, pinned))  # noqa: B023 - awaited here
+        facts += await _askable_facts(console, session, required)
+    seen = {fact.name for fact in facts}
+    return facts + [fact for fact in ordered_facts(detail) if not fact.taken_from and fact.name not in seen]
 
 
 ROUTES = [

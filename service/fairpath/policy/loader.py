@@ -21,14 +21,17 @@ from fairpath.errors import PolicyFileError
 from fairpath.policy import conditions as cond
 from fairpath.policy.model import (
     ANSWER_VALUES,
+    CURRENT,
     DECISION_FIELDS,
     NUMBER_RANGE,
+    REQUIREMENT_SOURCES,
     AdviceRule,
     CheckRule,
     FactSpec,
     FactType,
     Pathway,
     Policy,
+    Requirement,
     Rule,
     Target,
     number_in_range,
@@ -64,7 +67,7 @@ MAX_POLICY_RULES = 250  # walk rules, advice and checks together
 _QUOTED = 120  # characters of a condition quoted back in an error message
 _TOP_KEYS = {
     "policy", "version", "title", "status", "effective_from", "source", "description",
-    "facts", "pathways", "rules", "advice", "checks",
+    "facts", "pathways", "rules", "advice", "checks", "requires",
 }
 _ENTRY_KEYS = {
     "facts": {"name", "type", "question", "values", "description", "sensitive"},
@@ -72,7 +75,9 @@ _ENTRY_KEYS = {
     "rules": {"id", "title", "question", "when", "then", "else", "source"},
     "advice": {"id", "code", "title", "text", "when"},
     "checks": {"id", "title", "text", "when"},
+    "requires": {"policy", "version", "facts"},
 }
+MAX_REQUIREMENTS = 4  # other policies' decisions one version may require
 _LINE = "__line__"
 
 
@@ -205,6 +210,7 @@ class _Builder:
         advice = self.advice(self.items(document, "advice", required=False), facts, pathways, rules)
         checks = self.checks(self.items(document, "checks", required=False), facts, rules, advice)
         self.check_reachable(rules)
+        requires = self.requires(self.items(document, "requires", required=False), name, facts)
         return Policy(
             name=name,
             version=version,
@@ -220,7 +226,69 @@ class _Builder:
             checks=tuple(checks),
             digest=self.digest,
             path=self.path,
+            requires=tuple(requires),
         )
+
+    def requires(self, entries: list[dict[str, Any]], name: str, facts: dict[str, FactSpec]) -> list[Requirement]:
+        """Read ``requires``: other policies' decisions this one takes facts from.
+
+        What can be checked in one file is checked here (names, versions, the facts and their types,
+        a policy requiring itself); whether the required versions are served, and cycles through
+        other policies, need every file (:mod:`fairpath.policy.requirements`).
+        """
+        if len(entries) > MAX_REQUIREMENTS:
+            raise self.error(f"at most {MAX_REQUIREMENTS} requirements per policy", entries[MAX_REQUIREMENTS])
+        requirements: list[Requirement] = []
+        taken: dict[str, str] = {}
+        for entry in entries:
+            required = self.text(entry, "policy")
+            if not _NAME.match(required):
+                raise self.error(f"requires: policy name {required!r} must be lower-case words joined by '-'", entry)
+            if required == name:
+                raise self.error(f"requires: a policy cannot require itself (requirement cycle: {name} -> {name})",
+                                 entry)
+            if any(r.policy == required for r in requirements):
+                raise self.error(f"requires: {required!r} is required twice", entry)
+            version = self.text(entry, "version")
+            if version != CURRENT and not _SEMVER.match(version):
+                raise self.error(
+                    f"requires {required}: version {version!r} must be {CURRENT!r} or MAJOR.MINOR.PATCH", entry
+                )
+            mapping = entry.get("facts")
+            pairs = [(k, v) for k, v in mapping.items() if k != _LINE] if isinstance(mapping, dict) else []
+            if not pairs:
+                raise self.error(
+                    f"requires {required}: 'facts' must map this policy's facts to what of the decision they "
+                    f"take ({', '.join(REQUIREMENT_SOURCES)})", entry,
+                )
+            for fact, source in pairs:
+                self.chained_fact(entry, required, str(fact), source, facts=facts, taken=taken)
+                taken[str(fact)] = required
+            requirements.append(Requirement(required, version, tuple((str(f), str(v)) for f, v in pairs),
+                                            entry.get(_LINE)))
+        return requirements
+
+    def chained_fact(
+        self, entry: dict[str, Any], required: str, fact: str, source: object, *, facts: dict[str, FactSpec],
+        taken: dict[str, str],
+    ) -> None:
+        """Refuse a chained fact that is undeclared, taken twice, or of a type its source cannot fill."""
+        if fact not in facts:
+            raise self.error(f"requires {required}: fact {fact!r} is not declared", entry)
+        if fact in taken:
+            raise self.error(f"requires {required}: fact {fact!r} is already taken from {taken[fact]}", entry)
+        if not isinstance(source, str) or source not in REQUIREMENT_SOURCES:
+            raise self.error(
+                f"requires {required}: fact {fact!r} must be taken from one of {', '.join(REQUIREMENT_SOURCES)}",
+                entry,
+            )
+        types = REQUIREMENT_SOURCES[source]
+        if facts[fact].type not in types:
+            allowed = " or ".join(t.value for t in types)
+            raise self.error(
+                f"requires {required}: fact {fact!r} takes the decision's {source}, so it must be of type {allowed}",
+                entry,
+            )
 
     def facts(self, entries: list[dict[str, Any]]) -> dict[str, FactSpec]:  # noqa: PLR0912 - one check per rule of the format
         if len(entries) > MAX_FACTS:

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     except PolicyFileError as error:
         err.write(f"fairpath policy lock: error: {error}\n")
         return EXIT_USAGE
-    report(plan, out)
+    report(plan, out, dry_run=args.check)
     target = lock_path(root)
     if plan.changed and not args.check:
         write_lock(root, plan.digests)
@@ -80,22 +80,24 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     return EXIT_OK if plan.ok else EXIT_MISMATCH
 
 
-def report(plan: LockPlan, out: TextIO) -> None:
-    """Print one line per change or refusal, then a count."""
+def report(plan: LockPlan, out: TextIO, *, dry_run: bool = False) -> None:
+    """Print one line per change or refusal, then a count; with ``dry_run`` (``--check``), what it would do."""
+    lock, relock = ("would lock", "would re-lock") if dry_run else ("locked", "re-locked")
+    width = len(relock) + 2
     for key, digest in plan.added:
-        out.write(f"locked     {key}  sha256 {short(digest)}\n")
+        out.write(f"{lock:<{width}}{key}  sha256 {short(digest)}\n")
     for key, old, new in plan.updated:
-        out.write(f"re-locked  {key}  sha256 {short(old)} -> {short(new)}\n")
+        out.write(f"{relock:<{width}}{key}  sha256 {short(old)} -> {short(new)}\n")
     for key, locked, actual in plan.mismatched:
         out.write(
-            f"DIFFERS    {key}  locked sha256 {short(locked)}, file {short(actual)}: left as locked "
+            f"{'DIFFERS':<{width}}{key}  locked sha256 {short(locked)}, file {short(actual)}: left as locked "
             f"(publish a new version, or re-lock on purpose with --update {key})\n"
         )
     for key in plan.missing:
-        out.write(f"no file    {key}  is locked but no policy file defines it (line kept)\n")
+        out.write(f"{'no file':<{width}}{key}  is locked but no policy file defines it (line kept)\n")
     for problem in plan.problems:
-        out.write(f"error      {problem}\n")
+        out.write(f"{'error':<{width}}{problem}\n")
     out.write(
-        f"{len(plan.added)} locked, {len(plan.updated)} re-locked, {plan.unchanged} unchanged, "
+        f"{len(plan.added)} {lock}, {len(plan.updated)} {relock}, {plan.unchanged} unchanged, "
         f"{len(plan.mismatched)} differing, {len(plan.problems)} error(s)\n"
     )

@@ -138,6 +138,46 @@ class CheckRule(_ReadsCondition):
     line: int | None = None
 
 
+#: The version a requirement names to mean "whatever version is current when evaluating".
+CURRENT = "current"
+#: What a chained fact may be taken from in the required decision, and the fact types that can hold it.
+REQUIREMENT_SOURCES: dict[str, tuple[FactType, ...]] = {
+    "pathway": (FactType.ENUM, FactType.STRING),  # the pathway code; unanswered when there is none
+    "category": (FactType.ENUM, FactType.STRING),  # the pathway's category; unanswered when none
+    "individual_directed": (FactType.BOOL,),  # unanswered when there is no pathway
+    "status": (FactType.ENUM, FactType.STRING),  # DECIDED or NEEDS_INFORMATION
+}
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """Another policy's decision this policy needs: evaluated first, and some of its result fed in as facts.
+
+    Attributes:
+        policy: The required policy's name.
+        version: :data:`CURRENT`, or a pinned ``MAJOR.MINOR.PATCH``.
+        facts: ``(fact of this policy, what of the required decision)`` pairs, in file order; the
+            second is one of :data:`REQUIREMENT_SOURCES`.
+        line: Where the requirement is written in the file.
+
+    """
+
+    policy: str
+    version: str
+    facts: tuple[tuple[str, str], ...]
+    line: int | None = None
+
+    @property
+    def pinned(self) -> str:
+        """The version to ask the registry for: "" (the current one) or the pinned version."""
+        return "" if self.version == CURRENT else self.version
+
+    @property
+    def label(self) -> str:
+        """``name@version`` as written (``nhs-just-culture-guide@current``)."""
+        return f"{self.policy}@{self.version}"
+
+
 @dataclass(frozen=True)
 class Policy:
     """One version of one policy file, validated."""
@@ -156,6 +196,7 @@ class Policy:
     checks: tuple[CheckRule, ...]
     digest: str
     path: str = ""
+    requires: tuple[Requirement, ...] = ()
     rules_by_id: dict[str, Rule] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -165,6 +206,11 @@ class Policy:
     def key(self) -> str:
         """``name@version``: how logs and errors name this version."""
         return f"{self.name}@{self.version}"
+
+    @cached_property
+    def chained(self) -> dict[str, tuple[Requirement, str]]:
+        """Each fact taken from a required decision: fact name -> (its requirement, what of the decision)."""
+        return {fact: (req, source) for req in self.requires for fact, source in req.facts}
 
     @property
     def start(self) -> Rule:

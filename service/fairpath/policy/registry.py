@@ -24,6 +24,8 @@ from fairpath.policy.model import Policy
 from fairpath.suggest import did_you_mean
 
 TESTS_SUFFIX = ".tests.yaml"
+#: Lint findings accepted on review, beside a version (``fairpath.authoring.accepted``); not a policy file.
+ACCEPTED_SUFFIX = ".accepted.yaml"
 
 
 def semver_key(version: str) -> tuple[int, ...]:
@@ -81,7 +83,7 @@ def scan_policy_files(root: str | Path) -> PolicyScan:
                 kept.append(name)
         subdirectories[:] = kept
         for name in files:
-            if not name.endswith(".yaml") or name.startswith(".") or name.endswith(TESTS_SUFFIX):
+            if not name.endswith(".yaml") or name.startswith(".") or name.endswith((TESTS_SUFFIX, ACCEPTED_SUFFIX)):
                 continue
             path = Path(directory, name)
             (outside if _leaves(path, top) else found).append(path)
@@ -150,6 +152,18 @@ class PolicyRegistry:
     def is_current(self, policy: Policy) -> bool:
         """Whether ``policy`` is what an unpinned request gets."""
         return self._current().get(policy.name) is policy
+
+    def why_not_current(self, policy: Policy) -> str:
+        """Why an unpinned request does not get ``policy`` ("" when it does), in the words of the rule above."""
+        current = self._current().get(policy.name)
+        if current is policy:
+            return ""
+        if policy.status != "active":
+            return policy.status  # "draft" or "retired": never current
+        today = self._today or date.today().isoformat()
+        if policy.effective_from and policy.effective_from > today:
+            return f"not yet effective (from {policy.effective_from})"
+        return f"superseded by {current.version}" if current is not None else ""
 
     def all(self) -> list[Policy]:
         """Every loaded version, by name then semver."""

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from fairpath.decisions import Decision, Subject
+from fairpath.decisions import Decision, Subject, chain_of
 from fairpath.engine.compiler import CompiledPolicy
 from fairpath.engine.durable import DurableEngine
 from fairpath.engine.protocol import Engine
@@ -27,10 +27,17 @@ from fairpath.serving.state import ServedVersion, ServingState
 
 @dataclass(frozen=True)
 class Evaluated:
-    """A decision and the served version that made it."""
+    """A decision and the served versions that made it.
+
+    Attributes:
+        decision: The decision, with the decisions it required nested in it (chained policies).
+        versions: The version that made each decision of ``chain_of(decision)``, in that order
+            (one for a policy that requires nothing).
+
+    """
 
     decision: Decision
-    version: ServedVersion
+    versions: tuple[ServedVersion, ...]
 
 
 class Evaluator:
@@ -88,8 +95,9 @@ class Evaluator:
         version: str = "",
         subject: Subject | None = None,
         request_id: str = "",
+        alone: bool = False,
     ) -> Decision:
-        """Evaluate one staff member's action (:meth:`decide` without the version).
+        """Evaluate one staff member's action: :meth:`decide` without the versions.
 
         Raises:
             PolicyNotFoundError: unknown policy or version.
@@ -98,7 +106,9 @@ class Evaluator:
             EngineError: durable_rules misbehaved.
 
         """
-        return self.decide(policy, facts, version=version, subject=subject, request_id=request_id).decision
+        return self.decide(
+            policy, facts, version=version, subject=subject, request_id=request_id, alone=alone
+        ).decision
 
     def decide(
         self,
@@ -108,11 +118,17 @@ class Evaluator:
         version: str = "",
         subject: Subject | None = None,
         request_id: str = "",
+        alone: bool = False,
     ) -> Evaluated:
-        """Evaluate one staff member's action; the decision comes with the version that made it.
+        """Evaluate one staff member's action (and, for a chained policy, what it requires first).
 
-        The version carries what recording needs (its masker), so the recorder never looks the
-        version up again, and a reload in between cannot change which facts are masked.
+        The decision comes with the served versions that made it, taken from the same leased state:
+        they carry what recording needs (each version's masker and facts), so the recorder never
+        looks a version up again and a reload in between cannot change what is masked.
+
+        With ``alone`` a chained version is evaluated by itself, its chained facts taken from
+        ``facts`` like any other: what the authors' analysis tools (lint, diff) need, as they
+        enumerate those facts' values. A service never evaluates that way.
 
         Raises:
             PolicyNotFoundError: unknown policy or version.
@@ -124,8 +140,15 @@ class Evaluator:
         state = self._lease()
         try:
             served = state.version(policy, version)
-            decision = served.decide(self._engine, facts, subject=subject or Subject(), request_id=request_id)
-            return Evaluated(decision, served)
+            if alone:
+                decision = served.decide(self._engine, facts, subject=subject or Subject(), request_id=request_id)
+            else:
+                # Through the state: a chained version decides what it requires first, on this same state.
+                decision = state.decide(
+                    self._engine, served, facts, subject=subject or Subject(), request_id=request_id
+                )
+            versions = tuple(state.version(made.policy.name, made.policy.version) for made in chain_of(decision))
+            return Evaluated(decision, versions)
         finally:
             state.leave()
 

@@ -8,7 +8,7 @@ The cases file itself (where it lives, its format) is :mod:`fairpath.policy.case
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from fairpath.decisions import Decision, RuleKind, RuleResult
@@ -39,13 +39,16 @@ def compile_problem(error: PolicyFileError | EngineError, path: str) -> Problem:
     return Problem(path=path, message=str(error), check=COMPILE)
 
 
-def trial_evaluator(policy: Policy, engine: Engine | None = None) -> Evaluator | Problem:
-    """A throwaway evaluator serving ``policy`` alone (close it after use), or why it cannot be built.
+def trial_evaluator(
+    policy: Policy, engine: Engine | None = None, *, required: Sequence[Policy] = ()
+) -> Evaluator | Problem:
+    """A throwaway evaluator serving ``policy`` (close it after use), or why it cannot be built.
 
-    ``engine`` is shared when given (``policy test`` runs many versions on one).
+    ``required`` are the versions a chained policy requires, served beside it. ``engine`` is
+    shared when given (``policy test`` runs many versions on one).
     """
     try:
-        return Evaluator(PolicyRegistry([policy]), engine=engine)
+        return Evaluator(PolicyRegistry([policy, *(other for other in required if other is not policy)]), engine=engine)
     except (PolicyFileError, EngineError) as error:
         return compile_problem(error, policy.path)
 

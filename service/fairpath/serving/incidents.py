@@ -35,6 +35,9 @@ YES = "YES"
 #: Fewest actions (or people) that make a cohort rather than a single person (note N10).
 COHORT = 2
 
+#: Between an incident's request id and an action's index in the request id that action's decision records.
+ACTION_ID_SEPARATOR = "#"
+
 #: The code of the cohort signal (both of its rules).
 COHORT_SIGNAL = "SYSTEM_FIRST_COHORT_SIGNAL"
 COHORT_INDIVIDUAL_DIRECTED = "COHORT_INDIVIDUAL_DIRECTED"
@@ -139,9 +142,13 @@ def merged_facts(shared: Mapping[str, object], own: Mapping[str, object] | None)
 def action_request_id(request_id: str, index: int) -> str:
     """Return the request id recorded with action ``index``'s decision ("" without a request id).
 
-    Ids are unique per caller in the trail, so each decision gets its own, derived from the incident's.
+    Ids are unique per caller in the trail, so each decision gets its own, derived from the incident's:
+    ``<request id>#<index>``. The index follows the last ``#``, so two incidents never derive the same id;
+    an ``Evaluate`` id may not contain ``#`` (:data:`ACTION_ID_SEPARATOR`, refused by
+    :mod:`fairpath.api.field_limits`), so none can be an action's; and an incident's id is at most
+    ``INCIDENT_REQUEST_ID`` characters there, so the derived one fits the request-id maximum.
     """
-    return f"{request_id}#{index}" if request_id else ""
+    return f"{request_id}{ACTION_ID_SEPARATOR}{index}" if request_id else ""
 
 
 def action_violations(index: int, own: Mapping[str, object] | None, error: InvalidFactsError) -> list[FieldViolation]:

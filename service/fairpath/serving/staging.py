@@ -15,7 +15,17 @@ state serves from it:
 
 A version that appears in two files never serves from the newcomer: the one
 already serving stays, and two new ones are both refused (no winner by file
-order). A file that disappeared stops serving. Nothing here touches the state
+order). A file that disappeared stops serving.
+
+Chained policies (``requires:``) are then checked against everything that
+would serve (:mod:`fairpath.policy.requirements`): a version whose required
+policy or version is not served, whose requirements form a cycle, or that
+cannot take the required decision's values, is refused with a ``requires``
+problem naming its file and line (of a cycle, the changed files are refused,
+so what was serving keeps serving); versions requiring a refused one follow.
+A chained version's own test cases run only then, through the versions it
+requires, as a server would evaluate it; a serving chained version's cases run
+again when a version of a policy it requires changed. Nothing here touches the state
 that is serving: the caller installs the result, or drops it.
 """
 
@@ -34,7 +44,8 @@ from fairpath.policy.cases import cases_file, load_cases
 from fairpath.policy.loader import MAX_POLICY_BYTES, MAX_TESTS_BYTES, load_bytes, read_limited
 from fairpath.policy.lock import PolicyLock, read_lock
 from fairpath.policy.registry import PolicyRegistry, scan_policy_files
-from fairpath.problems import DUPLICATE, LOAD, LOCK, TESTS, Problem
+from fairpath.policy.requirements import requirement_problems
+from fairpath.problems import DUPLICATE, LOAD, LOCK, REQUIRES, TESTS, Problem
 from fairpath.serving.gate import case_problems, compile_problem, run_cases
 from fairpath.serving.state import ServedVersion, ServingState
 
@@ -121,6 +132,7 @@ class _Stager:
         self.refused: list[Refusal] = []
         self.warnings: list[Problem] = []
         self.lock = PolicyLock("", {})
+        self.ungated: set[str] = set()  # paths of fresh chained versions whose cases wait for what they require
 
     def run(self, today: date | None) -> Staged:
         try:
@@ -129,7 +141,7 @@ class _Stager:
             self.listed = {str(path) for path in files}
             for path in files:
                 self.take(path)
-            served = self.resolve_duplicates()
+            served = self.resolve_requirements(self.resolve_duplicates(), today)
             registry = PolicyRegistry((v.policy for v in served), today=today)
         except BaseException:
             for version in self.fresh.values():
@@ -222,6 +234,10 @@ class _Stager:
             version = ServedVersion.prepare(policy, self.engine)
         except (PolicyFileError, EngineError) as error:
             raise _RefusedError([compile_problem(error, path)], policy.key) from None
+        if policy.requires:
+            # Its cases need the versions it requires, known only once every file is read.
+            self.ungated.add(path)
+            return version, warnings
         gate = gate_problems(version, self.engine)
         if any(problem.is_error for problem in gate):
             self.engine.release(version.compiled)
@@ -252,9 +268,67 @@ class _Stager:
                 self.refuse(path, [Problem(path=path, check=DUPLICATE, message=message)], key)
 
 
-def gate_problems(version: ServedVersion, engine: Engine) -> list[Problem]:
+    def resolve_requirements(self, served: list[ServedVersion], today: date | None) -> list[ServedVersion]:
+        """Refuse what chained policies make unservable, then gate the chained versions; repeat until stable."""
+        previous_keys = {version.policy.key for version in self.previous.values()}
+        gated: set[str] = set()
+        while True:
+            by_key = {version.policy.key: version for version in served}
+            refused = requirement_problems(
+                [version.policy for version in served], blame=lambda policy: policy.path in self.fresh, once=True
+            )
+            for key, error in refused.items():
+                self.drop(by_key[key], [Problem.from_error(error, check=REQUIRES)])
+            if refused:
+                served = self.current_versions()
+                continue
+            changed = {v.policy.name for v in self.fresh.values()} | {
+                key.split("@")[0] for key in previous_keys - set(by_key)
+            }
+            pending = [
+                version for version in served
+                if version.policy.requires and version.policy.path not in gated and (
+                    version.policy.path in self.ungated
+                    or any(req.policy in changed for req in version.policy.requires)
+                )
+            ]
+            if not pending:
+                return served
+            trial = ServingState(PolicyRegistry((v.policy for v in served), today=today), served, self.engine)
+            failed = False
+            for version in pending:
+                gated.add(version.policy.path)
+                gate = gate_problems(version, self.engine, trial)
+                if any(problem.is_error for problem in gate):
+                    self.drop(version, gate)
+                    failed = True
+                else:
+                    self.warnings += gate
+            if failed:
+                served = self.current_versions()
+
+    def current_versions(self) -> list[ServedVersion]:
+        """What would serve now: carried over and fresh, by key."""
+        return sorted([*self.kept.values(), *self.fresh.values()], key=lambda v: v.policy.key)
+
+    def drop(self, version: ServedVersion, problems: list[Problem]) -> None:
+        """Refuse ``version`` for what it requires; a fresh one falls back to what its file served before."""
+        path = version.policy.path
+        if self.fresh.get(path) is version:
+            del self.fresh[path]
+            self.ungated.discard(path)
+            self.engine.release(version.compiled)
+            self.refuse(path, problems, version.policy.key, version.policy.digest)
+            return
+        # A carried-over version that can no longer serve (what it requires is gone): it stops.
+        self.kept.pop(path, None)
+        self.refused.append(Refusal(path, tuple(problems), version.policy.key, None, version.policy.digest))
+
+
+def gate_problems(version: ServedVersion, engine: Engine, state: ServingState | None = None) -> list[Problem]:
     """Run a prepared version's own test cases through ``engine``; errors mean it must not serve.
 
+    A chained version's cases are evaluated through ``state``, which serves what it requires.
     A version with no tests file, no cases or a failing case is refused; cases
     that leave a rule, advice, check or pathway unexercised are a warning
     (``fairpath policy test`` is where coverage fails a build). The problems are made by
@@ -277,6 +351,8 @@ def gate_problems(version: ServedVersion, engine: Engine) -> list[Problem]:
         return [Problem(path=str(tests), check=TESTS, message=f"{policy.key}: the tests file has no cases")]
 
     def evaluate(facts: Mapping[str, object]) -> Decision:
+        if state is not None:  # a chained version: what it requires is decided first, from ``state``
+            return state.decide(engine, version, facts, subject=Subject(), request_id="")
         return version.decide(engine, facts, subject=Subject(), request_id="")
 
     return case_problems(run_cases(version.compiled, cases, evaluate), str(tests))

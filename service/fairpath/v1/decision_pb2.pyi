@@ -433,6 +433,8 @@ class Decision(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     DRY_RUN_FIELD_NUMBER: _builtins.int
     CALLER_FIELD_NUMBER: _builtins.int
+    REQUIRED_FIELD_NUMBER: _builtins.int
+    REQUIRED_BY_FIELD_NUMBER: _builtins.int
     decision_id: _builtins.str
     status: Global___DecisionStatus.ValueType
     request_id: _builtins.str
@@ -440,6 +442,10 @@ class Decision(_message.Message):
     """True when the request asked for dry_run: nothing was recorded."""
     caller: _builtins.str
     """Who asked (from the caller's certificate or token); empty without auth."""
+    required_by: _builtins.str
+    """For a decision made because another policy required it: that decision's
+    id (its `required` names this decision back). Empty otherwise.
+    """
     @_builtins.property
     def policy(self) -> Global___PolicyRef: ...
     @_builtins.property
@@ -462,6 +468,14 @@ class Decision(_message.Message):
     def engine(self) -> Global___Engine: ...
     @_builtins.property
     def subject(self) -> Global___Subject: ...
+    @_builtins.property
+    def required(self) -> _containers.RepeatedCompositeFieldContainer[Global___RequiredDecision]:
+        """The decisions of the policies this policy requires (a chained policy,
+        policies/AUTHORING.md "Requiring another policy's decision"): each
+        evaluated first, with the same facts, and its result fed into this one.
+        Each is recorded too, as its own decision linked to this one.
+        """
+
     def __init__(
         self,
         *,
@@ -479,14 +493,87 @@ class Decision(_message.Message):
         request_id: _builtins.str = ...,
         dry_run: _builtins.bool = ...,
         caller: _builtins.str = ...,
+        required: _abc.Iterable[Global___RequiredDecision] | None = ...,
+        required_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["engine", b"engine", "evaluated_at", b"evaluated_at", "pathway", b"pathway", "policy", b"policy", "subject", b"subject"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["advice", b"advice", "caller", b"caller", "decision_id", b"decision_id", "dry_run", b"dry_run", "engine", b"engine", "evaluated_at", b"evaluated_at", "missing_facts", b"missing_facts", "pathway", b"pathway", "policy", b"policy", "request_id", b"request_id", "status", b"status", "subject", b"subject", "trace", b"trace", "warnings", b"warnings"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advice", b"advice", "caller", b"caller", "decision_id", b"decision_id", "dry_run", b"dry_run", "engine", b"engine", "evaluated_at", b"evaluated_at", "missing_facts", b"missing_facts", "pathway", b"pathway", "policy", b"policy", "request_id", b"request_id", "required", b"required", "required_by", b"required_by", "status", b"status", "subject", b"subject", "trace", b"trace", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Decision: _TypeAlias = Decision  # noqa: Y015
+
+@_typing.final
+class RequiredDecision(_message.Message):
+    """One decision a chained policy took facts from, and how it was asked for."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class FactsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    POLICY_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    FACTS_FIELD_NUMBER: _builtins.int
+    DECISION_ID_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    policy: _builtins.str
+    """The required policy, as the requiring file names it."""
+    version: _builtins.str
+    """The version it requires: "current" or a pinned MAJOR.MINOR.PATCH. The
+    version that answered is `decision.policy.version`.
+    """
+    decision_id: _builtins.str
+    """The required decision's id (also set when `decision` is absent: a
+    recorded decision read back names the record to look up).
+    """
+    @_builtins.property
+    def facts(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Which facts of the requiring policy were taken from the required
+        decision: fact name -> what of the decision (pathway, status,
+        individual_directed, category).
+        """
+
+    @_builtins.property
+    def decision(self) -> Global___Decision:
+        """The required decision in full, its walk included. Absent in recorded
+        decisions read back from the trail (look it up by `decision_id`).
+        """
+
+    def __init__(
+        self,
+        *,
+        policy: _builtins.str = ...,
+        version: _builtins.str = ...,
+        facts: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        decision_id: _builtins.str = ...,
+        decision: Global___Decision | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision", b"decision", "decision_id", b"decision_id", "facts", b"facts", "policy", b"policy", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequiredDecision: _TypeAlias = RequiredDecision  # noqa: Y015
 
 @_typing.final
 class FactSpec(_message.Message):
@@ -498,12 +585,18 @@ class FactSpec(_message.Message):
     QUESTION_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     SENSITIVE_FIELD_NUMBER: _builtins.int
+    TAKEN_FROM_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     type: Global___FactType.ValueType
     question: _builtins.str
     description: _builtins.str
     sensitive: _builtins.bool
     """Masked in stored records."""
+    taken_from: _builtins.str
+    """For a chained policy's fact taken from a required decision: where from,
+    e.g. "nhs-just-culture-guide@current pathway". A caller never sends it
+    (it is refused); empty for a fact the caller answers.
+    """
     @_builtins.property
     def allowed_values(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -515,10 +608,11 @@ class FactSpec(_message.Message):
         question: _builtins.str = ...,
         description: _builtins.str = ...,
         sensitive: _builtins.bool = ...,
+        taken_from: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_values", b"allowed_values", "description", b"description", "name", b"name", "question", b"question", "sensitive", b"sensitive", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_values", b"allowed_values", "description", b"description", "name", b"name", "question", b"question", "sensitive", b"sensitive", "taken_from", b"taken_from", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -633,6 +727,7 @@ class PolicySummary(_message.Message):
     CURRENT_FIELD_NUMBER: _builtins.int
     SOURCE_FIELD_NUMBER: _builtins.int
     EFFECTIVE_FROM_FIELD_NUMBER: _builtins.int
+    NOT_CURRENT_REASON_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     version: _builtins.str
     title: _builtins.str
@@ -643,6 +738,11 @@ class PolicySummary(_message.Message):
     """True for the version served when a request names no version."""
     source: _builtins.str
     effective_from: _builtins.str
+    not_current_reason: _builtins.str
+    """Why an unpinned request does not get this version; empty when it is current. One of
+    "draft", "retired", "not yet effective (from DATE)", "superseded by VERSION",
+    "not locked" (the lock file has no line for it, or another digest).
+    """
     def __init__(
         self,
         *,
@@ -654,10 +754,11 @@ class PolicySummary(_message.Message):
         current: _builtins.bool = ...,
         source: _builtins.str = ...,
         effective_from: _builtins.str = ...,
+        not_current_reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["current", b"current", "digest", b"digest", "effective_from", b"effective_from", "name", b"name", "source", b"source", "status", b"status", "title", b"title", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current", b"current", "digest", b"digest", "effective_from", b"effective_from", "name", b"name", "not_current_reason", b"not_current_reason", "source", b"source", "status", b"status", "title", b"title", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -673,6 +774,7 @@ class PolicyDetail(_message.Message):
     PATHWAYS_FIELD_NUMBER: _builtins.int
     ADVICE_FIELD_NUMBER: _builtins.int
     RULES_FIELD_NUMBER: _builtins.int
+    REQUIRES_FIELD_NUMBER: _builtins.int
     description: _builtins.str
     @_builtins.property
     def summary(self) -> Global___PolicySummary: ...
@@ -684,6 +786,12 @@ class PolicyDetail(_message.Message):
     def advice(self) -> _containers.RepeatedCompositeFieldContainer[Global___AdviceSpec]: ...
     @_builtins.property
     def rules(self) -> _containers.RepeatedCompositeFieldContainer[Global___RuleSpec]: ...
+    @_builtins.property
+    def requires(self) -> _containers.RepeatedCompositeFieldContainer[Global___RequirementSpec]:
+        """The decisions this policy requires (a chained policy): each evaluated
+        first, on the same request's facts; ask for their facts too.
+        """
+
     def __init__(
         self,
         *,
@@ -693,14 +801,69 @@ class PolicyDetail(_message.Message):
         pathways: _abc.Iterable[Global___PathwaySpec] | None = ...,
         advice: _abc.Iterable[Global___AdviceSpec] | None = ...,
         rules: _abc.Iterable[Global___RuleSpec] | None = ...,
+        requires: _abc.Iterable[Global___RequirementSpec] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["summary", b"summary"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["advice", b"advice", "description", b"description", "facts", b"facts", "pathways", b"pathways", "rules", b"rules", "summary", b"summary"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["advice", b"advice", "description", b"description", "facts", b"facts", "pathways", b"pathways", "requires", b"requires", "rules", b"rules", "summary", b"summary"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PolicyDetail: _TypeAlias = PolicyDetail  # noqa: Y015
+
+@_typing.final
+class RequirementSpec(_message.Message):
+    """One requirement of a chained policy, as its file declares it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class FactsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    POLICY_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    FACTS_FIELD_NUMBER: _builtins.int
+    policy: _builtins.str
+    """The required policy."""
+    version: _builtins.str
+    """"current" or a pinned MAJOR.MINOR.PATCH."""
+    @_builtins.property
+    def facts(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """This policy's facts taken from the required decision: fact name -> what
+        of the decision (pathway, status, individual_directed, category).
+        """
+
+    def __init__(
+        self,
+        *,
+        policy: _builtins.str = ...,
+        version: _builtins.str = ...,
+        facts: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["facts", b"facts", "policy", b"policy", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequirementSpec: _TypeAlias = RequirementSpec  # noqa: Y015
 
 @_typing.final
 class PolicyProblem(_message.Message):

@@ -37,6 +37,8 @@ class EvaluateRequest(_message.Message):
     request_id: _builtins.str
     """Optional correlation key; also read from the x-request-id header. A
     repeated request_id returns the first decision instead of a new one.
+    At most 128 printable ASCII characters, without "#" (EvaluateIncident
+    makes its actions' ids with it).
     """
     dry_run: _builtins.bool
     """Evaluate without recording the decision."""
@@ -143,7 +145,7 @@ class EvaluateIncidentRequest(_message.Message):
     """Optional correlation key; also read from the x-request-id header. A
     repeated request_id returns the first result when the request is the
     same (ALREADY_EXISTS when it is not). Action i's decision records
-    "<request_id>#<i>".
+    "<request_id>#<i>", so this id is at most 125 characters.
     """
     dry_run: _builtins.bool
     """Evaluate without recording anything."""

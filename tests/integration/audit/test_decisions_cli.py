@@ -66,7 +66,12 @@ def test_list_prints_one_line_per_decision_and_filters(
 
     assert code == 0
     assert out.splitlines()[0].split()[:3] == ["SEQ", "DECISION", "EVALUATED"]
-    assert [line.split()[1] for line in out.splitlines()[1:]] == [ids[0], ids[2]]
+    rows = [line for line in out.splitlines()[1:] if not line.startswith(" ")]
+    assert [line.split()[1] for line in rows] == [ids[0], ids[2]]
+    # Each record's second, indented line: what was decided and for whom; every line fits 100 columns.
+    assert out.splitlines()[2].split() == ["DECIDED", "JCG_B_SUBSTANCE_ABUSE;", "incident", "INC-1,", "staff",
+                                           "S-1;", "outcome", "-"]
+    assert max(len(line) for line in out.splitlines()) <= 100
     assert "--page-token" in paged
     assert [json.loads(line)["decision"]["decision_id"] for line in everything.splitlines()] == ids
 
@@ -83,7 +88,8 @@ def test_list_newest_first_starts_at_the_newest_and_pages_on_in_that_order(
     )
 
     assert code == 0
-    assert [line.split()[1] for line in out.splitlines()[1:3]] == [ids[2], ids[1]]
+    rows = [line for line in out.splitlines()[1:] if not line.startswith(" ")]
+    assert [line.split()[1] for line in rows[:2]] == [ids[2], ids[1]]
     assert "add --newest-first --page-token " in out
     assert [json.loads(line)["decision"]["decision_id"] for line in everything.splitlines()] == ids[::-1]
 
