@@ -1,7 +1,7 @@
 """The domain result of one evaluation: a decision with its full trace.
 
 Built by :class:`fairpath.serving.evaluator.Evaluator` from what durable_rules reported;
-translated to protobuf by :mod:`fairpath.api.convert`. Plain frozen values.
+translated to protobuf by :mod:`fairpath.api.decision_convert`. Plain frozen values.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import grpc
 from fairpath_client.cli import LocalPoliciesError
 from grpc_status import rpc_status
 
-from fairpath.api import convert
+from fairpath.api import decision_convert, policy_convert
 from fairpath.api.status import rich_status
 from fairpath.decisions import stamped
 from fairpath.errors import FairpathError, PolicyFileError, PolicyNotFoundError
@@ -106,8 +106,8 @@ def evaluate_offline(policies_dir: str, request: evaluation_service_pb2.Evaluate
     evaluator = Evaluator(PolicyRegistry(policy for key, policy in wanted.items() if key not in refused))
     try:
         decision = evaluator.evaluate(
-            request.policy, convert.facts_from_proto(request.facts), version=request.version,
-            subject=convert.subject_from_proto(request.subject), request_id=request.request_id,
+            request.policy, decision_convert.facts_from_proto(request.facts), version=request.version,
+            subject=decision_convert.subject_from_proto(request.subject), request_id=request.request_id,
         )
     except FairpathError as error:
         raise OfflineCallError(rich_status(error, request.request_id)) from error
@@ -115,7 +115,7 @@ def evaluate_offline(policies_dir: str, request: evaluation_service_pb2.Evaluate
         evaluator.close()
     # Never recorded, whatever the request said: the answer says so, as a server's dry run does.
     decision = stamped(decision, dry_run=True)  # and every decision a chained policy required
-    return evaluation_service_pb2.EvaluateResponse(decision=convert.decision_to_proto(decision))
+    return evaluation_service_pb2.EvaluateResponse(decision=decision_convert.decision_to_proto(decision))
 
 
 def _load(root: Path) -> list[Policy]:
@@ -155,8 +155,8 @@ def describe_offline(policies_dir: str, name: str = "", version: str = "") -> li
 
     def detail(policy: Policy) -> decision_pb2.PolicyDetail:
         if policy.key in unlocked:
-            return convert.policy_detail(policy, current=False, not_current_reason="not locked")
-        return convert.policy_detail(
+            return policy_convert.policy_detail(policy, current=False, not_current_reason="not locked")
+        return policy_convert.policy_detail(
             policy, current=registry.is_current(policy), not_current_reason=registry.why_not_current(policy)
         )
 

@@ -3,7 +3,7 @@
 Loading, the lock check, the compiler and a version's own test cases all report
 what is wrong with a file as :class:`Problem` values, so a reload can refuse a
 file, keep serving, and still say exactly why in ``GetStatus``, in the log and on
-the command line. :mod:`fairpath.api.reloads` turns them into protobuf.
+the command line. :mod:`fairpath.api.policy_convert` turns them into protobuf.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 from _serve import serving  # noqa: E402 - a script beside this one
-from fairpath.api import validation  # noqa: E402
+from fairpath.api import policy_validation as validation  # noqa: E402
 from fairpath.serving.evaluator import Evaluator  # noqa: E402
 from fairpath.v1 import (  # noqa: E402
     evaluation_service_pb2,

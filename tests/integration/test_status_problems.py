@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import grpc
-from fairpath.api.reloads import MAX_LISTED_PROBLEMS
+from fairpath.api.policy_convert import MAX_LISTED_PROBLEMS
 from fairpath.app import build_server
 from fairpath.config import Config
 from fairpath.serving.evaluator import Evaluator

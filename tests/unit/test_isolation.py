@@ -10,9 +10,9 @@ import os
 import time
 
 import pytest
-from fairpath.api import validation
+from fairpath.api import policy_validation as validation
 from fairpath.api.isolation import run_isolated
-from fairpath.api.reloads import MAX_LISTED_PROBLEMS, MAX_MESSAGE_CHARS, problem_to_proto, problems_to_proto
+from fairpath.api.policy_convert import MAX_LISTED_PROBLEMS, MAX_MESSAGE_CHARS, problem_to_proto, problems_to_proto
 from fairpath.errors import ValidationBusyError
 from fairpath.problems import Problem
 from fairpath.v1 import policy_service_pb2 as pb

@@ -1,13 +1,13 @@
 """Translations for ``EvaluateIncident``: the request's actions in, the decisions and incident advice out.
 
 Pure functions, no gRPC calls; facts and decisions are translated as for
-``Evaluate`` (:mod:`fairpath.api.convert`), so each action's decision is on the
+``Evaluate`` (:mod:`fairpath.api.decision_convert`), so each action's decision is on the
 wire exactly what ``Evaluate`` would send.
 """
 
 from __future__ import annotations
 
-from fairpath.api import convert
+from fairpath.api import decision_convert
 from fairpath.serving.incidents import IncidentAction, IncidentAdvice, IncidentResult, check_request
 from fairpath.v1 import evaluation_service_pb2 as pb
 
@@ -24,7 +24,7 @@ def actions_from_proto(request: pb.EvaluateIncidentRequest) -> list[IncidentActi
         IncidentAction(
             staff_ref=action.subject.staff_ref,
             action_ref=action.subject.action_ref,
-            facts=convert.facts_from_proto(action.facts),
+            facts=decision_convert.facts_from_proto(action.facts),
             equality_group=action.subject.equality_group,
         )
         for action in request.actions
@@ -37,7 +37,7 @@ def incident_to_proto(result: IncidentResult) -> pb.EvaluateIncidentResponse:
     """Return the wire form of an incident's decisions and advice."""
     return pb.EvaluateIncidentResponse(
         incident_ref=result.incident_ref,
-        decisions=[convert.decision_to_proto(decision) for decision in result.decisions],
+        decisions=[decision_convert.decision_to_proto(decision) for decision in result.decisions],
         advice=[_advice(advice) for advice in result.advice],
         request_id=result.request_id,
         dry_run=result.dry_run,

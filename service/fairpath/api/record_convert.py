@@ -17,7 +17,7 @@ from typing import Any, cast
 
 from google.protobuf import struct_pb2, timestamp_pb2
 
-from fairpath.api import convert
+from fairpath.api import decision_convert
 from fairpath.audit.records import ChainReport, DecisionFilter, OutcomeRecord, StoredDecision
 from fairpath.decisions import Status
 from fairpath.errors import FieldViolation, InvalidRequestError
@@ -130,7 +130,7 @@ def record_to_proto(stored: StoredDecision) -> decision_service_pb2.DecisionReco
     facts = struct_pb2.Struct()
     facts.update(cast(dict[str, Any], dict(stored.facts)))  # JSON values, as stored
     return decision_service_pb2.DecisionRecord(
-        decision=convert.decision_to_proto(stored.decision),
+        decision=decision_convert.decision_to_proto(stored.decision),
         facts=facts,
         masked_facts=stored.masked_facts,
         sequence=stored.sequence,

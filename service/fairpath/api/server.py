@@ -18,10 +18,11 @@ from grpc_reflection.v1alpha import reflection
 
 from fairpath.api.auth import AuthInterceptor, AuthPolicy
 from fairpath.api.decision_service import DecisionService
+from fairpath.api.evaluation_service import EvaluationService
 from fairpath.api.interceptors import AccessLogInterceptor
 from fairpath.api.limits import LimitsInterceptor
+from fairpath.api.policy_service import PolicyService
 from fairpath.api.probes import build_health_server
-from fairpath.api.servicers import EvaluationService, PolicyService
 from fairpath.api.status import StatusInterceptor
 from fairpath.api.tls import server_credentials
 from fairpath.audit import DecisionStore

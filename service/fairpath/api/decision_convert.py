@@ -1,7 +1,8 @@
-"""Translations between domain values and ``fairpath.v1`` protobuf messages.
+"""Translations between decisions and ``fairpath.v1`` protobuf messages.
 
-Pure functions, no gRPC: domain → proto for decisions and policies, proto →
-domain for what a request carries. Enum mappings are written out rather than
+Pure functions, no gRPC: domain → proto for a decision and its trace, proto →
+domain for what an evaluation request carries (facts, subject). Policies are
+:mod:`fairpath.api.policy_convert`'s. Enum mappings are written out rather than
 derived from names so renaming a domain member cannot silently change the wire.
 """
 
@@ -14,8 +15,6 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from fairpath import decisions
 from fairpath.policy.conditions import Value
-from fairpath.policy.model import FactType, Policy
-from fairpath.policy.registry import PolicyRegistry
 from fairpath.v1 import decision_pb2 as pb
 
 _STATUS = {
@@ -32,14 +31,6 @@ _KIND = {
     decisions.RuleKind.QUESTION: pb.QUESTION,
     decisions.RuleKind.ADVICE: pb.ADVICE,
     decisions.RuleKind.CHECK: pb.CHECK,
-}
-_FACT_TYPE = {
-    FactType.ANSWER: pb.ANSWER,
-    FactType.ENUM: pb.ENUM,
-    FactType.BOOL: pb.BOOL,
-    FactType.NUMBER: pb.NUMBER,
-    FactType.STRING: pb.STRING,
-    FactType.SET: pb.SET,
 }
 
 
@@ -187,81 +178,9 @@ def value_map(values: Mapping[str, Value]) -> dict[str, struct_pb2.Value]:
 # --- policies: domain → proto ------------------------------------------------------
 
 
-def policy_summary(policy: Policy, *, current: bool, not_current_reason: str = "") -> pb.PolicySummary:
-    """Return the one-line description of a policy version.
-
-    Args:
-        policy: The loaded version.
-        current: Whether an unpinned request gets this version
-            (:meth:`fairpath.policy.registry.PolicyRegistry.is_current`).
-        not_current_reason: Why not, when it is not
-            (:meth:`fairpath.policy.registry.PolicyRegistry.why_not_current`).
-
-    """
-    return pb.PolicySummary(
-        name=policy.name,
-        version=policy.version,
-        title=policy.title,
-        digest=policy.digest,
-        status=policy.status,
-        current=current,
-        source=policy.source,
-        effective_from=policy.effective_from,
-        not_current_reason="" if current else not_current_reason,
-    )
 
 
-def served_summary(registry: PolicyRegistry, policy: Policy) -> pb.PolicySummary:
-    """Return a served version's summary: whether it is current and, if not, why not."""
-    return policy_summary(
-        policy, current=registry.is_current(policy), not_current_reason=registry.why_not_current(policy)
-    )
 
 
-def policy_detail(policy: Policy, *, current: bool, not_current_reason: str = "") -> pb.PolicyDetail:
-    """Return everything a policy version declares: facts, walk rules and checks, pathways, advice."""
-    return pb.PolicyDetail(
-        summary=policy_summary(policy, current=current, not_current_reason=not_current_reason),
-        description=policy.description,
-        facts=[
-            pb.FactSpec(
-                name=f.name, type=_FACT_TYPE[f.type], allowed_values=f.values,
-                question=f.question, description=f.description, sensitive=f.sensitive,
-                taken_from=_taken_from(policy, f.name),
-            )
-            for f in policy.facts.values()
-        ],
-        requires=[
-            pb.RequirementSpec(policy=r.policy, version=r.version, facts=dict(r.facts)) for r in policy.requires
-        ],
-        pathways=[
-            pb.PathwaySpec(
-                code=p.code, title=p.title, recommendation=p.recommendation,
-                individual_directed=p.individual_directed, category=p.category,
-            )
-            for p in policy.pathways.values()
-        ],
-        advice=[
-            pb.AdviceSpec(rule_id=a.id, code=a.code, text=a.text, condition=a.condition_text)
-            for a in policy.advice
-        ],
-        rules=[
-            *(
-                pb.RuleSpec(
-                    rule_id=r.id, title=r.title, question=r.question, condition=r.condition_text,
-                    then_target=str(r.then), else_target=str(r.otherwise), kind=pb.QUESTION,
-                )
-                for r in policy.rules
-            ),
-            *(
-                pb.RuleSpec(rule_id=c.id, title=c.title, condition=c.condition_text, kind=pb.CHECK)
-                for c in policy.checks
-            ),
-        ],
-    )
 
 
-def _taken_from(policy: Policy, fact: str) -> str:
-    """Where a chained fact comes from (``nhs-just-culture-guide@current pathway``); "" for the caller's facts."""
-    chained = policy.chained.get(fact)
-    return "" if chained is None else f"{chained[0].label} {chained[1]}"

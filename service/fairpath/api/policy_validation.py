@@ -31,9 +31,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from fairpath.api import convert
+from fairpath.api import policy_convert
 from fairpath.api.isolation import MEMORY_BYTES, Isolated, run_isolated
-from fairpath.api.reloads import problem_to_proto, problems_to_proto
+from fairpath.api.policy_convert import problem_to_proto, problems_to_proto
 from fairpath.authoring.lint import lint_policy
 from fairpath.errors import PolicyFileError, ValidationBusyError
 from fairpath.policy.cases import CasesReport, cases_file, load_cases
@@ -189,7 +189,7 @@ def _response(
     ok = report is not None and report.ok and not any(problem.is_error for problem in problems)
     response = pb.ValidatePolicyResponse(
         ok=ok,
-        summary=convert.policy_summary(policy, current=False),
+        summary=policy_convert.policy_summary(policy, current=False),
         problems=problems_to_proto(problems),
     )
     if report is not None:
