@@ -69,8 +69,8 @@ def test_a_highlighted_walk_renders_in_mermaid(mermaid: Page, evaluator: Evaluat
 
 
 def test_the_readme_example_is_what_policy_graph_prints(capsys: pytest.CaptureFixture[str]) -> None:
-    """The README's Mermaid block is today's `fairpath policy graph pre-formal-check` output."""
+    """The README's Mermaid block is today's `fairpath policy graph pre-formal-check@2.0.0` output."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```mermaid\n(.*?)```", readme, flags=re.DOTALL)
-    assert main(["policy", "graph", "pre-formal-check", "--dir", str(POLICIES)]) == 0
+    assert main(["policy", "graph", "pre-formal-check@2.0.0", "--dir", str(POLICIES)]) == 0
     assert capsys.readouterr().out in blocks
