@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from fairpath.authoring.lint import KNOWN_ADVICE_CODES, LintReport, lint_file, lint_text
+from fairpath.authoring.lint import LintReport, lint_file, lint_text
 from fairpath.cli import main
 from fairpath.errors import EngineError
 from fairpath.policy.loader import load_bytes
 from fairpath.policy.registry import PolicyRegistry, policy_files
+from fairpath.policy.vocabulary import ADVICE_CODES_FILE, load_advice_codes
 from fairpath.problems import Problem
 from fairpath.serving.evaluator import Evaluator
 
@@ -25,8 +26,13 @@ from tests.support.policy_builder import line_of, minimal_policy, policy_text, w
 REAL = policy_files(POLICIES)
 
 
+#: The advice codes shipped beside the policies.
+KNOWN_CODES = load_advice_codes(POLICIES / ADVICE_CODES_FILE)
+
+
 def lint_document(tmp_path: Path, document: dict[str, Any]) -> tuple[Path, LintReport]:
-    """Write ``document`` and lint the file."""
+    """Write ``document`` beside a copy of the shipped advice codes and lint the file."""
+    (tmp_path / ADVICE_CODES_FILE).write_bytes((POLICIES / ADVICE_CODES_FILE).read_bytes())
     path = write_policy(tmp_path / "policy.yaml", document)
     return path, lint_file(path)
 
@@ -65,7 +71,7 @@ def test_guide_lints_clean_and_says_what_it_enumerated() -> None:
 
 def test_minimal_policy_only_warns_about_unused_facts_and_its_code() -> None:
     """The minimal policy's only findings are its three unread facts and its unlisted advice code."""
-    report = lint_text(policy_text(minimal_policy()), "mini.yaml")
+    report = lint_text(policy_text(minimal_policy()), "mini.yaml", known_codes=KNOWN_CODES)
     assert sorted((p.check, p.severity) for p in report.problems) == [
         ("unknown-code", "warning"), ("unused-fact", "warning"), ("unused-fact", "warning"),
         ("unused-fact", "warning"),
@@ -119,7 +125,31 @@ def test_unknown_advice_code_is_a_warning_and_known_codes_are_not(tmp_path: Path
     path, report = lint_document(tmp_path, document)
     [problem] = found(report, "unknown-code")
     assert (problem.rule_id, problem.line, problem.severity) == ("a1", line_of(path, "id: a1"), "warning")
-    assert "PROVISIONAL" in KNOWN_ADVICE_CODES
+    assert "PROVISIONAL" in KNOWN_CODES
+
+
+def test_advice_codes_are_domain_data_beside_the_policies(tmp_path: Path) -> None:
+    """The known advice codes are domain data in advice-codes.yaml beside the policies.
+
+    Without the file lint says it did not check them; a broken one is reported; the policy scan
+    never takes it for a policy.
+    """
+    document = minimal_policy()
+    path = write_policy(tmp_path / "drafts" / "policy.yaml", document)
+    unchecked = lint_file(path)
+    assert found(unchecked, "unknown-code") == []
+    assert any(f"no {ADVICE_CODES_FILE}" in note for note in unchecked.notes)
+
+    (tmp_path / ADVICE_CODES_FILE).write_text("advice_codes: [lower_case]\n", encoding="utf-8")
+    [broken] = found(lint_file(path), "advice-codes")
+    assert broken.path.endswith(ADVICE_CODES_FILE)
+    assert broken.severity == "error"
+
+    (tmp_path / ADVICE_CODES_FILE).write_text("advice_codes: [EDUCATION_ADVICE]\n", encoding="utf-8")
+    document["advice"][0]["code"] = "EDUCATION_ADVICE"
+    write_policy(path, document)
+    assert found(lint_file(path), "unknown-code") == []
+    assert (POLICIES / ADVICE_CODES_FILE) not in policy_files(POLICIES)
 
 
 def test_pathway_no_rule_leads_to_is_unreachable(tmp_path: Path) -> None:
@@ -311,7 +341,7 @@ def test_lint_command_fails_on_an_error_and_prints_compiler_style_lines(
         ("r1", "intent_to_harm is YES", "go to r2", "pathway LEARN"),
         ("r2", "intent_to_harm is NO", "pathway LEARN", "pathway ACT"),
     )
-    path = write_policy(tmp_path / "policy.yaml", document)
+    path, _ = lint_document(tmp_path, document)
     assert main(["policy", "lint", str(path)]) == 1
     out = capsys.readouterr().out
     line = line_of(path, "id: r2")

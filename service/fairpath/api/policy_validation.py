@@ -40,6 +40,7 @@ from fairpath.policy.cases import CasesReport, cases_file, load_cases
 from fairpath.policy.loader import load_bytes, load_file
 from fairpath.policy.model import Policy
 from fairpath.policy.requirements import closure, requirement_problems
+from fairpath.policy.vocabulary import advice_codes_file, load_advice_codes
 from fairpath.problems import LIMITS, TESTS, Problem, finding
 from fairpath.serving.evaluator import Evaluator
 from fairpath.serving.gate import case_problems, run_cases, trial_evaluator
@@ -120,12 +121,26 @@ def _validate(policy_text: str, tests_text: str, path: str, served: Sequence[str
     if isinstance(evaluator, Problem):
         return _response(policy, [evaluator], None)
     try:
-        linted = lint_policy(policy, policy_text, evaluator=evaluator, limit=MAX_COMBINATIONS)
+        linted = lint_policy(
+            policy, policy_text, evaluator=evaluator, limit=MAX_COMBINATIONS, known_codes=_known_codes(served)
+        )
         problems = list(linted.problems)
         report = _run_tests(policy, tests_text, evaluator, problems)
     finally:
         evaluator.close()
     return _response(policy, problems, report)
+
+
+def _known_codes(served: Sequence[str]) -> frozenset[str] | None:
+    """The advice codes listed beside the served policies (None when there is no such file)."""
+    for file in served:
+        found = advice_codes_file(file)
+        if found is not None:
+            try:
+                return load_advice_codes(found)
+            except PolicyFileError:
+                return None  # `fairpath policy lint` reports the broken file; a draft is not to blame
+    return None
 
 
 def _with_required(policy: Policy, served: Sequence[str]) -> list[Policy]:

@@ -13,7 +13,7 @@ Checks (``check`` code → severity):
                                 ``NEEDS_INFORMATION`` (or disagrees with the walk); a warning
                                 when there are too many combinations to enumerate
 ``unused-fact``        warning  a declared fact no rule, advice or check reads
-``unknown-code``       warning  an advice code outside the known list (:data:`KNOWN_ADVICE_CODES`)
+``unknown-code``       warning  an advice code outside ``policies/advice-codes.yaml`` (``policy/vocabulary.py``)
 ``unreachable-pathway`` warning a pathway no rule leads to, or only dead branches do
 ``answer-leads-nowhere`` warning a rule asks for a fact (it stops the walk while unanswered) but
                                 no answer to it changes where the rule leads
@@ -31,6 +31,7 @@ they enumerate the fact space (:mod:`fairpath.authoring.space`) and, for
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,51 +42,14 @@ from fairpath.authoring import analysis
 from fairpath.errors import PolicyFileError
 from fairpath.policy.loader import load_bytes
 from fairpath.policy.model import DECISION_FIELDS, AdviceRule, CheckRule, Policy, Rule
+from fairpath.policy.vocabulary import ADVICE_CODES_FILE, advice_codes_file, load_advice_codes
 from fairpath.problems import LOAD, Problem, finding
 from fairpath.serving.evaluator import Evaluator
 from fairpath.serving.gate import trial_evaluator
 
 __all__ = [
-    "KNOWN_ADVICE_CODES", "LintReport", "Problem", "lint_file", "lint_policy", "lint_text",
+    "LintReport", "Problem", "lint_file", "lint_policy", "lint_text",
 ]
-
-# Advice codes of the domain reference (docs/domain.md): the overlays of §10.2 and the
-# per-pathway flags of §10.1, spelled as the guide policy spells them. A code outside this list is not
-# wrong, but it is new vocabulary for every system that reads decisions: check the spelling, then add it.
-KNOWN_ADVICE_CODES = frozenset(
-    {
-        # §10.2 overlays
-        "WIDER_INVESTIGATION_REQUIRED",
-        "STAFF_SUPPORT_OFFER",
-        "PPA_ADVICE_AVAILABLE",
-        "PPA_ADVICE_RECOMMENDED",
-        "MHPS_EXCLUSION_RULES",
-        "LOCAL_HR_AND_REGULATOR_GUIDANCE",
-        "DUTY_OF_CANDOUR_CHECK",
-        "EQUALITY_REVIEW_REQUIRED",
-        "PROVISIONAL",
-        # §10.1 per-pathway flags
-        "HR_ADVICE_REQUIRED",
-        "SENIOR_HR_ADVICE_REQUIRED",
-        "OCCUPATIONAL_HEALTH_REFERRAL",
-        "POLICE_AND_REGULATOR_PROMPT",
-        # §10.5 pre-formal check: the suspension sub-decision, and the director/panel check (§4 model 3)
-        "SUSPENSION_MAY_BE_CONSIDERED_WITH_REVIEW",
-        "SUSPENSION_NOT_SUPPORTED",
-        "PRE_FORMAL_ACTION_CHECK",
-        # §10.6 restorative: who is hurt, what they need, whose obligation (one code per party)
-        "RJC_NEEDS_STAFF_INVOLVED",
-        "RJC_NEEDS_PATIENT",
-        "RJC_NEEDS_FAMILY",
-        "RJC_NEEDS_COLLEAGUES",
-        "RJC_NEEDS_ORGANISATION",
-        "RJC_NEEDS_COMMUNITY",
-        "RJC_FORMAL_PROCESS_SAFEGUARDS",
-        "SAFEGUARDING_REFERRAL",
-        # §7.2: Reason's tree is best applied by a small group, not one manager
-        "REASON_SMALL_GROUP_REVIEW",
-    }
-)
 
 @dataclass(frozen=True)
 class LintReport:
@@ -114,11 +78,26 @@ def lint_file(path: str | Path, *, limit: int | None = None) -> LintReport:
     except OSError as error:
         problem = finding(str(path), "", None, f"cannot read: {error.strerror}", "error", LOAD)
         return LintReport(str(path), None, (problem,))
-    return lint_text(data, str(path), limit=limit)
+    codes_file = advice_codes_file(path)
+    if codes_file is None:
+        report = lint_text(data, str(path), limit=limit)
+        note = f"advice codes not checked: no {ADVICE_CODES_FILE} beside the policies"
+        return dataclasses.replace(report, notes=(*report.notes, note))
+    try:
+        known = load_advice_codes(codes_file)
+    except PolicyFileError as error:
+        report = lint_text(data, str(path), limit=limit)
+        return dataclasses.replace(report, problems=(*report.problems, Problem.from_error(error, check="advice-codes")))
+    return lint_text(data, str(path), limit=limit, known_codes=known)
 
 
 def lint_text(
-    text: str | bytes, path: str = "<policy>", *, evaluator: Evaluator | None = None, limit: int | None = None
+    text: str | bytes,
+    path: str = "<policy>",
+    *,
+    evaluator: Evaluator | None = None,
+    limit: int | None = None,
+    known_codes: frozenset[str] | None = None,
 ) -> LintReport:
     """Load ``text`` and lint it; a load error is reported, never raised.
 
@@ -128,6 +107,8 @@ def lint_text(
         evaluator: Evaluates the policy for the ``gap`` check; by default a throwaway one is built.
         limit: At most this many classes of answers are enumerated
             (default :data:`fairpath.authoring.space.MAX_COMBINATIONS`).
+        known_codes: The advice codes systems know (:mod:`fairpath.policy.vocabulary`); without
+            them advice codes are not checked.
 
     """
     data = text.encode("utf-8") if isinstance(text, str) else text
@@ -135,17 +116,22 @@ def lint_text(
         policy = load_bytes(data, path=path)
     except PolicyFileError as error:
         return LintReport(path, None, (Problem.from_error(error, path=path),))
-    return lint_policy(policy, data.decode("utf-8"), evaluator=evaluator, limit=limit)
+    return lint_policy(policy, data.decode("utf-8"), evaluator=evaluator, limit=limit, known_codes=known_codes)
 
 
 def lint_policy(
-    policy: Policy, text: str, *, evaluator: Evaluator | None = None, limit: int | None = None
+    policy: Policy,
+    text: str,
+    *,
+    evaluator: Evaluator | None = None,
+    limit: int | None = None,
+    known_codes: frozenset[str] | None = None,
 ) -> LintReport:
     """Lint a loaded policy; ``text`` is its file's content (for the lines of facts and pathways)."""
     from fairpath.authoring.space import MAX_COMBINATIONS  # noqa: PLC0415
 
     lines = _entry_lines(text)
-    problems = [*unused_facts(policy, lines), *unknown_codes(policy)]
+    problems = [*unused_facts(policy, lines), *(unknown_codes(policy, known_codes) if known_codes is not None else ())]
     own = evaluator is None
     if evaluator is None:
         trial = trial_evaluator(policy)
@@ -177,13 +163,13 @@ def unused_facts(policy: Policy, lines: dict[tuple[str, str], int]) -> Iterable[
                           "warning", "unused-fact")
 
 
-def unknown_codes(policy: Policy) -> Iterable[Problem]:
-    """Report advice codes outside :data:`KNOWN_ADVICE_CODES`."""
+def unknown_codes(policy: Policy, known: frozenset[str]) -> Iterable[Problem]:
+    """Report advice codes outside ``known`` (``policies/advice-codes.yaml``)."""
     for rule in policy.advice:
-        if rule.code not in KNOWN_ADVICE_CODES:
+        if rule.code not in known:
             yield finding(policy.path, rule.id, rule.line,
-                          f"advice code {rule.code!r} is not a known code (domain reference §10.1/§10.2): "
-                          "check the spelling, or add it to the known codes",
+                          f"advice code {rule.code!r} is not in {ADVICE_CODES_FILE} (domain reference §10): "
+                          "check the spelling, or agree it with the systems that read decisions and add it there",
                           "warning", "unknown-code")
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from fairpath.errors import PolicyFileError, PolicyNotFoundError
 from fairpath.policy.loader import load_file
 from fairpath.policy.model import Policy
+from fairpath.policy.vocabulary import ADVICE_CODES_FILE
 from fairpath.suggest import did_you_mean
 
 TESTS_SUFFIX = ".tests.yaml"
@@ -83,7 +84,8 @@ def scan_policy_files(root: str | Path) -> PolicyScan:
                 kept.append(name)
         subdirectories[:] = kept
         for name in files:
-            if not name.endswith(".yaml") or name.startswith(".") or name.endswith((TESTS_SUFFIX, ACCEPTED_SUFFIX)):
+            if (not name.endswith(".yaml") or name.startswith(".") or name.endswith((TESTS_SUFFIX, ACCEPTED_SUFFIX))
+                    or name == ADVICE_CODES_FILE):
                 continue
             path = Path(directory, name)
             (outside if _leaves(path, top) else found).append(path)
