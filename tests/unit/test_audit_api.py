@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from fairpath.api import record_convert as audit_convert
+from fairpath.api import record_convert
 from fairpath.api.status import rich_status
 from fairpath.audit.postgres import describe
 from fairpath.audit.sqlite import path_of
@@ -44,7 +44,7 @@ def test_a_filter_translates_every_criterion() -> None:
         action_ref="A",
     )
 
-    query = audit_convert.filter_from_proto(message)
+    query = record_convert.filter_from_proto(message)
 
     assert query.from_time == datetime.fromtimestamp(1_790_000_000, UTC)
     assert query.to_time is None
@@ -60,7 +60,7 @@ def test_a_time_range_ending_before_it_starts_is_refused() -> None:
     )
 
     with pytest.raises(InvalidRequestError) as refused:
-        audit_convert.filter_from_proto(message)
+        record_convert.filter_from_proto(message)
 
     assert [v.field for v in refused.value.violations] == ["filter.to_time"]
 
@@ -68,51 +68,51 @@ def test_a_time_range_ending_before_it_starts_is_refused() -> None:
 @pytest.mark.parametrize(("requested", "served"), [(0, 50), (1, 1), (500, 500), (10_000, 500)])
 def test_page_sizes_default_to_50_and_are_capped_at_500(requested: int, served: int) -> None:
     """AIP-158: no size means the default; an oversized request is served the maximum."""
-    assert audit_convert.page_size(requested) == served
+    assert record_convert.page_size(requested) == served
 
 
 def test_a_negative_page_size_is_refused() -> None:
     """A negative page size names page_size."""
     with pytest.raises(InvalidRequestError):
-        audit_convert.page_size(-1)
+        record_convert.page_size(-1)
 
 
 def test_a_page_token_round_trips_for_its_own_filter_only() -> None:
     """A token continues after its sequence with the same filter, and is refused with another."""
     mine, other = _filter(policy="p"), _filter(policy="q")
-    token = audit_convert.page_token(42, mine)
+    token = record_convert.page_token(42, mine)
 
-    assert audit_convert.after_sequence(token, mine) == 42
-    assert audit_convert.after_sequence("", mine) == 0
+    assert record_convert.after_sequence(token, mine) == 42
+    assert record_convert.after_sequence("", mine) == 0
     with pytest.raises(InvalidRequestError, match="different filter"):
-        audit_convert.after_sequence(token, other)
+        record_convert.after_sequence(token, other)
 
 
 def test_a_page_token_continues_only_the_order_it_was_issued_for() -> None:
     """A token carries its order: refused in the other order, accepted in its own."""
     query = _filter(policy="p")
-    newest = audit_convert.page_token(42, query, newest_first=True)
-    oldest = audit_convert.page_token(42, query)
+    newest = record_convert.page_token(42, query, newest_first=True)
+    oldest = record_convert.page_token(42, query)
 
-    assert audit_convert.after_sequence(newest, query, newest_first=True) == 42
-    assert audit_convert.after_sequence(oldest, query) == 42
+    assert record_convert.after_sequence(newest, query, newest_first=True) == 42
+    assert record_convert.after_sequence(oldest, query) == 42
     with pytest.raises(InvalidRequestError, match="newest first"):
-        audit_convert.after_sequence(newest, query)
+        record_convert.after_sequence(newest, query)
     with pytest.raises(InvalidRequestError, match="oldest first"):
-        audit_convert.after_sequence(oldest, query, newest_first=True)
+        record_convert.after_sequence(oldest, query, newest_first=True)
 
 
 def test_a_token_issued_before_orders_existed_continues_oldest_first() -> None:
     """Tokens without an order (issued by the previous release) still page oldest first, and only so."""
     query = _filter(policy="p")
-    current = audit_convert.page_token(7, query)
+    current = record_convert.page_token(7, query)
     payload = json.loads(base64.urlsafe_b64decode(current + "=" * (-len(current) % 4)))
     del payload["order"]  # what the previous release issued
     legacy = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
 
-    assert audit_convert.after_sequence(legacy, query) == 7
+    assert record_convert.after_sequence(legacy, query) == 7
     with pytest.raises(InvalidRequestError, match="page_token"):
-        audit_convert.after_sequence(legacy, query, newest_first=True)
+        record_convert.after_sequence(legacy, query, newest_first=True)
 
 
 @pytest.mark.parametrize(
@@ -125,13 +125,13 @@ def test_a_token_issued_before_orders_existed_continues_oldest_first() -> None:
 )
 def test_orders_translate_with_unspecified_oldest_first(order: int, newest: bool) -> None:
     """An unset order keeps the old behaviour (oldest first)."""
-    assert audit_convert.newest_first(order) is newest
+    assert record_convert.newest_first(order) is newest
 
 
 def test_an_unknown_order_names_the_order_field() -> None:
     """An order value from a newer client is refused, not guessed."""
     with pytest.raises(InvalidRequestError) as refused:
-        audit_convert.newest_first(9)
+        record_convert.newest_first(9)
 
     assert [v.field for v in refused.value.violations] == ["order"]
 
@@ -142,7 +142,7 @@ def test_an_unknown_order_names_the_order_field() -> None:
 def test_garbled_page_tokens_are_refused(token: str) -> None:
     """Anything that is not a token this service issued is INVALID_ARGUMENT, never a crash."""
     with pytest.raises(InvalidRequestError, match="page_token"):
-        audit_convert.after_sequence(token, _filter())
+        record_convert.after_sequence(token, _filter())
 
 
 @pytest.mark.parametrize(

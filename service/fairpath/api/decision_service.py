@@ -20,8 +20,7 @@ from collections.abc import Iterator
 import grpc
 import structlog
 
-from fairpath.api import impact_convert
-from fairpath.api import record_convert as audit_convert
+from fairpath.api import impact_convert, record_convert
 from fairpath.api.auth import current_caller
 from fairpath.audit import checkpoint, monitoring
 from fairpath.audit.fairness import UnknownGroupError
@@ -59,37 +58,37 @@ class DecisionService(decision_service_pb2_grpc.DecisionServiceServicer):
         if not request.decision_id:
             raise InvalidRequestError([FieldViolation("decision_id", "is required")])
         stored = self._store.get_decision(request.decision_id)
-        return decision_service_pb2.GetDecisionResponse(record=audit_convert.record_to_proto(stored))
+        return decision_service_pb2.GetDecisionResponse(record=record_convert.record_to_proto(stored))
 
     def ListDecisions(  # noqa: N802 - the name is the RPC's
         self, request: decision_service_pb2.ListDecisionsRequest, context: grpc.ServicerContext
     ) -> decision_service_pb2.ListDecisionsResponse:
         """Return one page of matching decisions, oldest or newest first, and the token of the next page."""
-        query = audit_convert.filter_from_proto(request.filter)
-        size = audit_convert.page_size(request.page_size)
-        newest = audit_convert.newest_first(request.order)
-        after = audit_convert.after_sequence(request.page_token, request.filter, newest_first=newest)
+        query = record_convert.filter_from_proto(request.filter)
+        size = record_convert.page_size(request.page_size)
+        newest = record_convert.newest_first(request.order)
+        after = record_convert.after_sequence(request.page_token, request.filter, newest_first=newest)
         # One more than the page, to know whether another page follows without a second query.
         found = self._store.list_decisions(query, limit=size + 1, after_sequence=after, newest_first=newest)
         page = found[:size]
         next_token = (
-            audit_convert.page_token(page[-1].sequence, request.filter, newest_first=newest)
+            record_convert.page_token(page[-1].sequence, request.filter, newest_first=newest)
             if len(found) > size else ""
         )
         structlog.contextvars.bind_contextvars(records=len(page))
         return decision_service_pb2.ListDecisionsResponse(
-            records=[audit_convert.record_to_proto(stored) for stored in page], next_page_token=next_token
+            records=[record_convert.record_to_proto(stored) for stored in page], next_page_token=next_token
         )
 
     def ExportDecisions(  # noqa: N802 - the name is the RPC's
         self, request: decision_service_pb2.ExportDecisionsRequest, context: grpc.ServicerContext
     ) -> Iterator[decision_service_pb2.DecisionRecord]:
         """Stream every matching decision, oldest first, reading the store a chunk at a time."""
-        query = audit_convert.filter_from_proto(request.filter)
+        query = record_convert.filter_from_proto(request.filter)
         sent = 0
         try:
             for stored in self._store.iter_decisions(query):
-                yield audit_convert.record_to_proto(stored)
+                yield record_convert.record_to_proto(stored)
                 sent += 1
         finally:
             structlog.contextvars.bind_contextvars(records=sent)
@@ -108,7 +107,7 @@ class DecisionService(decision_service_pb2_grpc.DecisionServiceServicer):
         _check(outcome)
         recorded = self._store.append_outcome(outcome)
         structlog.contextvars.bind_contextvars(departs=recorded.departs_from_recommendation)
-        return decision_service_pb2.RecordOutcomeResponse(outcome=audit_convert.outcome_to_proto(recorded))
+        return decision_service_pb2.RecordOutcomeResponse(outcome=record_convert.outcome_to_proto(recorded))
 
     def VerifyChain(  # noqa: N802 - the name is the RPC's
         self, request: decision_service_pb2.VerifyChainRequest, context: grpc.ServicerContext
@@ -122,7 +121,7 @@ class DecisionService(decision_service_pb2_grpc.DecisionServiceServicer):
         structlog.contextvars.bind_contextvars(
             intact=report.intact, records_checked=report.records_checked, checkpoints=verified
         )
-        response = audit_convert.report_to_proto(report)
+        response = record_convert.report_to_proto(report)
         response.checkpoints_verified = verified
         return response
 
