@@ -25,6 +25,7 @@ from google.protobuf.message import Message
 from fairpath.errors import FieldViolation
 from fairpath.policy.loader import MAX_POLICY_BYTES, MAX_TESTS_BYTES
 from fairpath.serving.incidents import ACTION_ID_SEPARATOR
+from fairpath.serving.state import REQUIRED_ID_SEPARATOR
 
 #: A policy name (the loader allows 63 characters).
 POLICY_NAME = 64
@@ -109,11 +110,19 @@ ITEM_LIMITS: Mapping[str, Mapping[str, int]] = {
     "fairpath.v1.VerifyChainRequest": {"checkpoints": 10_000},
 }
 
+#: The characters fairpath derives request ids with, and what for: an incident's actions record
+#: ``<id>#<index>`` and a chained policy's required decisions ``<id>><policy>``.
+DERIVED_ID_SEPARATORS: Mapping[str, str] = {
+    ACTION_ID_SEPARATOR: "the ids of EvaluateIncident's actions (<request id>#<action index>)",
+    REQUIRED_ID_SEPARATOR: "the ids of the decisions a chained policy requires (<request id>><policy>)",
+}
 #: Request ids, checked by :func:`request_id_problem` (they are logged and echoed in the trailers), each
-#: with the text it may not contain. An ``Evaluate`` id may not contain ``#``: that is how the ids of an
-#: incident's actions are made, so no ``Evaluate`` can meet (be refused for, or replay) an action's decision.
+#: with the characters it may not contain. An ``Evaluate`` id may contain neither separator, so no
+#: ``Evaluate`` can meet (be refused for, or replay) a derived decision. An incident's ids need not
+#: be held to that: every id derived from one ends in ``#<index>`` or ``#<index>><policy>``, which
+#: no other incident's or evaluation's can.
 REQUEST_ID_FIELDS: Mapping[tuple[str, str], str] = {
-    ("fairpath.v1.EvaluateRequest", "request_id"): ACTION_ID_SEPARATOR,
+    ("fairpath.v1.EvaluateRequest", "request_id"): ACTION_ID_SEPARATOR + REQUIRED_ID_SEPARATOR,
     ("fairpath.v1.EvaluateIncidentRequest", "request_id"): "",
 }
 
@@ -137,18 +146,17 @@ def request_id_problem(value: str, limit: int = REQUEST_ID, reserved: str = "") 
     Args:
         value: The id.
         limit: Most characters (:data:`INCIDENT_REQUEST_ID` for an incident's).
-        reserved: Text the id may not contain (:data:`ACTION_ID_SEPARATOR` for an ``Evaluate`` id).
+        reserved: Characters the id may not contain (the separators of
+            :data:`DERIVED_ID_SEPARATORS` for an ``Evaluate`` id).
 
     """
     if len(value) > limit:
         return too_long(len(value), limit)
     if not (value.isascii() and value.isprintable()):
         return "must be printable ASCII characters"
-    if reserved and reserved in value:
-        return (
-            f"must not contain {reserved!r}: it is reserved for the ids of EvaluateIncident's actions "
-            f"(<request id>{reserved}<action index>)"
-        )
+    for separator in reserved:
+        if separator in value:
+            return f"must not contain {separator!r}: it is reserved for {DERIVED_ID_SEPARATORS[separator]}"
     return ""
 
 
@@ -156,7 +164,7 @@ def header_request_id_problem(value: str, request: object) -> str:
     """Return what is wrong with an ``x-request-id`` header sent with ``request`` ("" when nothing is).
 
     The header stands for the request's ``request_id`` field, so it is held to that field's rules
-    (an incident's shorter maximum, an ``Evaluate`` id's reserved ``#``); other calls take any id.
+    (an incident's shorter maximum, an ``Evaluate`` id's reserved separators); other calls take any id.
     """
     name = request.DESCRIPTOR.full_name if isinstance(request, Message) else ""
     reserved = REQUEST_ID_FIELDS.get((name, "request_id"), "")

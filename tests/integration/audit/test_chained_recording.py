@@ -16,6 +16,7 @@ from fairpath_client import (
     FairpathClientError,
     IncidentAction,
     InvalidFactsError,
+    InvalidRequestError,
     render_decision,
     render_record,
 )
@@ -232,3 +233,22 @@ def test_get_policy_says_what_a_chained_policy_requires_and_which_fact_not_to_se
     assert taken == {"just_culture_guide_pathway": "nhs-just-culture-guide@current pathway"}
     assert old.requires == ()
     assert all(not f.taken_from for f in old.facts)
+
+
+def test_an_evaluate_request_id_can_never_be_a_required_decisions_id(target: str, store: DecisionStore) -> None:
+    """`>` is refused in an Evaluate id: no Evaluate collides with (or replays) a required decision's derived id."""
+    with FairpathClient(target, timeout=10) as client:
+        decision = client.evaluate(PFC, FACTS, version=VERSION, request_id="chain-sep")
+        (required,) = decision.required
+        assert required.decision is not None
+        derived = required.decision.request_id
+        assert derived == "chain-sep>nhs-just-culture-guide"
+        with pytest.raises(InvalidRequestError) as refused:
+            client.evaluate(GUIDE, FACTS, request_id=derived)
+    [(field, description)] = [(v.field, v.description) for v in refused.value.violations]
+    assert field == "request_id"
+    assert description.startswith("must not contain '>'")
+    assert "chained policy" in description
+    found = store.find_by_request_id(derived)
+    assert found is not None
+    assert found.decision.decision_id == required.decision_id  # the derived id is the required decision's only
