@@ -14,8 +14,9 @@ Run ``nice -n 10 .venv/bin/python tests/benchmarks/bench_trail.py`` (sizes 10000
    does, one ListDecisions-sized query per page), export (every decision encoded as the wire
    ``DecisionRecord`` and decoded again as the client does), replay against another version,
    stats, and verify. "peak MiB" is the child's highest RSS while the operation ran (sampled every
-   10 ms); "+MiB" what that adds to the RSS the child had before it started (imports, policies
-   compiled, store opened).
+   10 ms); "CPU s" the processor time it used (user and system: on a shared machine, about what it
+   would take alone, its reads being cached); "+MiB" what that adds to the RSS the child had before
+   it started (imports, policies compiled, store opened).
 3. The growth ratios from one size to the next, time and memory side by side.
 
 Targets (issue 14): time linear or better (ratio ≤ the size ratio) and flat memory from 10^4 to
@@ -115,6 +116,7 @@ def run_operation(url: str, operation: str, size: int) -> dict[str, Any]:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    cpu = time.process_time()
     began = time.perf_counter()
     count = 0
     if operation.startswith("list"):
@@ -153,11 +155,12 @@ def run_operation(url: str, operation: str, size: int) -> dict[str, Any]:
             raise SystemExit(f"verify: {chain}")
         count = chain.records_checked
     elapsed = time.perf_counter() - began
+    cpu = time.process_time() - cpu
     done.set()
     sampler.join()
     top = max(peak[0], _rss_mib())
     store.close()
-    return {"seconds": elapsed, "peak_mib": top, "added_mib": top - before, "count": count}
+    return {"seconds": elapsed, "cpu": cpu, "peak_mib": top, "added_mib": top - before, "count": count}
 
 
 def measure(url: str, operation: str, size: int) -> dict[str, Any]:
@@ -201,25 +204,27 @@ def main() -> int:
                       f"({(size - have) / seconds:,.0f}/s, {options.fill_threads} callers); file {mib:,.0f} MiB")
             open_store_once(url)  # any migration runs here, not inside the first measurement
             print(f"\n{size:,} decisions:")
-            print(f"  {'operation':34} {'records':>9} {'seconds':>9} {'peak MiB':>9} {'+MiB':>7}")
+            print(f"  {'operation':34} {'records':>9} {'seconds':>9} {'CPU s':>8} {'peak MiB':>9} {'+MiB':>7}")
             results[size] = {}
             for label, operation in chosen:
                 figures = measure(url, operation, size)
                 results[size][operation] = figures
-                print(f"  {label:34} {figures['count']:9,} {figures['seconds']:9.2f} "
+                print(f"  {label:34} {figures['count']:9,} {figures['seconds']:9.2f} {figures['cpu']:8.2f} "
                       f"{figures['peak_mib']:9.1f} {figures['added_mib']:7.1f}", flush=True)
         for small, large in itertools.pairwise(sizes):
             print(f"\nGrowth {small:,} -> {large:,} (x{large / small:g} decisions); linear time = x{large / small:g}:")
-            print(f"  {'operation':34} {'time':>8} {'peak RSS':>9} {'+MiB':>9}")
+            print(f"  {'operation':34} {'time':>8} {'CPU':>8} {'peak RSS':>9} {'+MiB':>9}")
             for label, operation in chosen:
                 a, b = results[small][operation], results[large][operation]
                 print(f"  {label:34} {'x%.2f' % (b['seconds'] / max(a['seconds'], 1e-9)):>8}"
+                      f" {'x%.2f' % (b['cpu'] / max(a['cpu'], 1e-9)):>8}"
                       f" {'x%.2f' % (b['peak_mib'] / a['peak_mib']):>9}"
                       f" {b['added_mib'] - a['added_mib']:+8.1f}M")
         largest = sizes[-1]
         if "verify" in results[largest]:
-            seconds = results[largest]["verify"]["seconds"]
-            print(f"\nverify of {largest:,} records: {seconds:.1f} s (target: 10^6 under 60 s)")
+            verified = results[largest]["verify"]
+            print(f"\nverify of {largest:,} records: {verified['seconds']:.1f} s, {verified['cpu']:.1f} s of CPU"
+                  " (target: 10^6 under 60 s)")
     return 0
 
 

@@ -14,8 +14,10 @@ import itertools
 from typing import Any
 
 import pytest
-from fairpath.engine.compiler import MAX_GROUPS, Action, Step, Terminal, compile_policy
+from fairpath.engine import compiler
+from fairpath.engine.compiler import MAX_GROUPS, Action, Step, Terminal, compile_policy, complement, pattern
 from fairpath.errors import PolicyFileError
+from fairpath.policy import conditions as cond
 from fairpath.policy.cases import cases_file, load_cases
 from fairpath.policy.loader import load_bytes
 from fairpath.policy.model import Target
@@ -310,15 +312,16 @@ def test_groups_add_up_along_a_path_and_the_rule_that_crosses_the_limit_is_named
         {"id": "r1", "title": "A", "question": "A?", "when": _all_yes("a", 3), "then": "pathway LEARN",
          "else": "go to r2"},
         {"id": "r2", "title": "B", "question": "B?", "when": _all_yes("b", 3), "then": "pathway LEARN",
-         "else": "pathway ACT"},
+         "else": "go to r3"},
+        {"id": "r3", "title": "C", "when": "on_duty is true", "then": "pathway ACT", "else": "pathway LEARN"},
     ]
     document["advice"], document["checks"] = [], []
     with pytest.raises(PolicyFileError) as caught:
         compile_policy(build_policy(document))
-    assert caught.value.rule_id == "r2"
+    assert caught.value.rule_id == "r2"  # where it crossed, not r3 where that path ends
     assert caught.value.message.startswith("a path through this rule combines 19 and/or groups")
     document["rules"][0]["when"] = "intent_to_harm is YES"  # r2's 9 alone fit
-    assert len(compile_policy(build_policy(document)).rules) == 5
+    assert len(compile_policy(build_policy(document)).rules) == 7
 
 
 def test_an_outcome_and_fact_advice_counts_the_groups_of_the_path_it_splits() -> None:
@@ -348,3 +351,58 @@ def test_an_outcome_and_fact_advice_too_complex_to_split_on_is_refused_naming_it
     with pytest.raises(PolicyFileError, match="too complex to compile") as caught:
         compile_policy(load_bytes(text.encode(), "split.yaml"))
     assert (caught.value.rule_id, caught.value.line) == ("x9", _line(text, "id: x9"))
+
+
+# --- the cost bound: one budget per condition -------------------------------------------------------
+
+
+def test_the_pattern_budget_counts_each_step_of_the_largest_unanswered_alternative() -> None:
+    """64 facts (a condition's most terms) unanswered: 2 steps, then 2 + 2i for alternative i, 4,160 of the 5,000."""
+    budget = compiler._Budget()
+    pattern(cond.AnyOf(tuple(cond.Answered(f"f{i}", negated=True) for i in range(64))), budget)
+    assert compiler.MAX_PATTERN_STEPS - budget.left == 2 + sum(2 + 2 * i for i in range(1, 64)) == 4160
+
+
+def test_a_pattern_may_spend_exactly_its_budget_and_not_one_step_more() -> None:
+    """The 4,160-step pattern builds on a budget of 4,160; on 4,159 it is refused, saying what the limit is."""
+    largest = cond.AnyOf(tuple(cond.Answered(f"f{i}", negated=True) for i in range(64)))
+    exact = compiler._Budget(4160)
+    pattern(largest, exact)
+    assert exact.left == 0
+    with pytest.raises(compiler.PatternTooLargeError) as refused:
+        pattern(largest, compiler._Budget(4159))
+    assert str(refused.value) == f"the condition needs more than {compiler.MAX_PATTERN_STEPS} steps to compile"
+
+
+def test_every_pattern_and_complement_call_of_one_condition_spends_the_same_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nested and/or (complements of groups inside alternatives): each call, at any depth, spends one shared step."""
+    calls = 0
+    real_pattern, real_complement = compiler.pattern, compiler.complement
+
+    def counted_pattern(condition: cond.Condition, budget: Any = None) -> Any:
+        nonlocal calls
+        calls += 1
+        return real_pattern(condition, budget)
+
+    def counted_complement(condition: cond.Condition, budget: Any = None) -> Any:
+        nonlocal calls
+        calls += 1
+        return real_complement(condition, budget)
+
+    monkeypatch.setattr(compiler, "pattern", counted_pattern)
+    monkeypatch.setattr(compiler, "complement", counted_complement)
+    condition = cond.to_nnf(cond.parse(
+        "(a0 is YES and (a1 is YES or a2 is NO)) or (a3 is YES or a0 is NO) or (a1 is YES and a2 is YES)"
+    ))
+    budget = compiler._Budget()
+    compiler.pattern(condition, budget)
+    assert calls > 20
+    assert compiler.MAX_PATTERN_STEPS - budget.left == calls
+
+
+def test_complement_refuses_a_condition_not_in_negation_normal_form() -> None:
+    """`not` must have been pushed down first: complement() says so rather than negating wrongly."""
+    with pytest.raises(TypeError, match=r"^complement\(\) needs a condition in negation normal form$"):
+        complement(cond.Not(cond.Answered("x")))

@@ -243,7 +243,7 @@ def window_bounds(
 
     One pass over the window's entries of the time index, which holds the sequence too (SQLite's
     index carries the rowid, PostgreSQL's is ``(evaluated_us, sequence)``): an index-only read, no
-    decision row. A read of the window then scans the primary key between the two, in order.
+    decision row. A page of the window then reads its driving index between the two, in order.
     """
     clauses, params = [], []
     for bound, operator in zip(window, (">=", "<"), strict=True):
@@ -545,21 +545,10 @@ def links(
     return sorted(found, key=lambda link: link.sequence)
 
 
-# Indexed columns (what the filters of :func:`where` read) and how the document says the same thing.
-_INDEXED: tuple[tuple[str, Callable[[Mapping[str, Any]], object]], ...] = (
-    ("decision_id", lambda d: d["decision_id"]),
-    ("request_id", lambda d: d.get("request_id", "")),
-    ("caller", lambda d: d.get("caller", "")),
-    ("evaluated_us", lambda d: to_micros(datetime.fromisoformat(d["evaluated_at"]))),
-    ("policy", lambda d: d["policy"]["name"]),
-    ("version", lambda d: d["policy"]["version"]),
-    ("digest", lambda d: d["policy"]["digest"]),
-    ("status", lambda d: d["status"]),
-    ("pathway", lambda d: (d.get("pathway") or {}).get("code", "")),
-    ("individual_directed", lambda d: int(bool((d.get("pathway") or {}).get("individual_directed")))),
-    ("incident_ref", lambda d: (d.get("subject") or {}).get("incident_ref", "")),
-    ("staff_ref", lambda d: (d.get("subject") or {}).get("staff_ref", "")),
-    ("action_ref", lambda d: (d.get("subject") or {}).get("action_ref", "")),
+# Indexed columns (what the filters read), in the order :func:`_said` reads the same from the document.
+_INDEXED = (
+    "decision_id", "request_id", "caller", "evaluated_us", "policy", "version", "digest", "status", "pathway",
+    "individual_directed", "incident_ref", "staff_ref", "action_ref",
 )
 
 
@@ -570,14 +559,19 @@ def _disagreement(
     """Return how one decision's queried data disagrees with its chained data ("" if not), naming it."""
     name = f"decision {columns['decision_id']}"
     try:
-        differing = [column for column, said in _INDEXED if _same_type(columns[column]) != said(document)]
+        said = _said(document)
     except (KeyError, TypeError, ValueError, AttributeError):
         return f"{name}: its document cannot be read"
-    if differing:
+    # Compared all at once (verify does this a million times); which columns differ only when some do.
+    if said != tuple(_same_type(columns[column]) for column in _INDEXED):
+        differing = [
+            column for column, value in zip(_INDEXED, said, strict=True) if _same_type(columns[column]) != value
+        ]
         return f"{name}: its indexed column(s) {', '.join(differing)} disagree with its document"
-    fired = list(dict.fromkeys(entries.fired[digest] for digest in digests if digest in entries.fired))
+    known = entries.fired
+    fired = list(dict.fromkeys(known[digest] for digest in digests if digest in known))
     try:
-        recorded = json.loads(str(columns["fired"]))
+        recorded = loads(str(columns["fired"]))
     except UNREADABLE:
         return f"{name}: its fired column cannot be read"
     if recorded != fired:
@@ -590,6 +584,17 @@ def _disagreement(
         ) if part)
         return f"{name}: its decision_rules rows disagree with its trace ({what})"
     return ""
+
+
+def _said(d: Mapping[str, Any]) -> tuple[object, ...]:
+    """What the document says of each of :data:`_INDEXED`'s columns, in that order."""
+    policy, pathway, subject = d["policy"], d.get("pathway") or {}, d.get("subject") or {}
+    return (
+        d["decision_id"], d.get("request_id", ""), d.get("caller", ""),
+        to_micros(datetime.fromisoformat(d["evaluated_at"])), policy["name"], policy["version"], policy["digest"],
+        d["status"], pathway.get("code", ""), int(bool(pathway.get("individual_directed"))),
+        subject.get("incident_ref", ""), subject.get("staff_ref", ""), subject.get("action_ref", ""),
+    )
 
 
 def _same_type(value: object) -> object:

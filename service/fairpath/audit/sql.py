@@ -18,7 +18,10 @@ skips or repeats a record however many are appended meanwhile, because
 sequences are assigned and committed in order. Listed newest first, the
 cursor bounds the sequence from above and the same index is read backwards;
 records appended meanwhile are newer than the first page, so they are not
-listed until the caller starts again.
+listed until the caller starts again. Each page is one range of one index in
+sequence order, whatever the filter (:class:`~fairpath.audit.queries.Selection`),
+and streams (export, replay, stats) are such pages one after another, each a
+read of its own: memory holds a page, never the trail.
 
 A read retries once, on a new connection, when its pooled connection turns
 out to be gone (:meth:`~fairpath.audit.sessions.SessionPool.read`); an append
