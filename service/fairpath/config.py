@@ -57,6 +57,8 @@ LOG_FORMATS = ("auto", "json", "console")
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 STORE_SCHEMES = (SQLITE_PREFIX, *POSTGRES_PREFIXES)
+#: Where decisions are recorded when neither ``--store`` nor ``FAIRPATH_STORE`` says.
+DEFAULT_STORE = "sqlite:///fairpath.sqlite3"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -141,7 +143,7 @@ class Config:
     max_connection_age: float = 0.0
     watch_seconds: float = 2.0
     allow_unlocked: bool = False
-    store: str = field(default="sqlite:///fairpath.sqlite3", repr=False)
+    store: str = field(default=DEFAULT_STORE, repr=False)
     console_host: str = "127.0.0.1"
     console_port: int = 8080
     console_ca: str = ""

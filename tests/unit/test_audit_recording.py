@@ -61,16 +61,6 @@ def test_masking_reaches_facts_seen_and_the_words_of_reasons(evaluator: Evaluato
     assert next(e for e in decision.trace if e.rule_id == "2a").facts_seen == {"substance_abuse_indicated": "YES"}
 
 
-def test_mask_all_hides_every_fact(evaluator: Evaluator) -> None:
-    """The fail-closed masker (policy no longer known for sure) masks whatever it is given."""
-    decision = evaluator.evaluate(GUIDE, FACTS)
-
-    masked = Masker(frozenset(), mask_all=True).mask(FACTS, decision)
-
-    assert {value for value in masked.facts.values() if value is not None} == {MASK}
-    assert all(v == MASK for e in masked.decision.trace for k, v in e.facts_seen.items() if k in FACTS)
-
-
 def test_a_document_and_its_entries_decode_to_the_same_decision(evaluator: Evaluator) -> None:
     """Encoding stores trace entries by digest; decoding with those entries gives the decision back."""
     import json  # noqa: PLC0415

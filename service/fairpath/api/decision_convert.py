@@ -173,14 +173,3 @@ def value_map(values: Mapping[str, Value]) -> dict[str, struct_pb2.Value]:
         else:
             converted[name] = struct_pb2.Value(string_value=str(value))
     return converted
-
-
-# --- policies: domain → proto ------------------------------------------------------
-
-
-
-
-
-
-
-

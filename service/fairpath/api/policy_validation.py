@@ -2,7 +2,7 @@
 
 The text is parsed with the same loader as policy files, linted
 (:mod:`fairpath.authoring.lint`) and its cases run
-(:mod:`fairpath.policy.cases`) on a throwaway
+(:mod:`fairpath.serving.gate`) on a throwaway
 :class:`~fairpath.serving.evaluator.Evaluator` with an engine of its own, which is
 closed — its ruleset unloaded — before the answer goes back: nothing the
 server serves is touched, and memory does not grow with each draft. A draft
@@ -53,8 +53,8 @@ DEFAULT_PATH = "<policy>"
 VALIDATION_SECONDS = 30.0
 # Held by the one validation running in this process; taken without waiting (see the module docstring).
 _running = threading.Lock()
-# Imported once by the fork server, so no child imports them again (lint imports analysis lazily).
-_PRELOAD = (__name__, "fairpath.authoring.analysis")
+# Imported once by the fork server (with lint, analysis, the compiler and the engine), so no child imports them again.
+_PRELOAD = (__name__,)
 
 
 def validate_policy(

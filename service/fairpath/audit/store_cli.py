@@ -17,10 +17,10 @@ import argparse
 import os
 import sys
 
+from fairpath.config import DEFAULT_STORE
 from fairpath.errors import StoreError
 
 _EXIT_FAILED = 1
-_DEFAULT_STORE = "sqlite:///fairpath.sqlite3"
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,7 +38,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     migrate.add_argument(
         "--store", metavar="URL",
-        help=f"sqlite:///FILE or postgresql://… (default: $FAIRPATH_STORE, else {_DEFAULT_STORE})",
+        help=f"sqlite:///FILE or postgresql://… (default: $FAIRPATH_STORE, else {DEFAULT_STORE})",
     )
     migrate.set_defaults(func=_migrate)
 
@@ -48,7 +48,7 @@ def _migrate(args: argparse.Namespace) -> int:
     from fairpath.audit.postgres import describe  # noqa: PLC0415
     from fairpath.audit.store import migrate_store  # noqa: PLC0415
 
-    url = args.store or os.environ.get("FAIRPATH_STORE") or _DEFAULT_STORE
+    url = args.store or os.environ.get("FAIRPATH_STORE") or DEFAULT_STORE
     try:
         version, applied = migrate_store(url)
     except StoreError as error:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from fairpath.authoring.space import Assignment, residual_of
 from fairpath.policy import conditions as cond
-from fairpath.policy.model import Policy, Rule, Target
+from fairpath.policy.model import Policy, Rule, Target, outcome_values
 
 THEN = "then"
 ELSE = "else"
@@ -63,12 +63,7 @@ class WalkEnd:
 
     def outcome(self, policy: Policy) -> dict[str, cond.Value]:
         """Return the outcome fields advice reads, as the compiler sets them (no ``pathway``: undecided)."""
-        target = self.target
-        if target is None:
-            return {"individual_directed": False, "status": "NEEDS_INFORMATION"}
-        pathway = policy.pathways[target.pathway]
-        return {"pathway": pathway.code, "individual_directed": pathway.individual_directed,
-                "status": "DECIDED"}
+        return outcome_values(policy, self.target)
 
     def label(self) -> str:
         """``CODE``, ``CODE (sub-reason)`` or ``NEEDS_INFORMATION [facts]``, as an author reads an outcome."""

@@ -1,11 +1,11 @@
-"""The review console's web application: sign-in, security headers, page rendering, role checks.
+"""The review console's web application: sign-in, sign-out, the middleware and the routes of every page.
 
 The console is a client of the gRPC API. Each request runs the RPCs its page
 needs through :class:`~fairpath_client.FairpathClient` with the signed-in
 user's bearer token, so the service applies exactly the roles it applies to
-any caller and records the user as the ``caller`` of what they do. The pages
-themselves live in :mod:`fairpath.console.pages_decisions`,
-:mod:`~fairpath.console.pages_policies` and :mod:`~fairpath.console.pages_analysis`.
+any caller and records the user as the ``caller`` of what they do. What every page
+builds on (settings, rendering, role checks) is :mod:`fairpath.console.web`; the pages
+live in the ``pages_*`` modules (decisions, policies, authoring, diff, analysis).
 """
 
 from __future__ import annotations

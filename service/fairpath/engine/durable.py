@@ -55,11 +55,6 @@ from fairpath.engine.sessions import SessionPool
 from fairpath.errors import EngineError
 from fairpath.policy.conditions import Value
 
-# durable_rules stamps every action with `_unix_now()`, which builds two datetimes
-# and calls `datetime.utcfromtimestamp` (deprecated from Python 3.12, so a warning
-# per action there). The stamp only times leases of asynchronous actions, which we
-# never use; `time.time` gives the same seconds-since-epoch for a fraction of the cost.
-
 
 class _Json:
     """The two functions durable_rules' Python glue takes from ``json``, done by orjson.
@@ -85,6 +80,11 @@ _patch_lock = threading.Lock()
 
 def patch_durable_rules() -> None:
     """Swap durable_rules' per-action clock and JSON glue for faster equivalents (idempotent).
+
+    durable_rules stamps every action with ``_unix_now()``, which builds two datetimes and calls
+    ``datetime.utcfromtimestamp`` (deprecated from Python 3.12, so a warning per action there). The
+    stamp only times leases of asynchronous actions, which fairpath never uses; ``time.time`` gives
+    the same seconds-since-epoch for a fraction of the cost. Its JSON glue is :class:`_Json`.
 
     An explicit step rather than an import side effect: :class:`DurableEngine` calls it when
     an engine is made, so merely importing this module changes nothing in durable_rules.

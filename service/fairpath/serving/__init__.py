@@ -5,5 +5,8 @@
 * :mod:`~fairpath.serving.staging` compiles and tests a new set of versions before it serves;
 * :mod:`~fairpath.serving.reload` swaps a staged set in, and :mod:`~fairpath.serving.watch` asks for
   reloads on file changes and SIGHUP;
-* :mod:`~fairpath.serving.incidents` merges an incident's facts and adds its incident-level advice.
+* :mod:`~fairpath.serving.incidents` merges an incident's facts and adds its incident-level advice;
+* :mod:`~fairpath.serving.gate` runs a version's own test cases (the reload gate, ValidatePolicy,
+  ``policy test``);
+* :mod:`~fairpath.serving.masking` is what of a version's decisions is sensitive, for the record.
 """

@@ -41,16 +41,16 @@ class Masked:
 class Masker:
     """Masks the sensitive facts of one policy version; safe to share between threads.
 
+    Built once per served version (:class:`fairpath.serving.state.ServedVersion`), which hands it
+    to the recorder with each decision.
+
     Args:
         sensitive: Names of the facts to mask.
-        mask_all: Mask every fact whatever its name: the fail-closed choice when the
-            policy that answered can no longer be told apart from another file.
 
     """
 
-    def __init__(self, sensitive: frozenset[str], *, mask_all: bool = False) -> None:
+    def __init__(self, sensitive: frozenset[str]) -> None:
         self.sensitive = sensitive
-        self._mask_all = mask_all
         # id(entry) -> (entry, masked entry); the entry is kept so its id cannot be reused.
         self._entries: dict[int, tuple[TraceEntry, TraceEntry]] = {}
 
@@ -60,11 +60,11 @@ class Masker:
         return cls(frozenset(name for name, spec in policy.facts.items() if spec.sensitive))
 
     def _is_sensitive(self, name: str) -> bool:
-        return self._mask_all or name in self.sensitive
+        return name in self.sensitive
 
     def mask(self, facts: Mapping[str, object], decision: Decision) -> Masked:
         """Return ``decision`` and the request's ``facts`` with every sensitive value masked."""
-        names = facts.keys() if self._mask_all else self.sensitive.intersection(facts)
+        names = self.sensitive.intersection(facts)
         hidden = {name: facts[name] for name in names if facts[name] is not None}
         if not hidden:  # facts_seen only holds request facts, so the trace has nothing to mask either
             return Masked(decision, dict(facts), (), {})

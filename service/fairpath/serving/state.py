@@ -51,8 +51,9 @@ def required_request_id(request_id: str, policy: str) -> str:
 class ServedVersion:
     """One policy version ready to evaluate, with everything that depends only on the version.
 
-    Built once, when the version is compiled (:meth:`prepare`), and dropped with it: nothing of
-    a version is cached anywhere else, so nothing outlives a reload.
+    Built once, when the version is compiled (:meth:`prepare`), and dropped with it: serving
+    caches nothing of a version anywhere else, so nothing of it outlives a reload here. (The API
+    keeps one bounded memo of encoded trace entries, :mod:`fairpath.api.decision_convert`.)
 
     Attributes:
         policy: The version's policy.
