@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+from fairpath.audit.fairness import SUPPRESS_BELOW, SUPPRESSION_NOTE
 from fairpath.cli import main
 from fairpath_client import PolicyDetail
 from playwright.sync_api import Browser, Page
@@ -157,6 +158,8 @@ class TestFairnessAndReplay:
         suppressed = page.eval_on_selector_all("svg.fp-chart g.fp-mark.suppressed",
                                                "nodes => nodes.map(n => n.dataset.group)")
         assert suppressed == ["EG-3"]
+        # The page says what the CLI says: secondary suppression, so no suppressed count can be derived.
+        assert SUPPRESSION_NOTE.format(n=SUPPRESS_BELOW) in page.inner_text("main")
         ratios = {r.group: r for r in piece.relative_likelihood}
         shown = next(r for r in ratios.values() if not r.suppressed)
         row = page.inner_text(f".fp-fairness-table tr[data-group='{shown.group}']")
