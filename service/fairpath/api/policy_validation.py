@@ -180,7 +180,7 @@ def _run_tests(
     try:
         cases = load_cases(tests_text, policy, tests_path)
     except PolicyFileError as error:
-        problems.append(finding(error.path or tests_path, "", error.line, error.message, "error", TESTS))
+        problems.append(Problem.from_error(error, check=TESTS, path=tests_path))
         return None
     report = run_cases(
         evaluator.compiled(policy),
