@@ -9,7 +9,9 @@ import pytest
 from fairpath.errors import FieldViolation, InvalidFactsError
 from fairpath.policy.facts import MAX_FACT_NAME, MAX_FACTS, MAX_STRING, MAX_SUGGESTIONS, normalise_facts
 from fairpath.policy.model import Policy
+from fairpath.policy.registry import PolicyRegistry
 
+from tests.conftest import POLICIES
 from tests.support.policy_builder import build_policy
 
 # The minimal policy's facts: intent_to_harm (answer), severity (enum LOW/HIGH),
@@ -178,10 +180,10 @@ class TestViolations:
     def test_outcome_fields_are_not_facts(self, policy: Policy) -> None:
         """A request cannot set the walk's outcome fields as facts."""
         found = violations(policy, {"pathway": "ACT", "individual_directed": True, "status": "DECIDED"})
-        assert [v.field for v in found] == ["facts.pathway", "facts.individual_directed", "facts.status"]
+        assert [v.field for v in found] == ["facts.individual_directed", "facts.pathway", "facts.status"]
 
     def test_all_reported_at_once(self, policy: Policy) -> None:
-        """Every bad fact is reported, in request order; valid ones among them raise nothing."""
+        """Every bad fact is reported, undeclared ones first, then in the policy's order; valid ones raise nothing."""
         facts = {
             "intent_to_harm": "MAYBE",
             "severity": "LOW",
@@ -192,10 +194,12 @@ class TestViolations:
         }
         found = violations(policy, facts)
         fields = [v.field for v in found]
-        assert fields == ["facts.intent_to_harm", "facts.years", "facts.shoe_size", "facts.on_duty"]
+        assert fields == ["facts.shoe_size", "facts.intent_to_harm", "facts.years", "facts.on_duty"]
         error = InvalidFactsError(found)
         # The message names each fact, so str(error) alone says what to fix (the client's too).
-        assert str(error).startswith("4 invalid fact(s): intent_to_harm: must be one of YES, NO, UNKNOWN; years: ")
+        assert str(error).startswith(
+            "4 invalid fact(s): shoe_size: not a fact of mini-policy@1.2.3; intent_to_harm: must be one of YES, NO, "
+        )
 
     def test_too_many_facts(self, policy: Policy) -> None:
         """More than MAX_FACTS names is one violation on ``facts`` (the names are not examined)."""
@@ -213,3 +217,25 @@ class TestViolations:
         """A name of exactly 64 characters is shown whole."""
         name = "b" * 64
         assert only_violation(policy, {name: "YES"}).field == f"facts.{name}"
+
+
+def test_violations_come_in_one_order_whatever_order_the_facts_came_in() -> None:
+    """Undeclared facts first, by name, then the rest in the policy's declaration order.
+
+    A protobuf Struct does not keep the caller's order, so the same request must read the same.
+    """
+    policy = next(p for p in PolicyRegistry.from_directory(POLICIES).all() if p.key == "nhs-just-culture-guide@1.0.1")
+    facts = {"zz_unknown": "YES", "professional_group": "nurse", "aa_unknown": "YES", "intent_to_harm": "yes",
+             "is_patient_safety_incident": "maybe"}
+    orders = set()
+    for reverse in (False, True):
+        items = sorted(facts.items(), reverse=reverse)
+        with pytest.raises(InvalidFactsError) as raised:
+            normalise_facts(policy, dict(items))
+        orders.add(tuple(v.field for v in raised.value.violations))
+    declared = list(policy.facts)
+    assert orders == {(
+        "facts.aa_unknown", "facts.zz_unknown",
+        *sorted(("facts.professional_group", "facts.intent_to_harm", "facts.is_patient_safety_incident"),
+                key=lambda field: declared.index(field.removeprefix("facts."))),
+    )}

@@ -129,31 +129,28 @@ class FactReader:
             elif spec.type is FactType.ANSWER:
                 keep = frozenset(spec.values) - {"UNKNOWN"}
             self._plan[name] = (spec, _READERS[spec.type], keep)
+        self._order = {name: index for index, name in enumerate(policy.facts)}
 
     def read(self, facts: Mapping[str, object]) -> dict[str, Value]:
         """Validated facts ready for the engine: unanswered ones (absent, null, UNKNOWN) removed.
 
         Raises:
             InvalidFactsError: with one violation per undeclared fact, wrong type or
-                value outside the allowed set.
+                value outside the allowed set: undeclared facts first, by name, then the others
+                in the order the policy declares them, whatever the order they came in (a
+                protobuf ``Struct`` does not keep one).
 
         """
-        policy = self._policy
         if len(facts) > MAX_FACTS:
             raise InvalidFactsError([FieldViolation("facts", f"at most {MAX_FACTS} facts, got {len(facts)}")])
         clean: dict[str, Value] = {}
-        violations: list[FieldViolation] = []
+        undeclared: list[str] = []
+        violations: list[tuple[int, FieldViolation]] = []
         plan = self._plan
-        suggestions = MAX_SUGGESTIONS
         for name, value in facts.items():
             found = plan.get(name)
             if found is None:
-                # Only the first few undeclared names are compared: a request of 256 of them must not cost more.
-                hint = did_you_mean(name, policy.facts) if suggestions > 0 else ""
-                suggestions -= 1
-                violations.append(
-                    FieldViolation(_field(name), f"not a fact of {policy.key}{'; ' + hint if hint else ''}")
-                )
+                undeclared.append(name)
                 continue
             if value is None:
                 continue
@@ -163,12 +160,21 @@ class FactReader:
                 continue
             reading, problem = reader(spec, value)
             if problem:
-                violations.append(FieldViolation(_field(name), problem))
+                violations.append((self._order[name], FieldViolation(_field(name), problem)))
             elif not isinstance(reading, _Unanswered):
                 clean[name] = reading
-        if violations:
-            raise InvalidFactsError(violations)
+        if undeclared or violations:
+            raise InvalidFactsError([*self._undeclared(sorted(undeclared)), *(v for _, v in sorted(violations))])
         return clean
+
+    def _undeclared(self, names: list[str]) -> list[FieldViolation]:
+        key = self._policy.key
+        found = []
+        for index, name in enumerate(names):
+            # Only the first few undeclared names are compared: a request of 256 of them must not cost more.
+            hint = did_you_mean(name, self._policy.facts) if index < MAX_SUGGESTIONS else ""
+            found.append(FieldViolation(_field(name), f"not a fact of {key}{'; ' + hint if hint else ''}"))
+        return found
 
 
 def normalise_facts(policy: Policy, facts: Mapping[str, object]) -> dict[str, Value]:
