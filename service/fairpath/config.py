@@ -171,9 +171,11 @@ class Config:
         if self.checkpoint_every < 0:
             raise ConfigError(f"checkpoint_every must not be negative, got {self.checkpoint_every}")
         if self.checkpoint_every and not self.checkpoint_key:
-            raise ConfigError("checkpoint_every needs checkpoint_key: periodic checkpoints are signed with it")
+            raise ConfigError("--checkpoint-every needs --checkpoint-key: periodic checkpoints are signed with it")
         if self.checkpoint_file and not self.checkpoint_every:
-            raise ConfigError("checkpoint_file needs checkpoint_every: it receives the periodic checkpoints")
+            raise ConfigError(
+                "--checkpoint-file needs --checkpoint-every (minutes between checkpoints): it receives them"
+            )
 
     def _check_ports(self) -> None:
         if not 0 <= self.port <= 65535:

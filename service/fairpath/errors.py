@@ -130,9 +130,9 @@ class CredentialsError(FairpathError):
 class DecisionNotFoundError(FairpathError):
     """No decision with that id is recorded in the decision store."""
 
-    def __init__(self, decision_id: str) -> None:
+    def __init__(self, decision_id: str, hint: str = "") -> None:
         self.decision_id = decision_id
-        super().__init__(f"decision {shown(decision_id, 64)} is not recorded")
+        super().__init__(f"decision {shown(decision_id, 64)} is not recorded" + (f"; {hint}" if hint else ""))
 
 
 class RequestIdReusedError(FairpathError):

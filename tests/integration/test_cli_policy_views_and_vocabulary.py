@@ -170,7 +170,7 @@ def test_decisions_show_takes_a_unique_prefix_and_lists_the_matches_of_an_ambigu
     """8 characters of a unique id show the decision.
 
     A prefix two ids share exits 2 listing both; under 8 characters is not looked up as a prefix (exit 3, as an unknown
-    id).
+    id, saying how many characters a prefix needs).
     """
     unique = fairpath(served, "decisions", "show", SINGLE[:8])
     assert unique.returncode == 0, unique.stderr
@@ -187,6 +187,7 @@ def test_decisions_show_takes_a_unique_prefix_and_lists_the_matches_of_an_ambigu
     assert all(twin in ambiguous.stderr for twin in TWINS)
     short = fairpath(served, "decisions", "show", SINGLE[:7])
     assert short.returncode == 3
+    assert "give the whole id or its first 8 characters or more" in short.stderr
 
 
 def test_decisions_outcome_requires_a_reviewer_and_confirms_in_words(served: Served) -> None:

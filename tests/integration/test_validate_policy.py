@@ -110,10 +110,11 @@ def test_passing_cases_without_errors_are_valid_despite_warnings(channel: grpc.C
 
 
 def test_no_cases_means_not_valid(channel: grpc.Channel) -> None:
-    """Without cases a draft cannot be valid: a ``tests`` warning says why, and there is no report."""
+    """Without cases a draft cannot be valid: a ``tests`` error says why (as the reload gate's), and there is no report."""
     response = validate(channel, policy_text(minimal_policy()))
     assert not response.ok
-    assert any(p.check == "tests" and "no test cases given" in p.message for p in response.problems)
+    assert any(p.check == "tests" and p.severity == "error" and "no test cases given" in p.message
+               for p in response.problems)
     assert not response.HasField("tests")
 
 

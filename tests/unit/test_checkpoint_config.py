@@ -31,8 +31,8 @@ def test_checkpoint_settings_come_from_flags_over_the_environment() -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--checkpoint-every", "5"], "checkpoint_every needs checkpoint_key"),
-        (["--checkpoint-key", "k.pem", "--checkpoint-file", "c.jsonl"], "checkpoint_file needs checkpoint_every"),
+        (["--checkpoint-every", "5"], "--checkpoint-every needs --checkpoint-key"),
+        (["--checkpoint-key", "k.pem", "--checkpoint-file", "c.jsonl"], "--checkpoint-file needs --checkpoint-every"),
         (["--checkpoint-key", "k.pem", "--checkpoint-every", "-1"], "finite number of minutes >= 0"),
         (["--checkpoint-key", "k.pem", "--checkpoint-every", "often"], "expected a number of minutes"),
     ],

@@ -104,6 +104,12 @@ def test_an_unknown_reference_group_is_refused_with_the_groups_that_exist() -> N
     assert outcome_stats([], reference_group="G9") == []  # nothing recorded: nothing to refuse
 
 
+def test_a_reference_group_is_refused_when_decisions_carry_no_equality_group_at_all() -> None:
+    """Decisions recorded without equality groups give no ratios to any reference group: refused, saying so."""
+    with pytest.raises(UnknownGroupError, match="no equality group is recorded"):
+        outcome_stats(rows("", 20, 20), reference_group="G9")
+
+
 def test_a_pathway_no_one_reached_has_no_cell_rather_than_a_zero() -> None:
     """Only observed (group, pathway) pairs appear, so zero is never shown as a suppressed count."""
     (figures,) = outcome_stats(rows("G1", 12, 0))

@@ -173,9 +173,10 @@ def _run_tests(
     """Run the cases in ``tests_text``, adding what is wrong with them to ``problems``."""
     tests_path = _tests_path(policy.path)
     if not tests_text.strip():
+        # An error, as the reload gate makes it: a version is valid only once its cases pass.
         problems.append(finding(tests_path, "", None, "no test cases given: a version is valid only once its "
                                 "cases pass and exercise every rule outcome, advice, check and pathway",
-                                "warning", TESTS))
+                                "error", TESTS))
         return None
     try:
         cases = load_cases(tests_text, policy, tests_path)

@@ -51,9 +51,8 @@ class UnknownGroupError(ValueError):
     def __init__(self, group: str, known: Iterable[str]) -> None:
         self.group = group
         self.known = sorted(known)
-        super().__init__(
-            f"no decided decision has equality group {group!r}; the groups recorded are {', '.join(self.known)}"
-        )
+        recorded = f"the groups recorded are {', '.join(self.known)}" if self.known else "no equality group is recorded"
+        super().__init__(f"no decided decision has equality group {group!r}; {recorded}")
 
 
 @dataclass(frozen=True)
@@ -191,7 +190,8 @@ class StatsTally:
 
         """
         groups = {group for counts in self._slices.values() for group in counts.decided}
-        if reference_group and groups and reference_group not in groups:
+        # With decisions but no such group the ratios would all be missing without a word: refuse.
+        if reference_group and self._slices and reference_group not in groups:
             raise UnknownGroupError(reference_group, groups)
         return [
             StatsSlice(

@@ -394,7 +394,10 @@ class SqlStore:
         if not found and MIN_ID_PREFIX <= len(decision_id) < ID_LENGTH and _ID_CHARS.issuperset(decision_id):
             found = self._by_prefix(decision_id)
         if not found:
-            raise DecisionNotFoundError(decision_id)
+            short = len(decision_id) < MIN_ID_PREFIX and _ID_CHARS.issuperset(decision_id)
+            raise DecisionNotFoundError(
+                decision_id, f"give the whole id or its first {MIN_ID_PREFIX} characters or more" if short else ""
+            )
         return found[0]
 
     def _by_prefix(self, prefix: str) -> list[StoredDecision]:
