@@ -110,7 +110,7 @@ def test_passing_cases_without_errors_are_valid_despite_warnings(channel: grpc.C
 
 
 def test_no_cases_means_not_valid(channel: grpc.Channel) -> None:
-    """Without cases a draft cannot be valid: a ``tests`` error says why (as the reload gate's), and there is no report."""
+    """Without cases a draft cannot be valid: a ``tests`` error says why (as the reload gate's); no report."""
     response = validate(channel, policy_text(minimal_policy()))
     assert not response.ok
     assert any(p.check == "tests" and p.severity == "error" and "no test cases given" in p.message

@@ -318,10 +318,15 @@ def apply_migrations(
         except StoreUnavailableError:
             raise
         except StoreError as error:
+            if "3F000" in str(error):  # PostgreSQL: no schema selected: search_path names none that exists
+                advice = ("the schema the URL's search_path names does not exist: create it first "
+                          "(CREATE SCHEMA …, as the database's owner), then run `fairpath store migrate` again")
+            else:
+                advice = ("run `fairpath store migrate --store URL` as the database's owner, then start the "
+                          "service again")
             raise StoreError(
                 f"the decision store's schema is at version {max(applied, default=0)} and this fairpath "
-                f"needs version {latest}, but migrating failed ({error}): run `fairpath store migrate "
-                "--store URL` as the database's owner, then start the service again"
+                f"needs version {latest}, but migrating failed ({error}): {advice}"
             ) from None
         _refuse_newer(applied, latest)
         session.commit()

@@ -27,6 +27,7 @@ from fairpath.serving.evaluator import Evaluator
 from fairpath_client import FairpathClient
 
 from tests.integration.audit.conftest import GUIDE, SUBSTANCE, Raw
+from tests.integration.audit.conftest import POSTGRES as POSTGRES_URL
 from tests.support.servers import serving
 
 #: The grants of the README's "Running as a least-privileged role", for schema {schema} and role {role}.
@@ -197,3 +198,15 @@ def test_the_readme_gives_exactly_the_grants_tested_here() -> None:
     readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
 
     assert GRANTS.format(schema="fairpath", role="fairpath_service").strip() in readme
+
+
+@pytest.mark.postgres
+def test_migrating_into_a_schema_that_does_not_exist_says_to_create_it() -> None:
+    """A search_path naming no schema gets advice that moves the operator on, not "run migrate" again."""
+    url = f"{POSTGRES_URL}?options=-csearch_path%3Dfairpath_missing_{uuid.uuid4().hex[:8]}"
+    result = subprocess.run(
+        [sys.executable, "-m", "fairpath", "store", "migrate", "--store", url],
+        capture_output=True, text=True, check=False, timeout=60, env=_env(),
+    )
+    assert result.returncode == 1
+    assert "does not exist: create it first (CREATE SCHEMA" in result.stderr
