@@ -16,7 +16,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-serve: $(VENV)/.installed
+# What serving needs, without the test tools (a first `make serve` is quicker by about a minute).
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+serve: $(VENV)/.runtime
 	$(BIN)/fairpath serve
 
 test: $(VENV)/.installed
