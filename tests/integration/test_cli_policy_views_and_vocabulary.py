@@ -207,6 +207,10 @@ def test_decisions_outcome_requires_a_reviewer_and_confirms_in_words(served: Ser
     assert done.returncode == 0, done.stderr
     assert re.fullmatch(f"Outcome recorded for decision {SINGLE}: JCG_B_SUBSTANCE_ABUSE, by hr-lead-2 "
                         r"\(trail record #\d+\)\.\n", done.stdout), done.stdout
+    prefix = fairpath(served, "decisions", "outcome", SINGLE[:8], "--action", "JCG_B_SUBSTANCE_ABUSE",
+                      "--reviewer", "hr-lead-2")
+    assert prefix.returncode == 3  # an outcome names its decision for good: the whole id, never a prefix
+    assert "an outcome needs the whole id" in prefix.stderr
 
 
 def test_one_vocabulary_old_spellings_still_work_with_a_warning(served: Served) -> None:

@@ -293,7 +293,9 @@ class SqlStore:
 
         def work(found: list[list[Row]], sequence: int, head: str) -> _Work[OutcomeRecord]:
             if not found[0]:
-                raise DecisionNotFoundError(outcome.decision_id)
+                short = len(outcome.decision_id) < ID_LENGTH and _ID_CHARS.issuperset(outcome.decision_id)
+                # An outcome names its decision for good: only the whole id will do, never a prefix.
+                raise DecisionNotFoundError(outcome.decision_id, "an outcome needs the whole id" if short else "")
             pathway = str(found[0][0][0])
             # No pathway (NEEDS_INFORMATION) means no recommendation, so nothing to depart from.
             departs = bool(pathway) and outcome.action_taken != pathway
