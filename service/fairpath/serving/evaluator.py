@@ -147,6 +147,9 @@ class Evaluator:
                 decision = state.decide(
                     self._engine, served, facts, subject=subject or Subject(), request_id=request_id
                 )
+            if not decision.requires:
+                return Evaluated(decision, (served,))
+            # A chained decision: the versions that made the decisions it required, from this same state.
             versions = tuple(state.version(made.policy.name, made.policy.version) for made in chain_of(decision))
             return Evaluated(decision, versions)
         finally:
