@@ -39,8 +39,10 @@ release-contract: $(VENV)/.installed
 proto: $(VENV)/.installed
 	$(BIN)/python proto/generate.py
 
+# bench_rpc.py also needs PostgreSQL on 127.0.0.1:5432, database test (FAIRPATH_BENCH_POSTGRES to change it).
 bench: $(VENV)/.installed
 	$(BIN)/python tests/benchmarks/bench_evaluate.py
+	$(BIN)/python tests/benchmarks/bench_rpc.py
 
 # Mutation testing of the hash chain, the condition language and the compiler; not run by CI
 # (README, "Tests"). mutmut 3 wants the package under src/, so it runs in .mutation/, a fresh

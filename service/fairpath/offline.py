@@ -33,6 +33,7 @@ from fairpath.policy.requirements import closure, requirement_problems
 from fairpath.serving.evaluator import Evaluator
 from fairpath.suggest import did_you_mean
 from fairpath.v1 import decision_pb2, evaluation_service_pb2
+from fairpath.wire import decision_to_proto
 
 
 class OfflineCallError(grpc.RpcError, grpc.Call):
@@ -115,7 +116,7 @@ def evaluate_offline(policies_dir: str, request: evaluation_service_pb2.Evaluate
         evaluator.close()
     # Never recorded, whatever the request said: the answer says so, as a server's dry run does.
     decision = stamped(decision, dry_run=True)  # and every decision a chained policy required
-    return evaluation_service_pb2.EvaluateResponse(decision=decision_convert.decision_to_proto(decision))
+    return evaluation_service_pb2.EvaluateResponse(decision=decision_to_proto(decision))
 
 
 def _load(root: Path) -> list[Policy]:

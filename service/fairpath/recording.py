@@ -34,11 +34,25 @@ from fairpath.errors import FairpathError, FieldViolation, InvalidFactsError, Re
 from fairpath.serving import incidents
 from fairpath.serving.evaluator import Evaluator
 from fairpath.serving.incidents import IncidentAction, IncidentResult
-from fairpath.serving.masking import Masker
 from fairpath.serving.state import ServedVersion, given_facts
 
 #: Default of :class:`DecisionRecorder`'s ``linger``: well under a gRPC round trip.
 LINGER = 0.002
+
+
+@dataclasses.dataclass(frozen=True)
+class Recommendation:
+    """A decision as :meth:`DecisionRecorder.recommend` returns it: the value and its reply bytes.
+
+    Attributes:
+        decision: The decision (for a repeated request id, the first decision as recorded).
+        encoded: Its ``fairpath.v1.Decision`` message, encoded once by the deciding version's
+            :class:`~fairpath.wire.DecisionWire` (what ``Evaluate`` sends).
+
+    """
+
+    decision: Decision
+    encoded: bytes
 
 
 class DecisionRecorder:
@@ -84,6 +98,24 @@ class DecisionRecorder:
         equality_group: str = "",
         dry_run: bool = False,
     ) -> Decision:
+        """Return :meth:`recommend`'s decision (same arguments, same errors)."""
+        return self.recommend(
+            policy, facts, version=version, subject=subject, request_id=request_id, caller=caller,
+            equality_group=equality_group, dry_run=dry_run,
+        ).decision
+
+    def recommend(
+        self,
+        policy: str,
+        facts: Mapping[str, object],
+        *,
+        version: str = "",
+        subject: Subject | None = None,
+        request_id: str = "",
+        caller: str = "",
+        equality_group: str = "",
+        dry_run: bool = False,
+    ) -> Recommendation:
         """Evaluate one staff member's action and, unless ``dry_run``, record the decision first.
 
         Args:
@@ -99,7 +131,7 @@ class DecisionRecorder:
 
         Returns:
             The decision (its trace unmasked: it goes back to the caller who sent the facts), or
-            for a repeated request id the first decision as recorded.
+            for a repeated request id the first decision as recorded; with its encoded message.
 
         Raises:
             PolicyNotFoundError, InvalidFactsError, EngineBusyError, EngineError: as the evaluator.
@@ -119,7 +151,8 @@ class DecisionRecorder:
             return stamped(made.decision, caller=caller, dry_run=dry_run), made.versions, micros
 
         if dry_run:
-            return decide()[0]
+            decision, versions, _ = decide()
+            return Recommendation(decision, versions[-1].wire.encode(decision))
         with self._commit.expecting():  # lets a transaction being formed wait for this decision
             decision, versions, duration_us = decide()
             # A chained policy's decision and the decisions it required: one group, all or none.
@@ -131,8 +164,9 @@ class DecisionRecorder:
             raise recorded  # this item only: the rest of its batch was recorded
         if recorded[-1].decision.decision_id != decision.decision_id:
             # The request id was recorded before: the first decision stands (with those it required).
-            return nest([stored.decision for stored in recorded])[0]
-        return decision
+            decision = nest([stored.decision for stored in recorded])[0]
+        # The deciding version's wire: it has met this walk's trace entries before.
+        return Recommendation(decision, versions[-1].wire.encode(decision))
 
     def evaluate_incident(
         self,
@@ -239,7 +273,7 @@ class DecisionRecorder:
         """
         chain = chain_of(decision)
         if len(chain) == 1:
-            return [self._new_decision(decision, versions[0].masker, facts=facts, duration_us=duration_us,
+            return [self._new_decision(decision, versions[0], facts=facts, duration_us=duration_us,
                                        equality_group=equality_group, version=version)]
         links = _required_links(chain)
         items = []
@@ -247,7 +281,7 @@ class DecisionRecorder:
             given = given_facts(served.policy, facts, made)
             link_version = next((link.version for link in links if link.decision_id == made.decision_id), None)
             requested = version if link_version is None else ("" if link_version == "current" else link_version)
-            items.append(self._new_decision(made, served.masker, facts=given, duration_us=duration_us,
+            items.append(self._new_decision(made, served, facts=given, duration_us=duration_us,
                                             equality_group=equality_group, version=requested))
         if group:
             digest = requests.incident_digest(items)
@@ -257,15 +291,15 @@ class DecisionRecorder:
     @staticmethod
     def _new_decision(
         decision: Decision,
-        masker: Masker,
+        served: ServedVersion,
         *,
         facts: Mapping[str, object],
         duration_us: int,
         equality_group: str,
         version: str,
     ) -> NewDecision:
-        """Return ``decision`` masked by its own version's masker and ready to append."""
-        masked = masker.mask(facts, decision)
+        """Return ``decision`` masked by its own version's masker, to be encoded by its wire, ready to append."""
+        masked = served.masker.mask(facts, decision)
         return NewDecision(
             decision=masked.decision,
             facts=masked.facts,
@@ -274,6 +308,7 @@ class DecisionRecorder:
             equality_group=equality_group,
             sensitive_facts=masked.sensitive_facts,
             requested_version=version,
+            wire=served.wire,
         )
 
 

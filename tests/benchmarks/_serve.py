@@ -2,7 +2,8 @@
 
 ``serving`` starts the server on a free port, waits until SERVING and sends SIGTERM afterwards;
 ``load_phase`` drives it from several client processes of several threads each. Shared by
-``bench_evaluate.py`` and ``bench_recording.py``; imported by path, as they are scripts, not a package.
+``bench_evaluate.py``, ``bench_recording.py`` and ``bench_rpc.py`` (which reads the server's CPU time
+through ``server_process``); imported by path, as they are scripts, not a package.
 """
 
 from __future__ import annotations
@@ -32,8 +33,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(*args: str, timeout: float = 60) -> Iterator[str]:
+def serving(*args: str, timeout: float = 60, command: tuple[str, ...] = ()) -> Iterator[str]:
     """Run ``fairpath serve --port <free> --log-level warning ARGS...`` from the repo root; yield its target.
+
+    ``command`` replaces ``fairpath serve`` by another program taking the same options
+    (``bench_rpc.py``'s trial servers).
+    """
+    with server_process(*args, timeout=timeout, command=command) as (target, _):
+        yield target
+
+
+@contextmanager
+def server_process(
+    *args: str, timeout: float = 60, command: tuple[str, ...] = ()
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """As :func:`serving`, yielding the server process too (to read its CPU time).
 
     Yields once the standard health check says SERVING; stops the server with SIGTERM (as an
     orchestrator would) when the block ends.
@@ -46,7 +60,7 @@ def serving(*args: str, timeout: float = 60) -> Iterator[str]:
     # Quiet: the log would compete with the load for the machine, and nothing reads it. No review
     # console: it would take port 8080 and a thread from the process being measured.
     process = subprocess.Popen(
-        [sys.executable, "-m", "fairpath", "serve", "--port", str(port), "--log-level", "warning",
+        [*(command or (sys.executable, "-m", "fairpath", "serve")), "--port", str(port), "--log-level", "warning",
          "--console-port", "0", *args],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
@@ -58,7 +72,7 @@ def serving(*args: str, timeout: float = 60) -> Iterator[str]:
         process.wait()
         raise
     try:
-        yield target
+        yield target, process
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)

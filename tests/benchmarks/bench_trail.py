@@ -101,9 +101,11 @@ def run_operation(url: str, operation: str, size: int) -> dict[str, Any]:
     from fairpath.audit.replay import Replayer, ReplayRequest  # noqa: PLC0415
     from fairpath.serving.evaluator import Evaluator  # noqa: PLC0415
     from fairpath.v1 import decision_service_pb2  # noqa: PLC0415
+    from fairpath.wire import DecisionWire  # noqa: PLC0415
     from fairpath_client._records import DecisionRecord  # noqa: PLC0415
 
     evaluator = Evaluator.from_directory(ROOT / "policies")
+    wire = DecisionWire()  # as the DecisionService keeps one: entries recurring across records encoded once
     store = open_store(url)
     before = _rss_mib()
     peak = [before]
@@ -132,7 +134,7 @@ def run_operation(url: str, operation: str, size: int) -> dict[str, Any]:
         after = 0
         while True:
             page = store.list_decisions(query, limit=PAGE + 1, after_sequence=after)
-            records = [audit_convert.record_to_proto(stored) for stored in page[:PAGE]]
+            records = [audit_convert.record_to_proto(stored, wire) for stored in page[:PAGE]]
             count += len(records)
             if len(page) <= PAGE or operation == "list_staff":
                 break
@@ -140,8 +142,8 @@ def run_operation(url: str, operation: str, size: int) -> dict[str, Any]:
     elif operation == "export":
         with open(os.devnull, "w", encoding="utf-8") as out:
             for stored in store.iter_decisions(DecisionFilter(policy=GUIDE)):
-                wire = audit_convert.record_to_proto(stored).SerializeToString()
-                record = DecisionRecord.from_proto(decision_service_pb2.DecisionRecord.FromString(wire))
+                sent = audit_convert.record_to_proto(stored, wire).SerializeToString()
+                record = DecisionRecord.from_proto(decision_service_pb2.DecisionRecord.FromString(sent))
                 out.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
                 count += 1
     elif operation == "replay":

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -275,11 +276,13 @@ def test_the_replay_report_fits_100_columns_when_piped(served: Served) -> None:
 
 def test_ctrl_c_exits_130_with_one_line(served: Served) -> None:
     """SIGINT while the command waits (here, for facts on stdin): exit 130, one line on stderr, no traceback."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fairpath", "evaluate", "--policy", GUIDE, "--facts", "-", "--target", served.target],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=served.root,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    with _sigint_not_ignored():
+        process = subprocess.Popen(
+            [sys.executable, "-m", "fairpath", "evaluate", "--policy", GUIDE, "--facts", "-",
+             "--target", served.target],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=served.root,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     try:
         assert process.stdin is not None
         process.stdin.write("is_patient_safety_incident: ")  # partway through typing the facts
@@ -293,6 +296,27 @@ def test_ctrl_c_exits_130_with_one_line(served: Served) -> None:
     assert (process.returncode, out, err) == (130, "", "fairpath: interrupted\n")
 
 
+@contextmanager
+def _sigint_not_ignored() -> Iterator[None]:
+    """Start the command in the block as a shell starts a foreground job: with SIGINT at its default.
+
+    A shell starts background jobs (``make test &``, as CI scripts do) with SIGINT ignored; an
+    ignored signal stays ignored across exec, so Python installs no KeyboardInterrupt handler and
+    the command would never see the Ctrl-C: it read the facts at end of input and printed a
+    decision. A handler, unlike SIG_IGN, is reset to the default by exec; this one does nothing, so
+    this process still ignores SIGINT meanwhile.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if previous != signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, lambda _signum, _frame: None)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _wait_until_reading(process: subprocess.Popen[str]) -> None:
     """Wait until the command is blocked reading stdin (so SIGINT lands in the command, not in start-up)."""
     wchan = Path(f"/proc/{process.pid}/wchan")
@@ -301,7 +325,9 @@ def _wait_until_reading(process: subprocess.Popen[str]) -> None:
             state = wchan.read_text(encoding="ascii")
         except OSError:
             state = ""
-        if "read" in state or "pipe" in state:
+        # Asleep in a pipe read (pipe_wait, pipe_read, anon_pipe_read by kernel version): stdin is its
+        # only pipe. Not any "read": a loaded start-up also sleeps in e.g. rwsem_down_read_slowpath.
+        if "pipe" in state:
             return
         try:
             process.wait(timeout=0.1)

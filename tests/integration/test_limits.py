@@ -99,7 +99,7 @@ def test_call_whose_deadline_passed_in_the_queue_is_not_evaluated(evaluator: Eva
                 hold.release.set()
                 held[0].result()
                 _still_serving(running)  # the thread is free again and reaches the queued call's slot
-        # gRPC drops a call cancelled before its handler ran, and LimitsInterceptor refuses one whose deadline
+        # gRPC drops a call cancelled before its handler ran, and the limits check refuses one whose deadline
         # expired after: either way no Evaluate before the final check made a decision.
         decided = [line for line in logs if line.get("method") == EVALUATE and "decision_id" in line]
         assert len(decided) == 1, decided

@@ -7,6 +7,7 @@ from datetime import UTC
 from fairpath.api import decision_convert, policy_convert
 from fairpath.serving.evaluator import Evaluator
 from fairpath.v1 import decision_pb2
+from fairpath.wire import decision_to_proto, value_map
 from google.protobuf import struct_pb2
 
 GUIDE = "nhs-just-culture-guide"
@@ -14,7 +15,7 @@ GUIDE = "nhs-just-culture-guide"
 
 def test_fact_values_keep_their_json_type() -> None:
     """Booleans stay booleans (not 1.0), numbers become numbers, everything else strings."""
-    values = decision_convert.value_map({"flag": True, "hours": 13.0, "answer": "YES"})
+    values = value_map({"flag": True, "hours": 13.0, "answer": "YES"})
     assert values == {
         "flag": struct_pb2.Value(bool_value=True),
         "hours": struct_pb2.Value(number_value=13.0),
@@ -32,7 +33,7 @@ def test_request_facts_become_a_plain_dict() -> None:
 def test_a_decided_decision_carries_everything(evaluator: Evaluator) -> None:
     """Pathway, policy ref, trace, advice, timestamp and ids survive the translation."""
     decision = evaluator.evaluate(GUIDE, {"is_patient_safety_incident": "NO"}, request_id="r-1")
-    message = decision_convert.decision_to_proto(decision)
+    message = decision_to_proto(decision)
     assert message.status == decision_pb2.DECIDED
     assert decision.pathway is not None
     assert message.pathway.code == decision.pathway.code
@@ -46,7 +47,7 @@ def test_a_decided_decision_carries_everything(evaluator: Evaluator) -> None:
 
 def test_a_decision_needing_information_has_no_pathway(evaluator: Evaluator) -> None:
     """NEEDS_INFORMATION leaves the pathway unset and names the missing fact."""
-    message = decision_convert.decision_to_proto(evaluator.evaluate(GUIDE, {}))
+    message = decision_to_proto(evaluator.evaluate(GUIDE, {}))
     assert message.status == decision_pb2.NEEDS_INFORMATION
     assert not message.HasField("pathway")
     assert message.missing_facts[0].fact == "is_patient_safety_incident"

@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("fairpath.echo", "fairpath.errors", "fairpath.problems", "fairpath.suggest", "fairpath.config", "fairpath.logs"),
     ("fairpath.policy",),
     ("fairpath.decisions",),
+    ("fairpath.wire",),
     ("fairpath.engine",),
     ("fairpath.serving",),
     ("fairpath.audit",),

@@ -14,7 +14,7 @@ from google.protobuf import struct_pb2
 
 
 class _Context:
-    """Only what the limits scope reads from a ServicerContext."""
+    """Only what the limits check reads from a ServicerContext."""
 
     def __init__(self, seconds_left: float = 5.0) -> None:
         self.seconds_left = seconds_left
@@ -24,8 +24,7 @@ class _Context:
 
 
 def _enter(request: Any, seconds_left: float = 5.0) -> None:
-    with limits._check_limits(request, cast(grpc.ServicerContext, _Context(seconds_left))):
-        pass
+    limits.check_limits(request, cast(grpc.ServicerContext, _Context(seconds_left)))
 
 
 def _request(facts: dict[str, object]) -> evaluation_service_pb2.EvaluateRequest:
@@ -51,14 +50,14 @@ def test_undecodable_marker_is_a_malformed_request() -> None:
         _enter(limits._Undecodable(ValueError("Exceeded upb_DecodeOptions_MaxDepth")))
 
 
-def test_guarded_deserializer_hands_decode_errors_to_the_scope() -> None:
+def test_guarded_deserializer_hands_decode_errors_to_the_check() -> None:
     """The guarded deserializer returns a marker instead of raising, so gRPC never reports INTERNAL."""
     handler = grpc.unary_unary_rpc_method_handler(
         lambda request, context: request,
         request_deserializer=struct_pb2.Struct.FromString,
         response_serializer=struct_pb2.Struct.SerializeToString,
     )
-    guarded = limits._guard_decoding(handler)
+    guarded = limits.guard_decoding(handler)
     assert guarded.request_deserializer is not None
     assert isinstance(guarded.request_deserializer(b"\xff\xff\xff"), limits._Undecodable)
     assert guarded.request_deserializer(struct_pb2.Struct().SerializeToString()) == struct_pb2.Struct()
@@ -97,17 +96,14 @@ def test_oversized_string_fields_are_refused_before_the_facts() -> None:
 @pytest.mark.parametrize("header", ["r" * 129, "tab\there"])
 def test_a_bad_request_id_header_is_refused_not_replaced(header: str) -> None:
     """An x-request-id too long or unprintable is a violation on the header, whatever the request holds."""
-    with pytest.raises(InvalidRequestError) as error, limits._check_limits(
-        _request({}), cast(grpc.ServicerContext, _Context()), header
-    ):
-        pass
+    with pytest.raises(InvalidRequestError) as error:
+        limits.check_limits(_request({}), cast(grpc.ServicerContext, _Context()), header)
     assert [v.field for v in error.value.violations] == ["x-request-id"]
 
 
 def test_a_good_request_id_header_passes() -> None:
     """A 128-character printable id is accepted."""
-    with limits._check_limits(_request({}), cast(grpc.ServicerContext, _Context()), "r" * 128):
-        pass
+    limits.check_limits(_request({}), cast(grpc.ServicerContext, _Context()), "r" * 128)  # raises nothing
 
 
 def test_fact_names_longer_than_any_fact_are_refused_with_a_short_field() -> None:

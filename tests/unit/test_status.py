@@ -1,4 +1,4 @@
-"""Domain errors become rich gRPC statuses, through the real interceptors on a loopback server."""
+"""Domain errors become rich gRPC statuses, through the real interceptor on a loopback server."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
-from fairpath.api.interceptors import REQUEST_ID_HEADER, AccessLogInterceptor
-from fairpath.api.status import DOMAIN, StatusInterceptor, rich_status
+from fairpath.api.interceptors import REQUEST_ID_HEADER, CallInterceptor
+from fairpath.api.status import DOMAIN, rich_status
 from fairpath.errors import (
     EngineBusyError,
     EngineError,
@@ -55,9 +55,7 @@ def _handle(request: bytes, context: grpc.ServicerContext) -> bytes:
 
 @pytest.fixture(name="call", scope="module")
 def _call() -> Iterator[grpc.UnaryUnaryMultiCallable]:
-    server = grpc.server(
-        ThreadPoolExecutor(max_workers=2), interceptors=[AccessLogInterceptor(), StatusInterceptor()]
-    )
+    server = grpc.server(ThreadPoolExecutor(max_workers=2), interceptors=[CallInterceptor()])
     handler = grpc.unary_unary_rpc_method_handler(_handle)  # bytes in, bytes out
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Raise": handler}),))
     port = server.add_insecure_port("127.0.0.1:0")

@@ -39,12 +39,11 @@ the service is open and :func:`current_caller` is ``""``.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +53,7 @@ import grpc
 import structlog
 import yaml
 
-from fairpath.api.interceptors import Handler, wrap_handler
+from fairpath.api.call_state import Handler
 from fairpath.errors import CredentialsError, PermissionDeniedError, UnauthenticatedError, UnimplementedError
 from fairpath.v1 import decision_service_pb2, evaluation_service_pb2, policy_service_pb2
 
@@ -229,49 +228,43 @@ def _roles(raw: object, where: str, fail: Callable[[str], CredentialsError]) -> 
         raise fail(f"{where}: roles are {', '.join(Role)}, got {names!r}") from None
 
 
-class AuthInterceptor(grpc.ServerInterceptor):
-    """Identifies and authorises every ``fairpath.*`` call; install it inside the status interceptor.
+def protects(method: str) -> bool:
+    """Whether calls to ``method`` must identify their caller (every ``fairpath.*`` RPC; not health, reflection)."""
+    return method.startswith(_PROTECTED_PREFIX)
 
-    Refusals are raised as :class:`UnauthenticatedError` / :class:`PermissionDeniedError`
-    (and an allowed call to a method this server lacks as :class:`UnimplementedError`)
-    from within the handler, so :mod:`fairpath.api.status` reports them like any other
-    error and the access log names the refused caller.
+
+#: What an unknown ``fairpath.*`` method is served by under an auth config: the caller is identified and
+#: authorised by the same rules first, so nobody learns without credentials which methods exist; an
+#: authorised caller gets grpc's usual UNIMPLEMENTED.
+UNIMPLEMENTED_HANDLER: Handler = grpc.unary_unary_rpc_method_handler(_unimplemented)
+
+
+def authorise(policy: AuthPolicy, method: str, metadata: Any, context: grpc.ServicerContext) -> None:
+    """Identify the caller of ``method`` and check it holds a role for it; from here :func:`current_caller` names it.
+
+    Called by the server's interceptor inside the status mapping, so refusals raised here as
+    :class:`UnauthenticatedError` / :class:`PermissionDeniedError` are reported like any other
+    error, and the access log names a refused caller (bound before the roles are checked).
+    :func:`forget_caller` when the call ends.
+
+    Args:
+        policy: The auth config.
+        method: The full method path.
+        metadata: The call's headers (``ServicerContext.invocation_metadata()``).
+        context: The call's context, for the client certificate.
+
     """
+    headers = {key: value for key, value in metadata or () if isinstance(value, str)}
+    # types-grpcio says Mapping[str, bytes]; grpc really gives a list of values per key.
+    auth_context = cast(Mapping[str, Sequence[bytes]], context.auth_context())
+    caller = policy.identify(headers, auth_context)
+    structlog.contextvars.bind_contextvars(caller=caller.name)
+    if not caller.roles & METHOD_ROLES.get(method, frozenset()):
+        raise PermissionDeniedError(caller.name, method)
+    _caller.set(caller.name)
 
-    def __init__(self, policy: AuthPolicy) -> None:
-        self._policy = policy
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Handler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
-        """Wrap fairpath handlers in the identify-and-authorise scope; leave health and reflection open."""
-        handler = continuation(handler_call_details)
-        method = handler_call_details.method
-        if not method.startswith(_PROTECTED_PREFIX):
-            return handler
-        if handler is None:
-            # Refuse unknown fairpath methods by the same rules, so nobody learns without credentials
-            # which methods exist; an authorised caller gets grpc's usual UNIMPLEMENTED.
-            handler = grpc.unary_unary_rpc_method_handler(_unimplemented)
-        allowed = METHOD_ROLES.get(method, frozenset())
-        headers = handler_call_details.invocation_metadata or ()
-        metadata = {key: value for key, value in headers if isinstance(value, str)}
-
-        @contextlib.contextmanager
-        def scope(_: Any, context: grpc.ServicerContext) -> Iterator[None]:
-            # types-grpcio says Mapping[str, bytes]; grpc really gives a list of values per key.
-            auth_context = cast(Mapping[str, Sequence[bytes]], context.auth_context())
-            caller = self._policy.identify(metadata, auth_context)
-            structlog.contextvars.bind_contextvars(caller=caller.name)
-            if not caller.roles & allowed:
-                raise PermissionDeniedError(caller.name, method)
-            _caller.set(caller.name)
-            try:
-                yield
-            finally:
-                # Not ContextVar.reset(): a stream's generator may be finalised in another context.
-                _caller.set("")
-
-        return wrap_handler(handler, scope)
+def forget_caller() -> None:
+    """End what :func:`authorise` set: outside a call there is no caller."""
+    # Not ContextVar.reset(): a stream's generator may be finalised in another context.
+    _caller.set("")

@@ -9,7 +9,7 @@ the server's checkpoint key and ``VerifyChain`` checks signed checkpoints
 (:class:`~fairpath.errors.DecisionNotFoundError` → NOT_FOUND,
 :class:`~fairpath.errors.InvalidRequestError` → INVALID_ARGUMENT,
 :class:`~fairpath.errors.StoreUnavailableError` → UNAVAILABLE) and lets
-:class:`fairpath.api.status.StatusInterceptor` report them. It binds ids and
+:func:`fairpath.api.status.report` (called by the server's one interceptor) report them. It binds ids and
 counts into the access log, never facts or equality groups.
 """
 
@@ -30,6 +30,7 @@ from fairpath.audit.store import DecisionStore
 from fairpath.errors import FieldViolation, InvalidRequestError, UnimplementedError
 from fairpath.serving.evaluator import Evaluator
 from fairpath.v1 import decision_service_pb2, decision_service_pb2_grpc
+from fairpath.wire import DecisionWire
 
 
 class DecisionService(decision_service_pb2_grpc.DecisionServiceServicer):
@@ -46,6 +47,7 @@ class DecisionService(decision_service_pb2_grpc.DecisionServiceServicer):
         ``evaluator`` (the server's own) replays: without one, replay is UNIMPLEMENTED. ``signer``
         signs checkpoints: without one, CreateCheckpoint is UNIMPLEMENTED.
         """
+        self._wire = DecisionWire()  # records read back share their trace entry objects
         self._store = store
         self._signer = signer
         self._replayer = Replayer(evaluator, store) if evaluator is not None else None
@@ -58,7 +60,7 @@ class DecisionService(decision_service_pb2_grpc.DecisionServiceServicer):
         if not request.decision_id:
             raise InvalidRequestError([FieldViolation("decision_id", "is required")])
         stored = self._store.get_decision(request.decision_id)
-        return decision_service_pb2.GetDecisionResponse(record=record_convert.record_to_proto(stored))
+        return decision_service_pb2.GetDecisionResponse(record=record_convert.record_to_proto(stored, self._wire))
 
     def ListDecisions(  # noqa: N802 - the name is the RPC's
         self, request: decision_service_pb2.ListDecisionsRequest, context: grpc.ServicerContext
@@ -77,7 +79,7 @@ class DecisionService(decision_service_pb2_grpc.DecisionServiceServicer):
         )
         structlog.contextvars.bind_contextvars(records=len(page))
         return decision_service_pb2.ListDecisionsResponse(
-            records=[record_convert.record_to_proto(stored) for stored in page], next_page_token=next_token
+            records=[record_convert.record_to_proto(stored, self._wire) for stored in page], next_page_token=next_token
         )
 
     def ExportDecisions(  # noqa: N802 - the name is the RPC's
@@ -88,7 +90,7 @@ class DecisionService(decision_service_pb2_grpc.DecisionServiceServicer):
         sent = 0
         try:
             for stored in self._store.iter_decisions(query):
-                yield record_convert.record_to_proto(stored)
+                yield record_convert.record_to_proto(stored, self._wire)
                 sent += 1
         finally:
             structlog.contextvars.bind_contextvars(records=sent)

@@ -1,7 +1,7 @@
 """The longest value each string field of each request may carry, in one table.
 
 Every string field of every ``fairpath.v1`` request has a maximum here, in
-characters. :class:`fairpath.api.limits.LimitsInterceptor` checks a request
+characters. :func:`fairpath.api.limits.check_limits` checks a request
 against it before the handler runs, so nothing of a refused request is
 evaluated, recorded or logged, and a record can never hold a field too large
 to be returned. A refusal is ``INVALID_ARGUMENT`` (reason ``INVALID_REQUEST``)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from fairpath.api import decision_convert
 from fairpath.serving.incidents import IncidentAction, IncidentAdvice, IncidentResult, check_request
 from fairpath.v1 import evaluation_service_pb2 as pb
+from fairpath.wire import DecisionWire, decision_to_proto
 
 
 def actions_from_proto(request: pb.EvaluateIncidentRequest) -> list[IncidentAction]:
@@ -33,11 +34,14 @@ def actions_from_proto(request: pb.EvaluateIncidentRequest) -> list[IncidentActi
     return actions
 
 
-def incident_to_proto(result: IncidentResult) -> pb.EvaluateIncidentResponse:
-    """Return the wire form of an incident's decisions and advice."""
+def incident_to_proto(result: IncidentResult, encoder: DecisionWire | None = None) -> pb.EvaluateIncidentResponse:
+    """Return the wire form of an incident's decisions and advice.
+
+    ``encoder`` encodes the decisions, as for :func:`fairpath.wire.decision_to_proto`.
+    """
     return pb.EvaluateIncidentResponse(
         incident_ref=result.incident_ref,
-        decisions=[decision_convert.decision_to_proto(decision) for decision in result.decisions],
+        decisions=[decision_to_proto(decision, encoder) for decision in result.decisions],
         advice=[_advice(advice) for advice in result.advice],
         request_id=result.request_id,
         dry_run=result.dry_run,

@@ -1,181 +1,223 @@
-"""Server interceptors: request ids and one canonical access-log line per RPC.
+"""The server's one interceptor: request ids, caller roles, limits, statuses and one access-log line per RPC.
 
-:class:`AccessLogInterceptor` is the outermost interceptor. For every call it
+:class:`CallInterceptor` does, around every call, in one pass (outermost first):
 
 * settles the request id: the ``x-request-id`` header, else the request's own
   ``request_id`` field, else a fresh ``uuid4().hex`` (an id too long or not
-  printable is not used, and :class:`fairpath.api.limits.LimitsInterceptor`
-  refuses the call); binds it into structlog's
-  context, makes it available through :func:`current_request_id` and echoes it
-  to the caller as ``x-request-id`` initial metadata (so errors carry it too);
+  printable is not used, and :func:`fairpath.api.limits.check_limits`
+  refuses the call); binds it into structlog's context, makes it available
+  through :func:`current_request_id` and echoes it to the caller as
+  ``x-request-id`` trailing metadata (so errors carry it too);
+* with an auth config, identifies the caller of a ``fairpath.*`` RPC and checks
+  its roles (:func:`fairpath.api.auth.authorise`);
+* refuses undecodable requests, oversized fields, absurd facts and expired
+  deadlines (:mod:`fairpath.api.limits`);
+* turns whatever the handler (or the checks above) raised into a rich status
+  (:func:`fairpath.api.status.report`);
 * writes one ``rpc`` line when the call ends: method, request id, status code
   name, duration, plus whatever the servicer bound (policy, version,
-  decision id). Health checks are logged at debug level, everything else at info.
-  A call its client ended (cancelled, channel closed, deadline passed) is
-  logged as ``CANCELLED`` or ``DEADLINE_EXCEEDED`` (:func:`ended_by_client`).
+  decision id; never facts). Health checks are logged at debug level,
+  everything else at info. A call its client ended (cancelled, channel closed,
+  deadline passed) is logged as ``CANCELLED`` or ``DEADLINE_EXCEEDED``
+  (:func:`ended_by_client`).
 
-:func:`wrap_handler` is the plumbing both this interceptor and
-:class:`fairpath.api.status.StatusInterceptor` use to run code *around* a
-handler rather than merely before it is looked up (grpc's
-``service_latency_interceptor`` example).
+Why one interceptor and not four (issue 14, ``tests/benchmarks/bench_interceptors.py``): grpc's
+threaded server runs every interceptor's ``intercept_service`` per call on its one polling thread,
+so each of four rebuilt its handler and closures for every call, serially for all calls, and each
+call then went through four generator-based scopes. Here the handler a method is served by is
+built once per method and kept, what a call needs from its headers is read in the call, and the
+guarantees run as plain code in one frame.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
-from contextvars import ContextVar
-from typing import Any, TypeAlias, cast
+from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import structlog
 
-from fairpath.api import field_limits
+from fairpath.api import field_limits, status
+from fairpath.api.auth import UNIMPLEMENTED_HANDLER, AuthPolicy, authorise, forget_caller, protects
+from fairpath.api.call_state import (
+    REQUEST_ID_HEADER,
+    Handler,
+    code_of,
+    current_request_id,
+    ended_by_client,
+    header,
+    set_request_id,
+)
+from fairpath.api.limits import check_limits, guard_decoding
 
-REQUEST_ID_HEADER = "x-request-id"
+# Re-exported: servicers and tests import these from here.
+__all__ = ["REQUEST_ID_HEADER", "CallInterceptor", "Handler", "code_of", "current_request_id", "ended_by_client"]
+
 HEALTH_METHOD_PREFIX = "/grpc.health.v1.Health/"
 
-# A string: grpc.RpcMethodHandler is generic only in the type stubs.
-Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
-# Given the request (or request iterator) and the context, returns what to run around the handler.
-Scope: TypeAlias = Callable[[Any, grpc.ServicerContext], AbstractContextManager[None]]
-
-_request_id: ContextVar[str] = ContextVar("fairpath_request_id", default="")
 _log = structlog.get_logger(__name__)
 
 
-def current_request_id() -> str:
-    """Return the request id of the RPC running on this thread, or ``""`` outside one."""
-    return _request_id.get()
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a method's calls need that depends only on the method: worked out once, when first called."""
+
+    method: str
+    quiet: bool  # health checks: their line is at debug level
+    auth: AuthPolicy | None  # None: the method is open (no auth config, or not a fairpath RPC)
 
 
-def code_of(context: grpc.ServicerContext) -> grpc.StatusCode | None:
-    """Return the status code already set on ``context``, or ``None`` while none is."""
-    # ServicerContext.code() is documented (experimental) grpc API, but types-grpcio omits it.
-    return cast(grpc.StatusCode | None, cast(Any, context).code())
+class CallInterceptor(grpc.ServerInterceptor):
+    """Every guarantee the server gives around a call (module docstring); the server's only interceptor."""
 
-
-def ended_by_client(context: grpc.ServicerContext) -> grpc.StatusCode | None:
-    """Return how the caller ended the call before the handler finished, or ``None`` while it is live.
-
-    ``CANCELLED`` when the client cancelled or went away (closed its channel),
-    ``DEADLINE_EXCEEDED`` when its deadline passed. Either way no status can reach
-    the caller any more, and the server did nothing wrong.
-    """
-    if context.is_active():
-        return None
-    # grpc core cancels the call when the deadline passes, so both end the same way; the clock tells them apart.
-    return grpc.StatusCode.DEADLINE_EXCEEDED if context.time_remaining() <= 0 else grpc.StatusCode.CANCELLED
-
-
-def wrap_handler(handler: Handler, scope: Scope) -> Handler:
-    """Return ``handler`` with every call run inside ``scope(request, context)``.
-
-    Exceptions raised by the handler pass through the scope, which may log,
-    translate or re-raise them. Handlers that grpc runs without a thread
-    (``experimental_non_blocking``, i.e. health ``Watch``) are returned as they
-    are: wrapping would hide that marker and pin a pool thread per watcher.
-    """
-    kinds = (handler.unary_unary, handler.unary_stream, handler.stream_unary, handler.stream_stream)
-    if any(getattr(behavior, "experimental_non_blocking", False) for behavior in kinds):
-        return handler
-    serializers = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(_unary(handler.unary_unary, scope), **serializers)
-    if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(_streaming(handler.unary_stream, scope), **serializers)
-    if handler.stream_unary is not None:
-        return grpc.stream_unary_rpc_method_handler(_unary(handler.stream_unary, scope), **serializers)
-    if handler.stream_stream is not None:
-        return grpc.stream_stream_rpc_method_handler(_streaming(handler.stream_stream, scope), **serializers)
-    return handler
-
-
-def _unary(behavior: Callable[[Any, grpc.ServicerContext], Any], scope: Scope) -> Callable[..., Any]:
-    def call(request: Any, context: grpc.ServicerContext) -> Any:
-        with scope(request, context):
-            return behavior(request, context)
-
-    return call
-
-
-def _streaming(
-    behavior: Callable[[Any, grpc.ServicerContext], Iterator[Any]], scope: Scope
-) -> Callable[..., Iterator[Any]]:
-    def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        # The scope must last until the last response is sent, not until the generator is created.
-        with scope(request, context):
-            yield from behavior(request, context)
-
-    return call
-
-
-class AccessLogInterceptor(grpc.ServerInterceptor):
-    """Settles the request id and writes one ``rpc`` line per call; install it first (outermost)."""
+    def __init__(self, auth: AuthPolicy | None = None) -> None:
+        """``auth``: the auth config, or None for an open service."""
+        self._auth = auth
+        # method -> (the handler grpc found, the handler served instead); one entry per existing method.
+        self._served: dict[str, tuple[Handler, Handler]] = {}
 
     def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Handler | None],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> Handler | None:
-        """Wrap the handler found by ``continuation`` in the request-id and access-log scope."""
+        """Return the handler that serves ``handler_call_details.method`` with every guarantee around it."""
         handler = continuation(handler_call_details)
-        if handler is None:
-            return None
         method = handler_call_details.method
-        header = _valid_id(_header(handler_call_details.invocation_metadata, REQUEST_ID_HEADER))
+        if handler is None:
+            if self._auth is None or not protects(method):
+                return None
+            # Not kept: unknown names come from callers, and a table of them would grow without bound.
+            return _wrap(UNIMPLEMENTED_HANDLER, _Plan(method, False, self._auth))
+        served = self._served.get(method)
+        if served is None or served[0] is not handler:
+            plan = _Plan(method, method.startswith(HEALTH_METHOD_PREFIX), self._auth if protects(method) else None)
+            served = (handler, _wrap(handler, plan))
+            self._served[method] = served
+        return served[1]
 
-        @contextlib.contextmanager
-        def scope(request: Any, context: grpc.ServicerContext) -> Iterator[None]:
-            request_id = header or _valid_id(getattr(request, "request_id", None)) or uuid.uuid4().hex
-            _request_id.set(request_id)
-            # A worker thread may carry context from its previous call; start every call clean.
-            structlog.contextvars.clear_contextvars()
-            structlog.contextvars.bind_contextvars(request_id=request_id)
-            # Trailing, not initial, metadata: it travels with the status at no extra cost,
-            # where initial metadata costs the server a separate send per call.
-            context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
-            started = time.perf_counter()
-            outcome: str | None = None
+
+def _wrap(handler: Handler, plan: _Plan) -> Handler:
+    """Return ``handler`` with every call run inside the guarantees.
+
+    Handlers that grpc runs without a thread (``experimental_non_blocking``, i.e. health
+    ``Watch``) are returned as they are (but for the guarded decoding): wrapping would hide that
+    marker and pin a pool thread per watcher.
+    """
+    guarded = guard_decoding(handler)
+    kinds = (guarded.unary_unary, guarded.unary_stream, guarded.stream_unary, guarded.stream_stream)
+    if any(getattr(behavior, "experimental_non_blocking", False) for behavior in kinds):
+        return guarded
+    serializers = {
+        "request_deserializer": guarded.request_deserializer,
+        "response_serializer": guarded.response_serializer,
+    }
+    if guarded.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(_unary(guarded.unary_unary, plan), **serializers)
+    if guarded.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(_streaming(guarded.unary_stream, plan), **serializers)
+    if guarded.stream_unary is not None:
+        return grpc.stream_unary_rpc_method_handler(_unary(guarded.stream_unary, plan), **serializers)
+    if guarded.stream_stream is not None:
+        return grpc.stream_stream_rpc_method_handler(_streaming(guarded.stream_stream, plan), **serializers)
+    return guarded
+
+
+def _unary(behavior: Callable[[Any, grpc.ServicerContext], Any], plan: _Plan) -> Callable[..., Any]:
+    def call(request: Any, context: grpc.ServicerContext) -> Any:
+        metadata = context.invocation_metadata()
+        sent = header(metadata, REQUEST_ID_HEADER)
+        started = _begin(request, context, sent)
+        outcome: str | None = None
+        try:
+            _admit(plan, request, context, metadata, sent)
+            return behavior(request, context)
+        except Exception as error:
             try:
-                yield
-            except GeneratorExit:
-                outcome = grpc.StatusCode.CANCELLED.name
-                raise
-            except Exception:
-                outcome = (code_of(context) or ended_by_client(context) or grpc.StatusCode.UNKNOWN).name
-                raise
+                status.report(error, context)  # aborts: grpc's abort raises its own exception
             finally:
-                log = _log.debug if method.startswith(HEALTH_METHOD_PREFIX) else _log.info
-                log(
-                    "rpc",
-                    method=method,
-                    code=outcome or (code_of(context) or grpc.StatusCode.OK).name,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                )
-                # Not ContextVar.reset(): a stream's generator may be finalised in another context.
-                structlog.contextvars.clear_contextvars()
-                _request_id.set("")
+                outcome = _ended_with(context)
+            raise
+        finally:
+            _end(plan, context, started, outcome)
 
-        return wrap_handler(handler, scope)
+    return call
 
 
-def _header(metadata: tuple[tuple[str, str | bytes], ...] | None, key: str) -> str | None:
-    for name, value in metadata or ():
-        if name == key:
-            return value if isinstance(value, str) else None
-    return None
+def _streaming(
+    behavior: Callable[[Any, grpc.ServicerContext], Iterator[Any]], plan: _Plan
+) -> Callable[..., Iterator[Any]]:
+    def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        # A generator: everything lasts until the last response is sent, not until the generator is created.
+        metadata = context.invocation_metadata()
+        sent = header(metadata, REQUEST_ID_HEADER)
+        started = _begin(request, context, sent)
+        outcome: str | None = None
+        try:
+            _admit(plan, request, context, metadata, sent)
+            yield from behavior(request, context)
+        except GeneratorExit:
+            outcome = grpc.StatusCode.CANCELLED.name
+            raise
+        except Exception as error:
+            try:
+                status.report(error, context)
+            finally:
+                outcome = _ended_with(context)
+            raise
+        finally:
+            _end(plan, context, started, outcome)
+
+    return call
+
+
+def _begin(request: Any, context: grpc.ServicerContext, sent: str) -> float:
+    """Settle, bind and echo the request id; return the clock reading the duration is measured from."""
+    request_id = _valid_id(sent) or _valid_id(getattr(request, "request_id", None)) or uuid.uuid4().hex
+    set_request_id(request_id)
+    # A worker thread may carry context from its previous call; start every call clean.
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    # Trailing, not initial, metadata: it travels with the status at no extra cost,
+    # where initial metadata costs the server a separate send per call.
+    context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
+    return time.perf_counter()
+
+
+def _admit(plan: _Plan, request: Any, context: grpc.ServicerContext, metadata: Any, sent: str) -> None:
+    """Refuse the call (by raising a domain error) unless its caller may make it and it is within limits."""
+    if plan.auth is not None:
+        authorise(plan.auth, plan.method, metadata, context)
+    check_limits(request, context, sent)
+
+
+def _ended_with(context: grpc.ServicerContext) -> str:
+    """The code a failed call ended with: the one reported, else the client's ending, else UNKNOWN."""
+    return (code_of(context) or ended_by_client(context) or grpc.StatusCode.UNKNOWN).name
+
+
+def _end(plan: _Plan, context: grpc.ServicerContext, started: float, outcome: str | None) -> None:
+    """Write the call's one access-log line and forget its request id and caller."""
+    log = _log.debug if plan.quiet else _log.info
+    log(
+        "rpc",
+        method=plan.method,
+        code=outcome or (code_of(context) or grpc.StatusCode.OK).name,
+        duration_ms=round((time.perf_counter() - started) * 1000, 3),
+    )
+    # Not ContextVar.reset(): a stream's generator may be finalised in another context.
+    structlog.contextvars.clear_contextvars()
+    set_request_id("")
+    if plan.auth is not None:
+        forget_caller()
 
 
 def _valid_id(value: object) -> str:
     # Longer or non-printable-ASCII ids are never logged or echoed: the call is logged under a fresh id and
-    # refused (INVALID_ARGUMENT) by fairpath.api.limits.LimitsInterceptor, never served under that fresh id.
+    # refused (INVALID_ARGUMENT) by fairpath.api.limits.check_limits, never served under that fresh id.
     if isinstance(value, str) and value and not field_limits.request_id_problem(value):
         return value
     return ""

@@ -1,7 +1,7 @@
 """``fairpath.v1.PolicyService``: the loaded policy versions, hot reload, status and draft validation.
 
 A thin translator, as every servicer: it raises the domain errors of :mod:`fairpath.errors` and
-:class:`fairpath.api.status.StatusInterceptor` reports them.
+:func:`fairpath.api.status.report` reports them.
 """
 
 from __future__ import annotations

@@ -17,11 +17,11 @@ from typing import Any, cast
 
 from google.protobuf import struct_pb2, timestamp_pb2
 
-from fairpath.api import decision_convert
 from fairpath.audit.records import ChainReport, DecisionFilter, OutcomeRecord, StoredDecision
 from fairpath.decisions import Status
 from fairpath.errors import FieldViolation, InvalidRequestError
 from fairpath.v1 import decision_pb2, decision_service_pb2
+from fairpath.wire import DecisionWire, decision_to_proto
 
 #: Records per ListDecisions page when the request does not say.
 DEFAULT_PAGE_SIZE = 50
@@ -125,12 +125,19 @@ def after_sequence(token: str, message: decision_service_pb2.DecisionFilter, *, 
     return int(after)
 
 
-def record_to_proto(stored: StoredDecision) -> decision_service_pb2.DecisionRecord:
-    """Return the wire form of a recorded decision, outcomes included."""
+def record_to_proto(stored: StoredDecision, encoder: DecisionWire | None = None) -> decision_service_pb2.DecisionRecord:
+    """Return the wire form of a recorded decision, outcomes included.
+
+    Args:
+        stored: The record.
+        encoder: Encodes its decision, remembering trace entries met before (read back, an entry
+            recurring across records is one object); a fresh one if None.
+
+    """
     facts = struct_pb2.Struct()
     facts.update(cast(dict[str, Any], dict(stored.facts)))  # JSON values, as stored
     return decision_service_pb2.DecisionRecord(
-        decision=decision_convert.decision_to_proto(stored.decision),
+        decision=decision_to_proto(stored.decision, encoder),
         facts=facts,
         masked_facts=stored.masked_facts,
         sequence=stored.sequence,

@@ -16,14 +16,13 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from fairpath.api.auth import AuthInterceptor, AuthPolicy
+from fairpath.api import evaluation_service
+from fairpath.api.auth import AuthPolicy
 from fairpath.api.decision_service import DecisionService
 from fairpath.api.evaluation_service import EvaluationService
-from fairpath.api.interceptors import AccessLogInterceptor
-from fairpath.api.limits import LimitsInterceptor
+from fairpath.api.interceptors import CallInterceptor
 from fairpath.api.policy_service import PolicyService
 from fairpath.api.probes import build_health_server
-from fairpath.api.status import StatusInterceptor
 from fairpath.api.tls import server_credentials
 from fairpath.audit import DecisionStore
 from fairpath.audit.checkpoint import CheckpointSigner
@@ -35,7 +34,6 @@ from fairpath.v1 import (
     decision_service_pb2,
     decision_service_pb2_grpc,
     evaluation_service_pb2,
-    evaluation_service_pb2_grpc,
     policy_service_pb2,
     policy_service_pb2_grpc,
 )
@@ -133,14 +131,7 @@ def build_grpc_server(config: Config, services: Services) -> Running:
     auth = AuthPolicy.load(config.auth_config) if config.auth_config else None
     server = grpc.server(
         ThreadPoolExecutor(max_workers=config.threads, thread_name_prefix="fairpath-rpc"),
-        # Outermost first: the access log must see the status the status interceptor chose.
-        # Auth and limits run inside the status interceptor, which reports their refusals.
-        interceptors=[
-            AccessLogInterceptor(),
-            StatusInterceptor(),
-            *([AuthInterceptor(auth)] if auth is not None else []),
-            LimitsInterceptor(),
-        ],
+        interceptors=interceptors(auth),
         options=[
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", config.max_message_bytes),
@@ -150,22 +141,7 @@ def build_grpc_server(config: Config, services: Services) -> Running:
         ],
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
     )
-    evaluation_service_pb2_grpc.add_EvaluationServiceServicer_to_server(EvaluationService(services.recorder), server)
-    decision_service_pb2_grpc.add_DecisionServiceServicer_to_server(
-        DecisionService(services.store, services.evaluator, services.signer), server
-    )
-    policy_service_pb2_grpc.add_PolicyServiceServicer_to_server(
-        PolicyService(services.evaluator, services.reloader), server
-    )
-
-    # Watch streams run on their own small pool so they cannot starve the RPC threads.
-    health_servicer = health.HealthServicer(
-        experimental_non_blocking=True,
-        experimental_thread_pool=ThreadPoolExecutor(max_workers=2, thread_name_prefix="fairpath-health"),
-    )
-    for name in (health.OVERALL_HEALTH, *SERVICE_NAMES):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_servicer = add_services(server, services)
 
     if config.reflection:
         names = (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME)
@@ -185,6 +161,37 @@ def build_grpc_server(config: Config, services: Services) -> Running:
         health_port=probe[1] if probe else 0,
         store=services.store,
     )
+
+
+def interceptors(auth: AuthPolicy | None) -> list[grpc.ServerInterceptor]:
+    """Return the server's interceptors (``auth`` None: the service is open).
+
+    One: request ids, roles, limits, statuses and the access log in one pass (:mod:`fairpath.api.interceptors`).
+    """
+    return [CallInterceptor(auth)]
+
+
+def add_services(server: grpc.Server, services: Services) -> health.HealthServicer:
+    """Add the three fairpath services and health checking to ``server``; return the health servicer.
+
+    Every service starts NOT_SERVING; :meth:`Running.start` turns them to SERVING.
+    """
+    evaluation_service.add_to_server(EvaluationService(services.recorder), server)
+    decision_service_pb2_grpc.add_DecisionServiceServicer_to_server(
+        DecisionService(services.store, services.evaluator, services.signer), server
+    )
+    policy_service_pb2_grpc.add_PolicyServiceServicer_to_server(
+        PolicyService(services.evaluator, services.reloader), server
+    )
+    # Watch streams run on their own small pool so they cannot starve the RPC threads.
+    health_servicer = health.HealthServicer(
+        experimental_non_blocking=True,
+        experimental_thread_pool=ThreadPoolExecutor(max_workers=2, thread_name_prefix="fairpath-health"),
+    )
+    for name in (health.OVERALL_HEALTH, *SERVICE_NAMES):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    return health_servicer
 
 
 def _connection_age_options(config: Config) -> list[tuple[str, int]]:

@@ -1,8 +1,9 @@
 """The one place where exceptions become gRPC statuses.
 
-Handlers raise the domain errors of :mod:`fairpath.errors`; :class:`StatusInterceptor`
-turns whatever escapes a handler into a rich ``google.rpc.Status`` sent in the
-``grpc-status-details-bin`` trailer (grpcio-status):
+Handlers raise the domain errors of :mod:`fairpath.errors`; the server's interceptor
+(:mod:`fairpath.api.interceptors`) hands whatever escapes a handler to :func:`report`, which
+turns it into a rich ``google.rpc.Status`` sent in the ``grpc-status-details-bin`` trailer
+(grpcio-status):
 
 ==========================  ===================  ==================  =========================
 exception                   gRPC code            ErrorInfo.reason    other details
@@ -42,8 +43,6 @@ access log records it as ``CANCELLED`` (or ``DEADLINE_EXCEEDED``) at info level.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
@@ -54,14 +53,7 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
 from grpc_status import rpc_status
 
-from fairpath.api.interceptors import (
-    REQUEST_ID_HEADER,
-    Handler,
-    code_of,
-    current_request_id,
-    ended_by_client,
-    wrap_handler,
-)
+from fairpath.api.call_state import REQUEST_ID_HEADER, code_of, current_request_id, ended_by_client
 from fairpath.echo import clipped, more, prefix
 from fairpath.errors import (
     CorruptRecordError,
@@ -220,46 +212,34 @@ def _message(error: BaseException, code: grpc.StatusCode, reason: str, request_i
     return str(error) or reason.lower().replace("_", " ")
 
 
-class StatusInterceptor(grpc.ServerInterceptor):
-    """Aborts with :func:`rich_status` when a handler raises; install it after the access log."""
+def report(error: Exception, context: grpc.ServicerContext) -> None:
+    """End the call with the :func:`rich_status` that reports ``error``, which a handler raised.
 
-    def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Handler | None],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> Handler | None:
-        """Wrap the handler found by ``continuation`` so exceptions leave it as statuses."""
-        handler = continuation(handler_call_details)
-        return None if handler is None else wrap_handler(handler, _translate_errors)
-
-
-@contextlib.contextmanager
-def _translate_errors(_: Any, context: grpc.ServicerContext) -> Iterator[None]:
-    try:
-        yield
-    except Exception as error:
-        # A handler that already chose its status (context.abort, set_code) keeps it.
-        if code_of(context) is not None:
-            raise
-        if isinstance(error, grpc.RpcError) and ended_by_client(context) is not None:
-            # grpc's own signal that the caller left (a request stream cut short by a cancel or a
-            # closed channel): not a server fault, and nobody is left to receive a status. Re-raised
-            # unchanged, grpc recognises it and stays quiet; the access log records CANCELLED.
-            raise
-        request_id = current_request_id()
-        status = rich_status(error, request_id)
-        if status.code == grpc.StatusCode.INTERNAL.value[0]:
-            _log.error("internal_error", error_type=type(error).__name__, exc_info=error)
-        elif isinstance(error, StoreUnavailableError):
-            _log.warning("store_unavailable", error=str(error))
-        elif isinstance(error, CorruptRecordError):
-            # The trail was changed behind fairpath's back: an alarm, though no traceback (not a defect).
-            _log.error("corrupt_record", error=str(error))
-        wire = rpc_status.to_status(status)
-        # abort_with_status replaces the trailers, so the request id rides along again here.
-        context.abort_with_status(
-            _Status(wire.code, wire.details, (*wire.trailing_metadata, (REQUEST_ID_HEADER, request_id)))
-        )
+    Aborts (grpc's ``abort_with_status`` raises), except when the call's status is settled already:
+    the handler chose it (``context.abort``, ``set_code``) or the caller has gone. Then it returns,
+    and the caller of this function re-raises ``error``.
+    """
+    if code_of(context) is not None:
+        return
+    if isinstance(error, grpc.RpcError) and ended_by_client(context) is not None:
+        # grpc's own signal that the caller left (a request stream cut short by a cancel or a
+        # closed channel): not a server fault, and nobody is left to receive a status. Re-raised
+        # unchanged, grpc recognises it and stays quiet; the access log records CANCELLED.
+        return
+    request_id = current_request_id()
+    status = rich_status(error, request_id)
+    if status.code == grpc.StatusCode.INTERNAL.value[0]:
+        _log.error("internal_error", error_type=type(error).__name__, exc_info=error)
+    elif isinstance(error, StoreUnavailableError):
+        _log.warning("store_unavailable", error=str(error))
+    elif isinstance(error, CorruptRecordError):
+        # The trail was changed behind fairpath's back: an alarm, though no traceback (not a defect).
+        _log.error("corrupt_record", error=str(error))
+    wire = rpc_status.to_status(status)
+    # abort_with_status replaces the trailers, so the request id rides along again here.
+    context.abort_with_status(
+        _Status(wire.code, wire.details, (*wire.trailing_metadata, (REQUEST_ID_HEADER, request_id)))
+    )
 
 
 class _Status(grpc.Status):

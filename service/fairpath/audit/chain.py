@@ -3,13 +3,15 @@
 Decisions and outcomes share ONE chain, numbered by ``sequence`` (1, 2, 3 …
 with no gaps) in the order they were appended. Each record's hash is
 
-    sha256( N(LINK_FORMAT) N(sequence) N(previous_hash) N(kind) N(column value) … )
+    sha256( N(layout) N(sequence) N(previous_hash) N(kind) N(column value) … )
 
-where ``N(x)`` is ``x`` as a netstring (``<length of its UTF-8 bytes>:<bytes>,``,
-integers in decimal), ``kind`` is ``"decision"`` or ``"outcome"``, the column
-values are the stored columns named in :data:`DECISION_COLUMNS` /
-:data:`OUTCOME_COLUMNS` in that order (only strings and integers, so they read
-back from SQLite and PostgreSQL byte for byte), and ``previous_hash`` is the
+where ``N(x)`` is ``x`` as a netstring (``<length of its bytes>:<bytes>,``,
+text as UTF-8, integers in decimal), ``kind`` is ``"decision"`` or ``"outcome"``,
+``layout`` says which columns follow: the stored columns named in
+:data:`DECISION_LINKS` (by the decision's record format, 1 or 2: see
+:mod:`fairpath.audit.codec`) or :data:`OUTCOME_COLUMNS` (layout 1), in that
+order (only text, bytes and integers, so they read back from SQLite and
+PostgreSQL byte for byte), and ``previous_hash`` is the
 hash of record ``sequence - 1`` (:data:`GENESIS` for the first). Netstrings
 frame the fields unambiguously without escaping the large JSON columns again. Because the stored columns
 themselves are hashed, editing any of them (a status, a pathway, a fact, the
@@ -44,7 +46,8 @@ from dataclasses import dataclass
 
 from fairpath.audit.records import ChainReport
 
-#: Version of the link layout above, hashed into every link so a future layout cannot be confused with it.
+#: The layout of an outcome's link and of a format-1 decision's, hashed into the link so that no layout
+#: can be confused with another (a format-2 decision's layout is 2).
 LINK_FORMAT = 1
 #: The ``previous_hash`` of record 1.
 GENESIS = "0" * 64
@@ -57,14 +60,34 @@ DECISION_COLUMNS = (
     "pathway", "individual_directed", "incident_ref", "staff_ref", "action_ref", "duration_us", "fired",
     "masked_facts", "facts", "document", "equality_commitment", "sensitive_commitment",
 )
+#: The hashed columns of a decision row of record format 2, in link order: its record and trace digests
+#: instead of the JSON document.
+DECISION_COLUMNS_2 = (*DECISION_COLUMNS[:DECISION_COLUMNS.index("document")], "record", "trace",
+                      "equality_commitment", "sensitive_commitment")
+#: A decision's hashed columns by its record format, which is the layout of its link.
+DECISION_LINKS = {1: DECISION_COLUMNS, 2: DECISION_COLUMNS_2}
 #: The hashed columns of an outcome row, in link order.
 OUTCOME_COLUMNS = ("decision_id", "action_taken", "reviewer", "reason", "recorded_us", "departs")
 
 
-def link_hash(sequence: int, previous_hash: str, kind: str, values: Sequence[str | int]) -> str:
+def link_hash(
+    sequence: int, previous_hash: str, kind: str, values: Sequence[str | int | bytes], layout: int = LINK_FORMAT
+) -> str:
     """Return the hex sha256 of one record's link (see the module docstring)."""
-    fields = [str(value).encode("utf-8") for value in (LINK_FORMAT, sequence, previous_hash, kind, *values)]
-    return hashlib.sha256(b"".join(b"%d:%s," % (len(data), data) for data in fields)).hexdigest()
+    # Verify computes this a million times: text is framed as text and encoded once per run of text
+    # (an ASCII string's length in characters is its length in bytes; isascii() costs nothing).
+    parts: list[bytes] = []
+    text: list[str] = []
+    for value in (layout, sequence, previous_hash, kind, *values):
+        if isinstance(value, bytes):
+            parts += ["".join(text).encode("utf-8"), b"%d:%s," % (len(value), value)]
+            text = []
+            continue
+        string = value if isinstance(value, str) else str(value)
+        size = len(string) if string.isascii() else len(string.encode("utf-8"))
+        text.append(f"{size}:{string},")
+    parts.append("".join(text).encode("utf-8"))
+    return hashlib.sha256(b"".join(parts)).hexdigest()
 
 
 def new_salt() -> str:
@@ -95,10 +118,12 @@ class Link:
     kind: str
     previous_hash: str
     hash: str
-    values: tuple[str | int, ...]
+    values: tuple[str | int | bytes, ...]
     side: tuple[SideValue, ...] = ()
     #: A problem found outside the row (e.g. a trace entry it refers to is missing), "" if none.
     problem: str = ""
+    #: Which columns ``values`` are (:data:`DECISION_LINKS`), hashed into the link.
+    layout: int = LINK_FORMAT
 
 
 def verify(links: Iterable[Link], head_sequence: int, head_hash: str) -> ChainReport:
@@ -134,7 +159,7 @@ def _problem(link: Link, expected: int, previous: str) -> str:
         return f"record {expected} is missing (the next record found is {link.sequence})"
     if link.previous_hash != previous:
         return f"record {link.sequence} does not link to record {link.sequence - 1}: previous_hash differs"
-    if link_hash(link.sequence, link.previous_hash, link.kind, link.values) != link.hash:
+    if link_hash(link.sequence, link.previous_hash, link.kind, link.values, link.layout) != link.hash:
         return f"{link.kind} record {link.sequence} was changed after it was written: its hash does not match"
     for side in link.side:
         if not _commits(side):

@@ -1,4 +1,18 @@
-"""The stored form of a decision: one JSON document plus content-addressed trace entries.
+"""The stored forms of a decision: its record plus content-addressed trace entries.
+
+A decision row says which **record format** it is in (the ``format`` column, hashed into its link
+as the layout of :mod:`fairpath.audit.chain`):
+
+* **2** (:data:`WIRE_RECORD`, written from schema version 5 on): the decision's own
+  ``fairpath.v1.Decision`` bytes, made once by :class:`fairpath.wire.DecisionWire` for the reply
+  and the record alike: the ``record`` column holds every field but the trace (and the decisions it
+  required, each its own record), the ``trace`` column the digests of its entries in order
+  (32 hex digits each), and each entry's ``TraceEntry`` bytes are stored once in
+  ``trace_entries.body`` under the first 128 bits of their sha256 (:func:`fairpath.wire.entry_digest`).
+  Read it with ``fairpath decisions show``; ``protoc --decode=fairpath.v1.Decision`` reads it too.
+* **1** (:data:`JSON_DOCUMENT`, every record written before schema version 5): the JSON document
+  below. Such records are still read and verified as they were written; the rest of this
+  docstring describes them.
 
 The document mirrors the ``fairpath.v1.Decision`` message with its proto
 field names (``decision_id``, ``policy``, ``pathway`` …), enums as their names
@@ -40,6 +54,12 @@ from fairpath.decisions import (
 )
 from fairpath.policy.conditions import Value
 
+#: Record format 1: a JSON document, trace entries as JSON (every record written before schema version 5).
+JSON_DOCUMENT = 1
+#: Record format 2: the decision's ``fairpath.v1.Decision`` bytes, trace entries as ``TraceEntry`` bytes.
+WIRE_RECORD = 2
+#: The format new records are written in.
+RECORD_FORMAT = WIRE_RECORD
 #: Hex digits of sha256 kept in an entry digest: 128 bits, beyond any collision or second preimage.
 DIGEST_HEX = 32
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -16,6 +16,7 @@ from fairpath.audit.codec import decode_entry
 from fairpath.audit.sessions import Session
 from fairpath.decisions import TraceEntry
 from fairpath.errors import CorruptRecordError
+from fairpath.wire import trace_entry_from_body
 
 _LIMIT = 100_000  # digests remembered as stored before starting afresh
 # Decoded entries remembered before starting afresh: a decoded entry weighs a kilobyte or two, so this
@@ -31,9 +32,9 @@ class TraceEntries:
         self._decoded: dict[str, TraceEntry] = {}
         self._lock = threading.Lock()
 
-    def unstored(self, entries: Mapping[str, str]) -> list[tuple[str, str]]:
-        """Return the ``(digest, JSON)`` pairs of ``entries`` not known to be in the table yet."""
-        return [(digest, text) for digest, text in entries.items() if digest not in self._stored]
+    def unstored(self, entries: Mapping[str, str | bytes]) -> list[tuple[str, str | bytes]]:
+        """Return the ``(digest, encoded entry)`` pairs of ``entries`` not known to be in the table yet."""
+        return [(digest, encoded) for digest, encoded in entries.items() if digest not in self._stored]
 
     def mark_stored(self, digests: Iterable[str]) -> None:
         """Remember that ``digests`` are committed to the table."""
@@ -53,7 +54,10 @@ class TraceEntries:
         result = {digest: entry for digest in digests if (entry := cached.get(digest)) is not None}
         missing = list(dict.fromkeys(digest for digest in digests if digest not in result))
         if missing:
-            found = {digest: decode_entry(text) for digest, text in queries.trace_entries(session, missing)}
+            found = {
+                str(digest): decode_entry(str(text)) if body is None else trace_entry_from_body(bytes(body))
+                for digest, text, body in queries.trace_entries(session, missing)
+            }
             if len(found) < len(missing):
                 lost = sorted(set(missing) - set(found))
                 raise CorruptRecordError(f"trace entries missing from the store: {', '.join(lost[:3])}")

@@ -45,6 +45,11 @@ key (SQLite's indexes end with the rowid, which is the sequence, already);
 and ``decision_rules (sequence, rule_id)`` for verify, which reads the rule
 rows of a range of sequences. See :class:`fairpath.audit.queries.Selection`.
 
+Version 5 keeps new decisions in record format 2 (:mod:`fairpath.audit.codec`): a ``format``
+column (1 for every record before), the ``record`` and ``trace`` columns of format 2, and
+``trace_entries.body`` for its entries' bytes. Nothing already written changes: records of format 1
+stay as they are, read and verified as before.
+
 Migrations need the owner's privileges. A store whose schema is already
 current is opened without any (a read-only version check comes first), so the
 service can run as a role that may not change the schema, with
@@ -67,8 +72,8 @@ POSTGRES = "postgresql"
 _TYPES = {
     # The sequence is assigned by fairpath, never by the database; SQLite's INTEGER PRIMARY KEY is its rowid.
     # WITHOUT ROWID keeps small-keyed tables in one b-tree (half the pages written per insert).
-    SQLITE: {"seq_pk": "INTEGER PRIMARY KEY", "int": "INTEGER", "without_rowid": " WITHOUT ROWID"},
-    POSTGRES: {"seq_pk": "BIGINT PRIMARY KEY", "int": "BIGINT", "without_rowid": ""},
+    SQLITE: {"seq_pk": "INTEGER PRIMARY KEY", "int": "INTEGER", "without_rowid": " WITHOUT ROWID", "bytes": "BLOB"},
+    POSTGRES: {"seq_pk": "BIGINT PRIMARY KEY", "int": "BIGINT", "without_rowid": "", "bytes": "BYTEA"},
 }
 
 
@@ -253,8 +258,20 @@ TRAIL_INDEXES = Migration(
     ),
 )
 
+ONE_ENCODING = Migration(
+    5,
+    "records in the decision's own encoding",
+    common=(
+        # Adding a column with a constant default rewrites no row on either database.
+        "ALTER TABLE decisions ADD COLUMN format {int} NOT NULL DEFAULT 1",
+        "ALTER TABLE decisions ADD COLUMN record {bytes}",
+        "ALTER TABLE decisions ADD COLUMN trace TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE trace_entries ADD COLUMN body {bytes}",
+    ),
+)
+
 #: Every step, in version order.
-MIGRATIONS: tuple[Migration, ...] = (TRAIL, REQUESTS_PER_CALLER, GUARDS, TRAIL_INDEXES)
+MIGRATIONS: tuple[Migration, ...] = (TRAIL, REQUESTS_PER_CALLER, GUARDS, TRAIL_INDEXES, ONE_ENCODING)
 
 # Whether schema_migrations exists yet, asked without writing anything (a read-only role may ask).
 _HAS_MIGRATIONS_TABLE = {

@@ -15,14 +15,27 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from google.protobuf.message import DecodeError
 
 from fairpath.audit import chain
-from fairpath.audit.codec import decode_decision, entry_digest, from_micros, to_micros, trace_digests
+from fairpath.audit.codec import (
+    DIGEST_HEX,
+    JSON_DOCUMENT,
+    WIRE_RECORD,
+    decode_decision,
+    entry_digest,
+    from_micros,
+    to_micros,
+    trace_digests,
+)
 from fairpath.audit.records import DecisionFilter, DecisionSummary, OutcomeRecord, StoredDecision
 from fairpath.audit.requests import RecordedRequest
 from fairpath.audit.sessions import Row, Session
 from fairpath.decisions import RuleResult, Status, TraceEntry
 from fairpath.errors import CorruptRecordError
+from fairpath.v1.decision_pb2 import Decision, DecisionStatus
+from fairpath.wire import decision_from_record, trace_entry_from_body
+from fairpath.wire import entry_digest as wire_digest
 
 #: Decodes the trace entries of the given digests (see :class:`fairpath.audit.entries.TraceEntries`).
 Resolve = Callable[[Session, Sequence[str]], Mapping[str, TraceEntry]]
@@ -36,12 +49,16 @@ INSERT_RULE = "INSERT INTO decision_rules (rule_id, sequence) VALUES (?, ?)"
 INSERT_EQUALITY = "INSERT INTO decision_equality (decision_id, equality_group, salt) VALUES (?, ?, ?)"
 INSERT_SENSITIVE = "INSERT INTO decision_sensitive_facts (decision_id, facts, salt) VALUES (?, ?, ?)"
 # Another process may have stored the same entry a moment ago: identical content, so nothing to do.
-INSERT_ENTRY = "INSERT INTO trace_entries (digest, entry) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING"
+#: Inserting trace entries, by record format: the entry's JSON (1) or its bytes (2).
+INSERT_ENTRIES = {
+    JSON_DOCUMENT: "INSERT INTO trace_entries (digest, entry) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING",
+    WIRE_RECORD: "INSERT INTO trace_entries (digest, entry, body) VALUES (?, '', ?) ON CONFLICT (digest) DO NOTHING",
+}
 
 
 #: What decoding a stored value can raise when someone edited it in the database: not JSON (json's
 #: error is a ValueError), JSON of the wrong shape, nested too deep to parse, an unknown enum name.
-UNREADABLE = (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError)
+UNREADABLE = (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError, DecodeError)
 
 
 @contextlib.contextmanager
@@ -77,16 +94,24 @@ def marks(count: int) -> str:
 
 
 # request_digest is not chained: it only tells a repeated request from a reused id (fairpath.audit.requests).
-INSERT_DECISION = (
-    f"INSERT INTO decisions (sequence, {', '.join(chain.DECISION_COLUMNS)}, previous_hash, hash, request_digest)"
-    f" VALUES ({marks(len(chain.DECISION_COLUMNS) + 4)})"
-)
+#: Inserting a decision, by record format (format 1 names only the columns schema version 4 had).
+INSERT_DECISIONS = {
+    JSON_DOCUMENT: (
+        f"INSERT INTO decisions (sequence, {', '.join(chain.DECISION_COLUMNS)}, previous_hash, hash, request_digest)"
+        f" VALUES ({marks(len(chain.DECISION_COLUMNS) + 4)})"
+    ),
+    WIRE_RECORD: (
+        f"INSERT INTO decisions (sequence, {', '.join(chain.DECISION_COLUMNS_2)}, previous_hash, hash,"
+        f" request_digest, format, document) VALUES ({marks(len(chain.DECISION_COLUMNS_2) + 4)}, {WIRE_RECORD}, '')"
+    ),
+}
 INSERT_OUTCOME = (
     f"INSERT INTO outcomes (sequence, {', '.join(chain.OUTCOME_COLUMNS)}, previous_hash, hash)"
     f" VALUES ({marks(len(chain.OUTCOME_COLUMNS) + 3)})"
 )
 _DECISION = (
-    "d.sequence, d.decision_id, d.document, d.facts, d.masked_facts, d.duration_us, d.hash, d.previous_hash"
+    "d.sequence, d.decision_id, d.document, d.facts, d.masked_facts, d.duration_us, d.hash, d.previous_hash,"
+    " d.format, d.record, d.trace"
 )
 _OUTCOME = "sequence, decision_id, action_taken, reviewer, reason, recorded_us, departs, hash, previous_hash"
 _SUMMARY = (
@@ -344,34 +369,49 @@ def decision_page(  # noqa: PLR0917 - the page's parts, as summary_page's plus h
 
 
 def _decisions(session: Session, rows: list[Row], resolve: Resolve) -> list[StoredDecision]:
-    documents: list[tuple[Any, list[str]]] = []
+    documents: list[tuple[Any, list[str]]] = []  # (parsed document, or the record's bytes; entry digests)
     for row in rows:
         with reading(f"record {row[0]}"):
-            document = loads(str(row[2]))
-            documents.append((document, trace_digests(document)))
+            if row[8] == WIRE_RECORD:
+                documents.append((bytes(row[9]), split_digests(str(row[10]))))
+            else:
+                document = loads(str(row[2]))
+                documents.append((document, trace_digests(document)))
     with reading(f"a trace entry of records {rows[0][0]}-{rows[-1][0]}" if rows else "a trace entry"):
         entries = resolve(session, [digest for _, digests in documents for digest in digests])
     outcomes = outcomes_of(session, [str(row[1]) for row in rows])
     found: list[StoredDecision] = []
-    for (seq, decision_id, _, facts, masked, micros, digest, previous), (document, _) in zip(
+    for (seq, decision_id, _, facts, masked, micros, digest, previous, *_), (document, digests) in zip(
         rows, documents, strict=True
     ):
         with reading(f"record {seq}"):
+            decision = (
+                decision_from_record(document, tuple(entries[d] for d in digests)) if isinstance(document, bytes)
+                else decode_decision(document, entries)
+            )
             found.append(StoredDecision(
-                sequence=int(seq), decision=decode_decision(document, entries), facts=loads(str(facts)),
+                sequence=int(seq), decision=decision, facts=loads(str(facts)),
                 masked_facts=tuple(json.loads(str(masked))), duration_ms=int(micros) / 1000, hash=str(digest),
                 previous_hash=str(previous), outcomes=tuple(outcomes.get(str(decision_id), ())),
             ))
     return found
 
 
+def split_digests(trace: str) -> list[str]:
+    """Return the entry digests of a format-2 record's ``trace`` column, in order."""
+    return [trace[i:i + DIGEST_HEX] for i in range(0, len(trace), DIGEST_HEX)]
+
+
 def trace_entries(session: Session, digests: Sequence[str]) -> list[Row]:
-    """Return ``(digest, entry JSON)`` rows for those of ``digests`` that are stored."""
+    """Return ``(digest, entry JSON, entry bytes)`` rows for those of ``digests`` that are stored.
+
+    An entry of a format-1 record has its JSON and no bytes (NULL); of format 2, its bytes and "".
+    """
     rows: list[Row] = []
     for start in range(0, len(digests), IN_CHUNK):
         chunk = list(digests[start:start + IN_CHUNK])
         rows += session.query(
-            f"SELECT digest, entry FROM trace_entries WHERE digest IN ({marks(len(chunk))})", chunk
+            f"SELECT digest, entry, body FROM trace_entries WHERE digest IN ({marks(len(chunk))})", chunk
         )
     return rows
 
@@ -391,6 +431,26 @@ class StoredEntries:
         self.problems: dict[str, str] = {}
         #: The rule id of each entry read whose result is FIRED, by digest.
         self.fired: dict[str, str] = {}
+        # Whole traces met before (most decisions share their walk): trace -> (problem, fired rules).
+        self._traces: dict[object, tuple[str, tuple[str, ...]]] = {}
+
+    def trace(self, session: Session, key: object, digests: Callable[[], Sequence[str]]) -> tuple[str, tuple[str, ...]]:
+        """Return the first problem of a trace's entries ("" if none) and the rules it fired, in order.
+
+        ``key`` names the trace (a format-2 record's ``trace`` column, a tuple of digests); ``digests``
+        lists its entries, asked for only the first time the trace is met.
+        """
+        known = self._traces.get(key)
+        if known is None:
+            listed = digests()
+            self.load(session, listed)
+            problems, fired = self.problems, self.fired
+            problem = next((problems[d] for d in listed if problems[d]), "")
+            known = (problem, tuple(dict.fromkeys(fired[d] for d in listed if d in fired)))
+            if len(self._traces) >= self._limit:
+                self._traces = {}
+            self._traces[key] = known
+        return known
 
     def load(self, session: Session, digests: Sequence[str]) -> None:
         """Read and check those of ``digests`` not checked yet (all of them stay known until the next load)."""
@@ -398,18 +458,23 @@ class StoredEntries:
         if not wanted:
             return
         if len(self.problems) + len(wanted) > self._limit:
-            self.problems, self.fired = {}, {}
+            self.problems, self.fired, self._traces = {}, {}, {}
             wanted = list(dict.fromkeys(digests))
         for digest in wanted:
             self.problems[digest] = f"trace entry {digest} is missing"
-        for stored, entry in trace_entries(session, wanted):
+        for stored, entry, body in trace_entries(session, wanted):
             digest = str(stored)
-            if entry_digest(str(entry)) != digest:
+            encoded = None if body is None else bytes(body)
+            if (entry_digest(str(entry)) if encoded is None else wire_digest(encoded)) != digest:
                 self.problems[digest] = f"trace entry {digest} was changed after it was written"
                 continue
             try:
-                parsed = json.loads(str(entry))
-                result, rule_id = parsed.get("result"), parsed.get("rule_id")
+                if encoded is None:
+                    parsed = json.loads(str(entry))
+                    result, rule_id = parsed.get("result"), parsed.get("rule_id")
+                else:
+                    read = trace_entry_from_body(encoded)
+                    result, rule_id = read.result.value, read.rule_id
             except UNREADABLE:
                 # Its digest matches, so it was written so: the record referring to it is reported.
                 self.problems[digest] = f"trace entry {digest} cannot be read"
@@ -487,9 +552,8 @@ def links(
     broken link. Nothing here raises on a value edited in the database: a document that cannot
     be read is the link's problem, a fired column that cannot be read a disagreement.
     """
-    linked = ", ".join(f"d.{column}" for column in chain.DECISION_COLUMNS)
     decision_rows = session.query(
-        f"SELECT d.sequence, d.previous_hash, d.hash, {linked}, e.equality_group, e.salt, s.facts, s.salt"
+        f"SELECT d.sequence, d.previous_hash, d.hash, d.format, {_LINKED}, e.equality_group, e.salt, s.facts, s.salt"
         " FROM decisions d"
         " LEFT JOIN decision_equality e ON e.decision_id = d.decision_id"
         " LEFT JOIN decision_sensitive_facts s ON s.decision_id = d.decision_id"
@@ -506,11 +570,14 @@ def links(
         "SELECT sequence, rule_id FROM decision_rules WHERE sequence >= ? AND sequence < ?", (start, end)
     ):
         rules.setdefault(int(sequence), set()).add(str(rule_id))
-    width = len(chain.DECISION_COLUMNS)
     found = []
     for row in decision_rows:
-        values = tuple(row[3:3 + width])
-        group, group_salt, facts, facts_salt = row[3 + width:]
+        layout = row[3]
+        # A format edited into one this fairpath does not know: read as format 1, its hash (made with the
+        # format written) fails. Every layout ends with the two commitments (side values, below). The
+        # values go to the hash as the database returns them: text, integers, bytes (link_hash's types).
+        values = tuple([row[at] for at in _LINK_AT.get(layout, _LINK_AT[JSON_DOCUMENT])])
+        group, group_salt, facts, facts_salt = row[_SIDE_AT:]
         side = []
         # The commitments are the last two hashed columns: equality group, then sensitive facts.
         if group is not None:
@@ -518,23 +585,23 @@ def links(
         if facts is not None:
             side.append(chain.SideValue("sensitive facts", str(values[-1]), str(facts_salt), str(facts)))
         sequence = int(row[0])
-        columns = dict(zip(chain.DECISION_COLUMNS, values, strict=True))
+        fired: tuple[str, ...] = ()
         try:
-            document = loads(str(columns["document"]))
-            digests = trace_digests(document)
+            said, key, digests = _record_of(layout, row)
         except UNREADABLE:
-            # Reported once its hash checks out (a document rewritten and rehashed); else the hash is.
-            document, digests = {}, []
-            problem = "its document cannot be read"
+            # Reported once its hash checks out (a record rewritten and rehashed); else the hash is.
+            said = None
+            problem = "its document cannot be read" if layout == JSON_DOCUMENT else "its record cannot be read"
         else:
-            # Entries already checked are not read again: usually none is read (entries recur).
-            entries.load(session, digests)
-            problem = next((entries.problems[d] for d in digests if entries.problems[d]), "")
-        if not problem and (
-            disagreement := _disagreement(columns, document, digests, rules.pop(sequence, set()), entries)
+            # Entries and whole traces already checked are not read again: most decisions share them.
+            problem, fired = entries.trace(session, key, digests)
+        if not problem and said is not None and (
+            disagreement := _disagreement(row, said, layout, fired, rules.pop(sequence, set()))
         ):
             inconsistent[sequence] = disagreement
-        found.append(chain.Link(sequence, chain.DECISION, str(row[1]), str(row[2]), values, tuple(side), problem))
+        found.append(
+            chain.Link(sequence, chain.DECISION, str(row[1]), str(row[2]), values, tuple(side), problem, layout)
+        )
     for row in outcome_rows:
         sequence = int(row[0])
         if named := rules.pop(sequence, set()):
@@ -545,36 +612,62 @@ def links(
     return sorted(found, key=lambda link: link.sequence)
 
 
+# Every hashed column of either record format, in the order links() selects them after four others.
+_LINKED_COLUMNS = tuple(dict.fromkeys((*chain.DECISION_COLUMNS, *chain.DECISION_COLUMNS_2)))
+_LINKED = ", ".join(f"d.{column}" for column in _LINKED_COLUMNS)
+_AT = {column: 4 + index for index, column in enumerate(_LINKED_COLUMNS)}
+# Where each layout's hashed columns are in a links() row, and where the side values start.
+_LINK_AT = {layout: tuple(_AT[column] for column in columns) for layout, columns in chain.DECISION_LINKS.items()}
+_SIDE_AT = 4 + len(_LINKED_COLUMNS)
+
 # Indexed columns (what the filters read), in the order :func:`_said` reads the same from the document.
 _INDEXED = (
     "decision_id", "request_id", "caller", "evaluated_us", "policy", "version", "digest", "status", "pathway",
     "individual_directed", "incident_ref", "staff_ref", "action_ref",
 )
+_INDEXED_AT = tuple(_AT[column] for column in _INDEXED)
+
+
+def _record_of(layout: object, row: Row) -> tuple[tuple[object, ...], object, Callable[[], Sequence[str]]]:
+    """Return what a decision's record says of :data:`_INDEXED`'s columns, its trace's key and its digests.
+
+    Raises:
+        ValueError, KeyError, DecodeError …: the record cannot be read (:data:`UNREADABLE`).
+
+    """
+    if layout == WIRE_RECORD:
+        record, trace = row[_AT["record"]], row[_AT["trace"]]
+        if not isinstance(record, bytes):
+            raise TypeError("a record is bytes")
+        return _said_of_record(record), trace, lambda: split_digests(str(trace))
+    if layout == JSON_DOCUMENT:
+        document = loads(str(row[_AT["document"]]))
+        digests = trace_digests(document)
+        return _said(document), tuple(digests), lambda: digests
+    raise ValueError(f"record format {layout!r}")
 
 
 def _disagreement(
-    columns: Mapping[str, object], document: Mapping[str, Any], digests: Sequence[str], rule_rows: set[str],
-    entries: StoredEntries,
+    row: Row, said: tuple[object, ...], layout: object, fired: tuple[str, ...], rule_rows: set[str]
 ) -> str:
     """Return how one decision's queried data disagrees with its chained data ("" if not), naming it."""
-    name = f"decision {columns['decision_id']}"
-    try:
-        said = _said(document)
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return f"{name}: its document cannot be read"
-    # Compared all at once (verify does this a million times); which columns differ only when some do.
-    if said != tuple(_same_type(columns[column]) for column in _INDEXED):
+    name = f"decision {row[_AT['decision_id']]}"
+    # Compared all at once (verify does this a million times): the columns as the database returns them
+    # first, then (only when they differ) as text and integers; which columns differ only when some do.
+    if said != tuple([row[at] for at in _INDEXED_AT]) and said != tuple(
+        [_same_type(row[at]) for at in _INDEXED_AT]
+    ):
         differing = [
-            column for column, value in zip(_INDEXED, said, strict=True) if _same_type(columns[column]) != value
+            column for column, at, value in zip(_INDEXED, _INDEXED_AT, said, strict=True)
+            if _same_type(row[at]) != value
         ]
-        return f"{name}: its indexed column(s) {', '.join(differing)} disagree with its document"
-    known = entries.fired
-    fired = list(dict.fromkeys(known[digest] for digest in digests if digest in known))
+        what = "document" if layout == JSON_DOCUMENT else "record"
+        return f"{name}: its indexed column(s) {', '.join(differing)} disagree with its {what}"
     try:
-        recorded = loads(str(columns["fired"]))
+        recorded = loads(str(row[_AT["fired"]]))
     except UNREADABLE:
         return f"{name}: its fired column cannot be read"
-    if recorded != fired:
+    if not isinstance(recorded, list) or tuple(recorded) != fired:
         return f"{name}: its fired rules disagree with its trace"
     if rule_rows != set(fired):
         extra, lost = sorted(rule_rows - set(fired)), sorted(set(fired) - rule_rows)
@@ -594,6 +687,17 @@ def _said(d: Mapping[str, Any]) -> tuple[object, ...]:
         to_micros(datetime.fromisoformat(d["evaluated_at"])), policy["name"], policy["version"], policy["digest"],
         d["status"], pathway.get("code", ""), int(bool(pathway.get("individual_directed"))),
         subject.get("incident_ref", ""), subject.get("staff_ref", ""), subject.get("action_ref", ""),
+    )
+
+
+def _said_of_record(record: bytes) -> tuple[object, ...]:
+    """What a format-2 record says of each of :data:`_INDEXED`'s columns, in that order."""
+    d = Decision.FromString(record)
+    at = d.evaluated_at
+    return (
+        d.decision_id, d.request_id, d.caller, at.seconds * 1_000_000 + at.nanos // 1000, d.policy.name,
+        d.policy.version, d.policy.digest, DecisionStatus.Name(d.status), d.pathway.code,
+        int(d.pathway.individual_directed), d.subject.incident_ref, d.subject.staff_ref, d.subject.action_ref,
     )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from fairpath.decisions import Decision, Status
+from fairpath.wire import DecisionWire
 
 #: A fact value as recorded: what the request carried (JSON-like), or ``"***"`` when masked.
 FactValue = object
@@ -68,6 +69,8 @@ class NewDecision:
         incident_digest: For one action of an ``EvaluateIncident`` call, the digest of the whole
             incident request (:func:`fairpath.audit.requests.incident_digest`), so that a repeated
             incident request id is the same request only when every action is; "" otherwise.
+        wire: The deciding version's encoder, so the record is made of the bytes the reply is made
+            of (:mod:`fairpath.wire`); the store's own when None.
 
     """
 
@@ -79,6 +82,7 @@ class NewDecision:
     sensitive_facts: Mapping[str, FactValue] = field(default_factory=dict)
     requested_version: str = ""
     incident_digest: str = ""
+    wire: DecisionWire | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from fairpath.audit import chain, queries, requests
-from fairpath.audit.codec import DecisionEncoder, dumps, from_micros, to_micros
+from fairpath.audit.codec import RECORD_FORMAT, WIRE_RECORD, DecisionEncoder, dumps, from_micros, to_micros
 from fairpath.audit.entries import TraceEntries
 from fairpath.audit.migrations import apply_migrations
 from fairpath.audit.records import (
@@ -68,6 +68,7 @@ from fairpath.errors import (
     RequestIdReusedError,
     StoreUnavailableError,
 )
+from fairpath.wire import DecisionWire
 
 #: Fewest characters of a decision id that ``get_decision`` looks up as a prefix, and an id's full length.
 MIN_ID_PREFIX, ID_LENGTH = 8, 36
@@ -85,7 +86,7 @@ _Sequenced = TypeVar("_Sequenced", StoredDecision, DecisionSummary)
 _Work = tuple[_T, list[tuple[str, Sequence[Sequence[object]]]], int, str]
 # What appending groups returns under the lock: each group's result (records, ids of repeated decisions
 # to read back, or its refusal), and the trace entries written.
-_Done = tuple[list["list[StoredDecision | str] | FairpathError"], dict[str, str]]
+_Done = tuple[list["list[StoredDecision | str] | FairpathError"], dict[str, str | bytes]]
 
 
 @dataclass
@@ -96,7 +97,7 @@ class _Rows:
     rules: list[Sequence[object]] = field(default_factory=list)
     equality: list[Sequence[object]] = field(default_factory=list)
     sensitive: list[Sequence[object]] = field(default_factory=list)
-    entries: dict[str, str] = field(default_factory=dict)
+    entries: dict[str, str | bytes] = field(default_factory=dict)  # digest -> JSON (format 1) or bytes (2)
     #: Request ids recorded by these rows, (caller, request id) -> what was recorded.
     recorded: dict[tuple[str, str], requests.RecordedRequest] = field(default_factory=dict)
     #: The chain head after these rows (0 and "" when there are none).
@@ -117,8 +118,8 @@ class _Pending:
     """One decision encoded for the database, waiting for its place in the chain."""
 
     item: NewDecision
-    values: tuple[str | int, ...]
-    entries: dict[str, str]  # digest -> JSON of the trace entries the document refers to
+    values: tuple[str | int | bytes, ...]  # the hashed columns of its record format
+    entries: Mapping[str, str | bytes]  # digest -> each trace entry the record refers to, encoded
     fired: tuple[str, ...]
     equality: tuple[str, str] | None  # (salt, group)
     sensitive: tuple[str, str] | None  # (salt, facts JSON)
@@ -143,7 +144,11 @@ class SqlStore:
         self.dialect = dialect
         self.description = description
         self._connect = connect
+        #: The record format new decisions are written in (:mod:`fairpath.audit.codec`). Format 1 stays
+        #: writable so that tests can make the trail an older fairpath wrote.
+        self.record_format = RECORD_FORMAT
         self._encoder = DecisionEncoder()
+        self._wire = DecisionWire()  # for decisions that come without their version's
         self._entries = TraceEntries()
         self._pool = SessionPool(connect)
         self._write_lock = threading.Lock()
@@ -220,7 +225,8 @@ class SqlStore:
                 results.append(outcome)
             # Entries first: a decision row never refers to an entry that is not there.
             writes: list[tuple[str, Sequence[Sequence[object]]]] = [
-                (queries.INSERT_ENTRY, self._entries.unstored(batch.entries)), (queries.INSERT_DECISION, batch.rows),
+                (queries.INSERT_ENTRIES[self.record_format], self._entries.unstored(batch.entries)),
+                (queries.INSERT_DECISIONS[self.record_format], batch.rows),
                 (queries.INSERT_RULE, batch.rules), (queries.INSERT_EQUALITY, batch.equality),
                 (queries.INSERT_SENSITIVE, batch.sensitive),
             ]
@@ -235,8 +241,8 @@ class SqlStore:
             for outcome in recorded
         ]
 
-    @staticmethod
     def _stage(
+        self,
         group: Sequence[_Pending | FairpathError],
         first: Mapping[tuple[str, str], requests.RecordedRequest],
         staged: _Rows,
@@ -264,7 +270,7 @@ class SqlStore:
             if d.request_id:
                 staged.recorded[key] = requests.recorded(p.item, p.request_digest)
             sequence += 1
-            digest = chain.link_hash(sequence, head, chain.DECISION, p.values)
+            digest = chain.link_hash(sequence, head, chain.DECISION, p.values, self.record_format)
             staged.rows.append((sequence, *p.values, head, digest, p.request_digest))
             staged.rules += [(rule_id, sequence) for rule_id in p.fired]
             if p.equality:
@@ -366,20 +372,28 @@ class SqlStore:
         d = item.decision
         equality = (chain.new_salt(), item.equality_group) if item.equality_group else None
         sensitive = (chain.new_salt(), dumps(dict(item.sensitive_facts))) if item.sensitive_facts else None
-        encoded = self._encoder.encode(d)
         fired = tuple(dict.fromkeys(d.fired))
-        # In the order of chain.DECISION_COLUMNS.
-        values: tuple[str | int, ...] = (
+        entries: Mapping[str, str | bytes]
+        if self.record_format == WIRE_RECORD:
+            # The version's own wire: the entries' bytes are those its replies were made of.
+            stored = (item.wire or self._wire).stored(d)
+            record: tuple[str | bytes, ...] = (stored.record, stored.trace)
+            entries = stored.entries
+        else:
+            encoded = self._encoder.encode(d)
+            record, entries = (encoded.document,), encoded.entries
+        # In the order of chain.DECISION_LINKS[self.record_format].
+        values: tuple[str | int | bytes, ...] = (
             d.decision_id, d.request_id, d.caller, to_micros(d.evaluated_at),
             d.policy.name, d.policy.version, d.policy.digest, d.status.value,
             d.pathway.code if d.pathway else "", int(bool(d.pathway and d.pathway.individual_directed)),
             d.subject.incident_ref, d.subject.staff_ref, d.subject.action_ref, item.duration_us,
             dumps(list(fired)), dumps(list(item.masked_facts)), dumps(dict(item.facts)),
-            encoded.document,
+            *record,
             chain.commitment(*equality) if equality else "",
             chain.commitment(*sensitive) if sensitive else "",
         )
-        return _Pending(item, values, encoded.entries, fired, equality, sensitive, requests.request_digest(item))
+        return _Pending(item, values, entries, fired, equality, sensitive, requests.request_digest(item))
 
     # --- reading -------------------------------------------------------------------
 
@@ -646,12 +660,11 @@ def record_size(pending: _Pending) -> int:
     The trace goes back whole (each entry in full), with the facts and the document's own fields.
     Characters are counted first; bytes only when that count is near the limit (UTF-8 is at most 4 per).
     """
-    texts = [str(value) for value in pending.values if isinstance(value, str)]
-    texts += pending.entries.values()
-    chars = sum(map(len, texts))
+    values = [value for value in (*pending.values, *pending.entries.values()) if not isinstance(value, int)]
+    chars = sum(map(len, values))
     if chars * 4 <= MAX_RECORD_BYTES:
         return chars
-    return sum(len(text.encode("utf-8")) for text in texts)
+    return sum(len(value if isinstance(value, bytes) else value.encode("utf-8")) for value in values)
 
 
 def _stored(item: NewDecision, sequence: int, digest: str, previous: str) -> StoredDecision:

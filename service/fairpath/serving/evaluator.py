@@ -24,6 +24,8 @@ from fairpath.policy.model import Policy
 from fairpath.policy.registry import PolicyRegistry
 from fairpath.serving.state import ServedVersion, ServingState
 
+_NO_SUBJECT = Subject()  # immutable: one serves every request that names none
+
 
 @dataclass(frozen=True)
 class Evaluated:
@@ -140,12 +142,12 @@ class Evaluator:
         state = self._lease()
         try:
             served = state.version(policy, version)
-            if alone:
-                decision = served.decide(self._engine, facts, subject=subject or Subject(), request_id=request_id)
+            if alone or not served.policy.requires:
+                decision = served.decide(self._engine, facts, subject=subject or _NO_SUBJECT, request_id=request_id)
             else:
                 # Through the state: a chained version decides what it requires first, on this same state.
                 decision = state.decide(
-                    self._engine, served, facts, subject=subject or Subject(), request_id=request_id
+                    self._engine, served, facts, subject=subject or _NO_SUBJECT, request_id=request_id
                 )
             if not decision.requires:
                 return Evaluated(decision, (served,))

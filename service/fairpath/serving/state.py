@@ -12,7 +12,9 @@ stays bounded although durable_rules can only ever add rulesets.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -31,6 +33,7 @@ from fairpath.policy.registry import PolicyRegistry
 from fairpath.policy.requirements import MAX_DEPTH
 from fairpath.serving.masking import Masker
 from fairpath.suggest import did_you_mean
+from fairpath.wire import DecisionWire
 
 _log = structlog.get_logger(__name__)
 
@@ -52,8 +55,7 @@ class ServedVersion:
     """One policy version ready to evaluate, with everything that depends only on the version.
 
     Built once, when the version is compiled (:meth:`prepare`), and dropped with it: serving
-    caches nothing of a version anywhere else, so nothing of it outlives a reload here. (The API
-    keeps one bounded memo of encoded trace entries, :mod:`fairpath.api.decision_convert`.)
+    caches nothing of a version anywhere else, so nothing of it outlives a reload here.
 
     Attributes:
         policy: The version's policy.
@@ -61,6 +63,7 @@ class ServedVersion:
         reader: Checks and normalises a request's facts against its declarations.
         explainer: Describes the engine's outcome as a decision with its trace (and memoises it).
         masker: What of a request and its trace is sensitive, for the record.
+        wire: Encodes its decisions as ``fairpath.v1.Decision`` bytes, each trace entry once.
 
     """
 
@@ -69,6 +72,7 @@ class ServedVersion:
     reader: FactReader
     explainer: Explainer
     masker: Masker
+    wire: DecisionWire
 
     @classmethod
     def prepare(cls, policy: Policy, engine: Engine) -> ServedVersion:
@@ -81,7 +85,7 @@ class ServedVersion:
         """
         compiled = compile_policy(policy)
         engine.register(compiled)
-        return cls(policy, compiled, FactReader(policy), Explainer(policy), Masker.for_policy(policy))
+        return cls(policy, compiled, FactReader(policy), Explainer(compiled), Masker.for_policy(policy), DecisionWire())
 
     def decide(
         self, engine: Engine, facts: Mapping[str, object], *, subject: Subject, request_id: str
@@ -119,6 +123,8 @@ class ServingState:
         self._leases = 0
         self._superseded = False
         self._closed = False
+        # Until when (epoch seconds: the next local midnight), each name's current version.
+        self._current: tuple[float, dict[str, ServedVersion]] = (0.0, {})
 
     @classmethod
     def empty(cls, engine: Engine) -> ServingState:
@@ -132,8 +138,19 @@ class ServingState:
             PolicyNotFoundError: unknown policy or version, or no current version.
 
         """
+        if not version:
+            until, current = self._current
+            served = current.get(name)
+            if served is not None and time.time() < until:
+                return served
+            until = _next_midnight()  # taken first: a midnight passing now only ends the memo early
         policy = self.registry.get(name, version)
-        return self._versions[(policy.name, policy.version)]
+        served = self._versions[(policy.name, policy.version)]
+        if not version:
+            # Which version is current changes only with the (local) date: remember it for the
+            # day instead of asking the registry, which reads the date, on every request.
+            self._current = (until, {**(current if until == self._current[0] else {}), name: served})
+        return served
 
     def decide(
         self,
@@ -303,6 +320,12 @@ class ServingState:
             except Exception as error:
                 key, error_type = version.policy.key, type(error).__name__
                 _log.error("release_failed", version=key, error_type=error_type, exc_info=error)
+
+
+def _next_midnight() -> float:
+    """When (epoch seconds) the local date next changes: the registry's current versions follow it."""
+    tomorrow = datetime.datetime.fromtimestamp(time.time()).date() + datetime.timedelta(days=1)
+    return datetime.datetime.combine(tomorrow, datetime.time()).timestamp()
 
 
 def taken_facts(requirement: Requirement, decision: Decision) -> dict[str, Value]:

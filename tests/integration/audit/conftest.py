@@ -7,6 +7,7 @@ never meet, and every schema the session made is dropped at its end.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import uuid
@@ -19,7 +20,9 @@ import psycopg
 import pytest
 from fairpath.api.server import Running
 from fairpath.app import build_server
-from fairpath.audit import DecisionStore, open_store
+from fairpath.audit import DecisionStore, chain, open_store
+from fairpath.audit.codec import JSON_DOCUMENT, RECORD_FORMAT, WIRE_RECORD
+from fairpath.audit.sql import SqlStore
 from fairpath.config import Config
 from fairpath.recording import DecisionRecorder
 from fairpath.serving.evaluator import Evaluator
@@ -70,12 +73,53 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return make()
 
 
+def raw_for(url: str) -> Raw:
+    """Return a function running one query (no parameters) on the store ``url`` names."""
+
+    def run(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        if url.startswith("sqlite"):
+            with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as connection:
+                return list(connection.execute(sql, tuple(params)).fetchall())
+        with psycopg.connect(url, autocommit=True) as connection:
+            return list(connection.execute(sql.replace("?", "%s"), tuple(params)).fetchall())
+
+    return run
+
+
 @pytest.fixture
-def store(store_url: str) -> Iterator[DecisionStore]:
+def record_format() -> int:
+    """The record format ``store`` writes new decisions in; a module overrides it to pin both formats."""
+    return RECORD_FORMAT
+
+
+@pytest.fixture
+def store(store_url: str, record_format: int) -> Iterator[DecisionStore]:
     """Open (and so migrate) the store ``store_url`` names; close it after the test."""
     opened = open_store(store_url)
+    assert isinstance(opened, SqlStore)
+    opened.record_format = record_format
     yield opened
     opened.close()
+
+
+#: What a record's hashed data is called in verify's problems, by record format.
+RECORD_WORD = {JSON_DOCUMENT: "document", WIRE_RECORD: "record"}
+
+
+def rehash_decision(raw: Raw, sequence: int, column: str, value: object) -> str:
+    """Set ``column`` of decision ``sequence`` and recompute its hash (in its record format's layout); return it.
+
+    What someone editing the trail who knows the hash layout would do: the edited record's own
+    link checks out, so only the next link, the head or a disagreement can give it away.
+    """
+    ((layout,),) = raw("SELECT format FROM decisions WHERE sequence = ?", [sequence])
+    columns = chain.DECISION_LINKS[layout]
+    row = raw(f"SELECT previous_hash, {', '.join(columns)} FROM decisions WHERE sequence = ?", [sequence])[0]  # noqa: S608
+    values = [bytes(v) if isinstance(v, memoryview) else v for v in row[1:]]
+    values[columns.index(column)] = value
+    forged = chain.link_hash(sequence, row[0], chain.DECISION, values, layout)
+    raw(f"UPDATE decisions SET {column} = ?, hash = ? WHERE sequence = ?", [value, forged, sequence])  # noqa: S608
+    return forged
 
 
 @pytest.fixture

@@ -7,10 +7,9 @@ in one transaction, each naming the other, and the hash chain covers the links.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from fairpath.audit import DecisionFilter, DecisionStore
+from fairpath.v1.decision_pb2 import Decision
 from fairpath_client import (
     FairpathClient,
     FairpathClientError,
@@ -118,15 +117,15 @@ def test_a_failure_recording_the_second_decision_records_neither(
 
 
 def test_an_edited_link_breaks_the_chain(target: str, store: DecisionStore, raw: Raw, store_url: str) -> None:
-    """The links are in the hashed document: pointing the required decision at another breaks verify there."""
+    """The links are in the hashed record: pointing the required decision at another breaks verify there."""
     with FairpathClient(target, timeout=10) as client:
         decision = client.evaluate(PFC, FACTS, version=VERSION)
     drop_append_only_triggers(raw, store_url)
-    (document,) = raw("SELECT document FROM decisions WHERE sequence = 1", [])[0]
-    parsed = json.loads(document)
-    assert parsed["required_by"] == decision.decision_id
-    raw("UPDATE decisions SET document = ? WHERE sequence = 1",
-        [document.replace(decision.decision_id, "00000000-0000-0000-0000-000000000000")])
+    (record,) = raw("SELECT record FROM decisions WHERE sequence = 1", [])[0]
+    parsed = Decision.FromString(bytes(record))
+    assert parsed.required_by == decision.decision_id
+    parsed.required_by = "00000000-0000-0000-0000-000000000000"
+    raw("UPDATE decisions SET record = ? WHERE sequence = 1", [parsed.SerializeToString()])
 
     report = store.verify_chain()
 

@@ -108,13 +108,15 @@ def _rewrite(raw: Raw, sequence: int) -> None:
     )[0]
     (last,) = raw("SELECT sequence FROM chain_head", ())[0]
     for at in range(sequence, last + 1):
+        layouts = raw("SELECT format FROM decisions WHERE sequence = ?", [at])
+        layout = int(layouts[0][0]) if layouts else chain.LINK_FORMAT
         for table, kind, columns in (
-            ("decisions", chain.DECISION, chain.DECISION_COLUMNS),
+            ("decisions", chain.DECISION, chain.DECISION_LINKS[layout]),
             ("outcomes", chain.OUTCOME, chain.OUTCOME_COLUMNS),
         ):
             rows = raw(f"SELECT {', '.join(columns)} FROM {table} WHERE sequence = ?", [at])  # noqa: S608
             if rows:
-                digest = chain.link_hash(at, previous, kind, rows[0])
+                digest = chain.link_hash(at, previous, kind, rows[0], layout)
                 raw(f"UPDATE {table} SET previous_hash = ?, hash = ? WHERE sequence = ?", [previous, digest, at])  # noqa: S608
                 previous = digest
     raw("UPDATE chain_head SET hash = ? WHERE id = 1", [previous])

@@ -3,7 +3,8 @@
 Someone with database access, the append-only triggers dropped, can leave any
 column unreadable. ``verify`` must still answer "broken at record N" with a
 reason, and the reading calls must fail with an error naming the record,
-on SQLite and on PostgreSQL.
+on SQLite and on PostgreSQL, in both record formats (a format-1 record's JSON
+document, a format-2 record's ``Decision`` bytes and digest list).
 """
 
 from __future__ import annotations
@@ -12,14 +13,21 @@ from collections.abc import Callable
 
 import pytest
 from fairpath.api.server import Running
-from fairpath.audit import DecisionFilter, DecisionStore, NewOutcome, chain
-from fairpath.audit.codec import entry_digest
+from fairpath.audit import DecisionFilter, DecisionStore, NewOutcome
+from fairpath.audit.codec import JSON_DOCUMENT, WIRE_RECORD, entry_digest
 from fairpath.errors import CorruptRecordError
 from fairpath.recording import DecisionRecorder
+from fairpath.wire import entry_digest as wire_digest
 from fairpath_client import FairpathClient, ServerError
 from structlog.testing import capture_logs
 
-from tests.integration.audit.conftest import GUIDE, SUBSTANCE, Raw, drop_append_only_triggers
+from tests.integration.audit.conftest import GUIDE, SUBSTANCE, Raw, drop_append_only_triggers, rehash_decision
+
+
+@pytest.fixture(params=[JSON_DOCUMENT, WIRE_RECORD], ids=["format1", "format2"])
+def record_format(request: pytest.FixtureRequest) -> int:
+    """Every test here runs on records of both formats, but those named for one format's columns."""
+    return int(request.param)
 
 
 @pytest.fixture(name="trail")
@@ -32,14 +40,9 @@ def _trail(recorder: DecisionRecorder, store: DecisionStore, raw: Raw, store_url
     return ids
 
 
-def _rehash_newest(raw: Raw, column: str, value: str) -> None:
+def _rehash_newest(raw: Raw, column: str, value: object) -> None:
     """Set ``column`` of decision 4 (the newest record), then recompute its hash and the head's."""
-    columns = ", ".join(chain.DECISION_COLUMNS)
-    row = raw(f"SELECT previous_hash, {columns} FROM decisions WHERE sequence = 4", ())[0]  # noqa: S608
-    values: list[str | int] = list(row[1:])
-    values[chain.DECISION_COLUMNS.index(column)] = value
-    forged = chain.link_hash(4, row[0], chain.DECISION, values)
-    raw(f"UPDATE decisions SET {column} = ?, hash = ? WHERE sequence = 4", [value, forged])  # noqa: S608
+    forged = rehash_decision(raw, 4, column, value)
     raw("UPDATE chain_head SET hash = ? WHERE id = 1", [forged])
 
 
@@ -47,9 +50,24 @@ def _document(raw: Raw) -> str:
     return str(raw("SELECT document FROM decisions WHERE sequence = 4", ())[0][0])
 
 
+def _record(raw: Raw, sequence: int = 4) -> bytes:
+    return bytes(raw("SELECT record FROM decisions WHERE sequence = ?", [sequence])[0][0])
+
+
+def _first_digest(raw: Raw, record_format: int) -> str:
+    """The digest of decision 4's first trace entry, in either format."""
+    if record_format == JSON_DOCUMENT:
+        return _document(raw).split('"trace":["', 1)[1][:32]
+    return str(raw("SELECT trace FROM decisions WHERE sequence = 4", ())[0][0])[:32]
+
+
 @pytest.mark.parametrize(
-    ("column", "garble"),
-    [("fired", "fired || 'x'"), ("document", "document || 'x'"), ("document", "'[[[' || document")],
+    ("record_format", "column", "garble"),
+    [
+        (JSON_DOCUMENT, "fired", "fired || 'x'"), (JSON_DOCUMENT, "document", "document || 'x'"),
+        (JSON_DOCUMENT, "document", "'[[[' || document"), (WIRE_RECORD, "fired", "fired || 'x'"),
+        (WIRE_RECORD, "trace", "'x' || trace"),
+    ],
 )
 def test_an_unreadable_json_column_is_a_broken_link_not_a_crash(
     store: DecisionStore, trail: list[str], raw: Raw, column: str, garble: str
@@ -63,14 +81,33 @@ def test_an_unreadable_json_column_is_a_broken_link_not_a_crash(
     assert "hash does not match" in report.problem
 
 
+@pytest.mark.parametrize("record_format", [WIRE_RECORD])
+@pytest.mark.parametrize("garble", [b"\xff\xff", b"\x00", b"\x0a\x05ab"], ids=["truncated", "field-0", "short"])
+def test_record_bytes_that_are_not_a_decision_are_a_broken_link_not_a_crash(
+    store: DecisionStore, trail: list[str], raw: Raw, garble: bytes
+) -> None:
+    """A format-2 record's bytes garbled (not a ``Decision`` message) break record 1; verify never raises."""
+    raw("UPDATE decisions SET record = ? WHERE sequence = 1", [_record(raw, 1) + garble])
+
+    report = store.verify_chain()
+
+    assert (report.intact, report.records_checked, report.first_broken_sequence) == (False, 1, 1)
+    assert "hash does not match" in report.problem
+
+
 @pytest.mark.parametrize(
-    ("column", "value", "problem"),
+    ("record_format", "column", "value", "problem"),
     [
-        ("document", "not json", "record 4: its document cannot be read"),
-        ("document", "[1, 2]", "record 4: its document cannot be read"),
-        ("document", '{"trace": 7}', "record 4: its document cannot be read"),
-        ("document", "[" * 100_000, "record 4: its document cannot be read"),
-        ("fired", "not json", "its fired column cannot be read"),
+        (JSON_DOCUMENT, "document", "not json", "record 4: its document cannot be read"),
+        (JSON_DOCUMENT, "document", "[1, 2]", "record 4: its document cannot be read"),
+        (JSON_DOCUMENT, "document", '{"trace": 7}', "record 4: its document cannot be read"),
+        (JSON_DOCUMENT, "document", "[" * 100_000, "record 4: its document cannot be read"),
+        (JSON_DOCUMENT, "fired", "not json", "its fired column cannot be read"),
+        (WIRE_RECORD, "record", b"\xff\xff\xff", "record 4: its record cannot be read"),
+        (WIRE_RECORD, "record", b"\x18\x07", "record 4: its record cannot be read"),  # status 7: no such status
+        (WIRE_RECORD, "record", "text, not bytes", "record 4: its record cannot be read"),
+        (WIRE_RECORD, "trace", "not-a-digest", "record 4: trace entry not-a-digest is missing"),
+        (WIRE_RECORD, "fired", "not json", "its fired column cannot be read"),
     ],
 )
 def test_an_unreadable_column_rehashed_with_the_head_is_reported_by_name(
@@ -85,6 +122,7 @@ def test_an_unreadable_column_rehashed_with_the_head_is_reported_by_name(
     assert problem in report.problem
 
 
+@pytest.mark.parametrize("record_format", [JSON_DOCUMENT])
 def test_a_trace_entry_that_is_not_json_breaks_the_record_referring_to_it(
     store: DecisionStore, trail: list[str], raw: Raw
 ) -> None:
@@ -94,6 +132,23 @@ def test_a_trace_entry_that_is_not_json_breaks_the_record_referring_to_it(
     document = _document(raw)
     first = document.split('"trace":["', 1)[1][:32]
     _rehash_newest(raw, "document", document.replace(first, digest, 1))
+
+    report = store.verify_chain()
+
+    assert (report.intact, report.first_broken_sequence) == (False, 4)
+    assert f"trace entry {digest} cannot be read" in report.problem
+
+
+@pytest.mark.parametrize("record_format", [WIRE_RECORD])
+def test_trace_entry_bytes_that_are_not_an_entry_break_the_record_referring_to_them(
+    store: DecisionStore, trail: list[str], raw: Raw
+) -> None:
+    """Bytes stored under their own digest but not a ``TraceEntry``: the decision using them is reported."""
+    body = b"\xff\xff"
+    digest = wire_digest(body)
+    raw("INSERT INTO trace_entries (digest, entry, body) VALUES (?, '', ?)", [digest, body])
+    trace = str(raw("SELECT trace FROM decisions WHERE sequence = 4", ())[0][0])
+    _rehash_newest(raw, "trace", digest + trace[32:])
 
     report = store.verify_chain()
 
@@ -126,13 +181,18 @@ def test_a_missing_chain_head_is_reported_after_the_records_it_would_close(
 
 
 def test_reading_a_garbled_record_is_a_store_error_naming_it(
-    store: DecisionStore, trail: list[str], raw: Raw
+    store: DecisionStore, trail: list[str], raw: Raw, record_format: int
 ) -> None:
     """show, list, summaries and replay's sensitive facts fail with a CorruptRecordError naming the record."""
-    raw("UPDATE decisions SET document = document || 'x', facts = facts || 'x' WHERE sequence = 2", ())
+    if record_format == JSON_DOCUMENT:
+        raw("UPDATE decisions SET document = document || 'x' WHERE sequence = 2", ())
+    else:
+        raw("UPDATE decisions SET record = ? WHERE sequence = 2", [_record(raw, 2) + b"\xff"])
+    raw("UPDATE decisions SET facts = facts || 'x' WHERE sequence = 2", ())
     raw("UPDATE decision_sensitive_facts SET facts = 'x' WHERE decision_id = ?", [trail[1]])
 
-    with pytest.raises(CorruptRecordError, match=r"^record 2 cannot be read \(JSONDecodeError\)"):
+    error = "JSONDecodeError" if record_format == JSON_DOCUMENT else "DecodeError"
+    with pytest.raises(CorruptRecordError, match=rf"^record 2 cannot be read \({error}\)"):
         store.get_decision(trail[1])
     with pytest.raises(CorruptRecordError, match=r"^record 2 cannot be read"):
         store.list_decisions(DecisionFilter(), limit=10)
@@ -144,10 +204,10 @@ def test_reading_a_garbled_record_is_a_store_error_naming_it(
 
 
 def test_reading_a_record_whose_trace_entry_was_deleted_is_a_corrupt_record(
-    store: DecisionStore, trail: list[str], raw: Raw
+    store: DecisionStore, trail: list[str], raw: Raw, record_format: int
 ) -> None:
     """A deleted trace entry makes every record using it unreadable: CorruptRecordError (DATA_LOSS), not INTERNAL."""
-    digest = _document(raw).split('"trace":["', 1)[1][:32]
+    digest = _first_digest(raw, record_format)
     raw("DELETE FROM trace_entries WHERE digest = ?", [digest])
 
     with pytest.raises(CorruptRecordError, match=f"trace entries missing from the store: {digest}"):
@@ -156,10 +216,13 @@ def test_reading_a_record_whose_trace_entry_was_deleted_is_a_corrupt_record(
 
 
 def test_a_garbled_record_reaches_the_client_as_data_loss_naming_it_and_verify_as_broken(
-    served: Running, trail: list[str], raw: Raw
+    served: Running, trail: list[str], raw: Raw, record_format: int
 ) -> None:
     """Over gRPC: show, list and export of the record fail as DATA_LOSS naming it, logged; verify says broken."""
-    raw("UPDATE decisions SET fired = fired || 'x', document = document || 'x' WHERE sequence = 1", ())
+    if record_format == JSON_DOCUMENT:
+        raw("UPDATE decisions SET fired = fired || 'x', document = document || 'x' WHERE sequence = 1", ())
+    else:
+        raw("UPDATE decisions SET fired = fired || 'x', record = ? WHERE sequence = 1", [_record(raw, 1) + b"\xff"])
     failures: list[ServerError] = []
     with FairpathClient(f"127.0.0.1:{served.port}") as client, capture_logs() as logged:
         calls: list[Callable[[], object]] = [
@@ -175,7 +238,8 @@ def test_a_garbled_record_reaches_the_client_as_data_loss_naming_it_and_verify_a
 
     assert (report.intact, report.first_broken_sequence) == (False, 1)
     assert [(f.code, f.reason) for f in failures] == [("DATA_LOSS", "CORRUPT_RECORD")] * 3
-    assert all(f.message.startswith("record 1 cannot be read (JSONDecodeError)") for f in failures)
+    error = "JSONDecodeError" if record_format == JSON_DOCUMENT else "DecodeError"
+    assert all(f.message.startswith(f"record 1 cannot be read ({error})") for f in failures)
     alarms = [e for e in logged if e["event"] == "corrupt_record"]
     assert [e["log_level"] for e in alarms] == ["error"] * 3
     assert not [e for e in logged if e["event"] == "internal_error"]

@@ -5,20 +5,18 @@ On both SQLite and PostgreSQL: through the recorder, and through a real server w
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
 import yaml
 from fairpath.api.auth import hash_token
 from fairpath.audit import DecisionFilter, DecisionStore, NewDecision, chain, open_store
+from fairpath.audit.codec import JSON_DOCUMENT
 from fairpath.audit.migrations import MIGRATIONS, POSTGRES, SQLITE, migrate
 from fairpath.audit.postgres import PostgresSession
 from fairpath.audit.sessions import Session
+from fairpath.audit.sql import SqlStore
 from fairpath.audit.sqlite import SqliteSession, path_of
 from fairpath.decisions import Status, Subject
 from fairpath.errors import RequestIdReusedError
@@ -27,7 +25,7 @@ from fairpath.serving.evaluator import Evaluator
 from fairpath_client import FairpathClient
 from fairpath_client import RequestIdReusedError as ClientRequestIdReusedError
 
-from tests.integration.audit.conftest import GUIDE, INCOMPLETE, SUBSTANCE, Raw
+from tests.integration.audit.conftest import GUIDE, INCOMPLETE, SUBSTANCE, Raw, raw_for
 from tests.support.servers import serving
 
 # Two staff members, whose cases two different systems send under the same request id.
@@ -117,6 +115,8 @@ def test_records_from_before_request_digests_read_verify_and_refuse_repeats(
     dialect = SQLITE if store_url.startswith("sqlite") else POSTGRES
     source_url = f"sqlite:///{tmp_path / 'source.sqlite3'}" if dialect == SQLITE else pg_schema()
     source = open_store(source_url)
+    assert isinstance(source, SqlStore)
+    source.record_format = JSON_DOCUMENT  # what fairpath wrote before schema version 5
     try:
         recorded = DecisionRecorder(evaluator, source).evaluate(GUIDE, SUBSTANCE, request_id="old", caller="t:a")
     finally:
@@ -126,7 +126,7 @@ def test_records_from_before_request_digests_read_verify_and_refuse_repeats(
         migrate(session, dialect, MIGRATIONS[:1])
     finally:
         session.close()
-    _copy_v1_rows(_raw_for(source_url), raw)
+    _copy_v1_rows(raw_for(source_url), raw)
 
     store = open_store(store_url)
     try:
@@ -137,19 +137,6 @@ def test_records_from_before_request_digests_read_verify_and_refuse_repeats(
             DecisionRecorder(evaluator, store).evaluate(GUIDE, SUBSTANCE, request_id="old", caller="t:a")
     finally:
         store.close()
-
-
-def _raw_for(url: str) -> Raw:
-    """Return a function running one query (no parameters) on the store ``url`` names."""
-
-    def run(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        if url.startswith("sqlite"):
-            with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as connection:
-                return list(connection.execute(sql, tuple(params)).fetchall())
-        with psycopg.connect(url, autocommit=True) as connection:
-            return list(connection.execute(sql.replace("?", "%s"), tuple(params)).fetchall())
-
-    return run
 
 
 def _copy_v1_rows(source: Raw, target: Raw) -> None:

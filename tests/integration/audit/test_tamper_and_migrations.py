@@ -1,17 +1,32 @@
-"""Tamper evidence and schema migrations, on both SQLite and PostgreSQL."""
+"""Tamper evidence and schema migrations, on both SQLite and PostgreSQL, in both record formats."""
 
 from __future__ import annotations
 
 import pytest
 from fairpath.audit import DecisionFilter, DecisionStore, NewOutcome, chain, open_store
+from fairpath.audit.codec import JSON_DOCUMENT, WIRE_RECORD
 from fairpath.audit.migrations import MIGRATIONS, POSTGRES, SQLITE, Migration, migrate
 from fairpath.audit.postgres import PostgresSession
 from fairpath.audit.sessions import Session
 from fairpath.audit.sqlite import SqliteSession, path_of
 from fairpath.errors import StoreError
 from fairpath.recording import DecisionRecorder
+from fairpath.v1.decision_pb2 import FIRED, NOT_FIRED, TraceEntry
 
-from tests.integration.audit.conftest import GUIDE, SUBSTANCE, Raw, drop_append_only_triggers
+from tests.integration.audit.conftest import (
+    GUIDE,
+    RECORD_WORD,
+    SUBSTANCE,
+    Raw,
+    drop_append_only_triggers,
+    rehash_decision,
+)
+
+
+@pytest.fixture(params=[JSON_DOCUMENT, WIRE_RECORD], ids=["format1", "format2"])
+def record_format(request: pytest.FixtureRequest) -> int:
+    """Every tamper test runs on records of both formats: what is checked must not depend on the encoding."""
+    return int(request.param)
 
 
 @pytest.fixture(name="trail")
@@ -60,39 +75,30 @@ def test_an_edited_outcome_is_the_first_broken_link(store: DecisionStore, trail:
     [
         ("facts", '{"substance_abuse_indicated":"NO"}', 3, "does not link to record 2"),
         # The pathway column also disagrees with the record's document: that is the earlier problem.
-        ("pathway", "JCG_E_SYSTEM_LEARNING", 2, "its indexed column(s) pathway disagree with its document"),
+        ("pathway", "JCG_E_SYSTEM_LEARNING", 2, "its indexed column(s) pathway disagree with its {record}"),
     ],
 )
 def test_a_rehashed_edit_breaks_the_next_link(
-    store: DecisionStore, trail: list[str], raw: Raw, *, column: str, value: str, broken: int, problem: str
+    store: DecisionStore, trail: list[str], raw: Raw, record_format: int, *, column: str, value: str, broken: int,
+    problem: str,
 ) -> None:
     """Recomputing the edited record's own hash does not help: the next record no longer links to it.
 
     An edited column that must agree with the record's document is caught at the record itself.
     """
-    columns = ", ".join(chain.DECISION_COLUMNS)
-    row = raw(f"SELECT previous_hash, {columns} FROM decisions WHERE sequence = 2", ())[0]  # noqa: S608
-    values = list(row[1:])
-    values[chain.DECISION_COLUMNS.index(column)] = value
-    forged = chain.link_hash(2, row[0], chain.DECISION, values)
-    raw(f"UPDATE decisions SET {column} = ?, hash = ? WHERE sequence = 2", [value, forged])  # noqa: S608
+    rehash_decision(raw, 2, column, value)
 
     report = store.verify_chain()
 
     assert (report.first_broken_sequence, report.records_checked) == (broken, broken)
-    assert problem in report.problem
+    assert problem.format(record=RECORD_WORD[record_format]) in report.problem
 
 
 def test_a_rewritten_last_record_with_a_recomputed_hash_is_caught_by_the_chain_head(
     store: DecisionStore, trail: list[str], raw: Raw
 ) -> None:
     """The newest record has no successor to break: edited and re-hashed, only the head's hash exposes it."""
-    columns = ", ".join(chain.DECISION_COLUMNS)
-    row = raw(f"SELECT previous_hash, {columns} FROM decisions WHERE sequence = 6", ())[0]  # noqa: S608
-    values = list(row[1:])
-    values[chain.DECISION_COLUMNS.index("pathway")] = "JCG_E_SYSTEM_LEARNING"
-    forged = chain.link_hash(6, row[0], chain.DECISION, values)
-    raw("UPDATE decisions SET pathway = 'JCG_E_SYSTEM_LEARNING', hash = ? WHERE sequence = 6", [forged])
+    rehash_decision(raw, 6, "pathway", "JCG_E_SYSTEM_LEARNING")
 
     report = store.verify_chain()
 
@@ -164,11 +170,18 @@ def test_an_edited_equality_group_breaks_its_decision(
 
 
 def test_an_edited_trace_entry_breaks_the_first_decision_using_it(
-    store: DecisionStore, trail: list[str], raw: Raw
+    store: DecisionStore, trail: list[str], raw: Raw, record_format: int
 ) -> None:
     """Trace entries are stored once and shared; editing one breaks the first record that refers to it."""
-    digest, entry = raw("SELECT digest, entry FROM trace_entries WHERE entry LIKE ?", ['%"rule_id":"2a"%'])[0]
-    raw("UPDATE trace_entries SET entry = ? WHERE digest = ?", [entry.replace("FIRED", "NOT_FIRED"), digest])
+    if record_format == JSON_DOCUMENT:
+        digest, entry = raw("SELECT digest, entry FROM trace_entries WHERE entry LIKE ?", ['%"rule_id":"2a"%'])[0]
+        raw("UPDATE trace_entries SET entry = ? WHERE digest = ?", [entry.replace("FIRED", "NOT_FIRED"), digest])
+    else:
+        found = [(d, bytes(b)) for d, b in raw("SELECT digest, body FROM trace_entries", ()) if b"\n\x022a" in bytes(b)]
+        digest, body = found[0]  # rule_id (field 1) "2a"
+        edited = TraceEntry.FromString(body)
+        edited.result = NOT_FIRED if edited.result == FIRED else FIRED
+        raw("UPDATE trace_entries SET body = ? WHERE digest = ?", [edited.SerializeToString(), digest])
 
     report = store.verify_chain()
 
@@ -219,18 +232,13 @@ def test_a_changed_rule_row_is_reported_as_that_decision(store: DecisionStore, t
 
 
 def test_an_indexed_column_disagreeing_with_its_document_is_reported(
-    store: DecisionStore, trail: list[str], raw: Raw
+    store: DecisionStore, trail: list[str], raw: Raw, record_format: int
 ) -> None:
     """A newest record whose pathway column (what --pathway filters on) was changed and rehashed, head and all.
 
     The hashes all check out, but the column no longer says what the record's document says.
     """
-    columns = ", ".join(chain.DECISION_COLUMNS)
-    row = raw(f"SELECT previous_hash, {columns} FROM decisions WHERE sequence = 6", ())[0]  # noqa: S608
-    values = list(row[1:])
-    values[chain.DECISION_COLUMNS.index("pathway")] = "JCG_E_SYSTEM_LEARNING"
-    forged = chain.link_hash(6, row[0], chain.DECISION, values)
-    raw("UPDATE decisions SET pathway = 'JCG_E_SYSTEM_LEARNING', hash = ? WHERE sequence = 6", [forged])
+    forged = rehash_decision(raw, 6, "pathway", "JCG_E_SYSTEM_LEARNING")
     raw("UPDATE chain_head SET hash = ?", [forged])
 
     found = store.list_decisions(DecisionFilter(pathway="JCG_E_SYSTEM_LEARNING"), limit=10)
@@ -238,7 +246,8 @@ def test_an_indexed_column_disagreeing_with_its_document_is_reported(
 
     assert [s.decision.pathway.code for s in found if s.decision.pathway] == ["JCG_B_SUBSTANCE_ABUSE"]
     assert (report.intact, report.first_broken_sequence) == (False, 6)
-    assert f"decision {trail[4]}: its indexed column(s) pathway disagree with its document" in report.problem
+    said = f"decision {trail[4]}: its indexed column(s) pathway disagree with its {RECORD_WORD[record_format]}"
+    assert said in report.problem
 
 
 def test_a_rule_row_before_a_head_moved_forward_is_the_first_problem(
