@@ -19,6 +19,7 @@ need one (records, incidents); ``Evaluate`` sends them as they are.
 from __future__ import annotations
 
 import hashlib
+import operator
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -129,6 +130,7 @@ class DecisionWire:
         self._entries: dict[int, tuple[decisions.TraceEntry, EncodedEntry]] = {}
         # Policy, outcome, advice and warnings recur verbatim: their encoding by value.
         self._recurring: dict[tuple[object, ...], bytes] = {}
+        self._recurring_by_id: dict[tuple[object, ...], tuple[tuple[object, ...], bytes]] = {}
         self._lock = threading.Lock()
 
     def encode(self, decision: decisions.Decision) -> bytes:
@@ -144,15 +146,24 @@ class DecisionWire:
 
     def header(self, decision: decisions.Decision) -> bytes:
         """Return :func:`header`'s bytes, the parts many decisions share made once."""
-        key = _recurring_key(decision)
+        d = decision
+        # The explainer hands out the same policy, outcome, advice and warnings objects for one path:
+        # found by identity first (cheap), else by value (records read back are new objects).
+        parts = (d.policy, d.pathway, d.missing_facts, d.advice, d.warnings)
+        ids = (*map(id, parts), d.status, d.engine_name, d.engine_version)
+        known = self._recurring_by_id.get(ids)
+        if known is not None and all(map(operator.is_, known[0], parts)):
+            return known[1] + _own(d)
+        key = _recurring_key(d)
         recurring = self._recurring.get(key)
         if recurring is None:
-            recurring = _recurring(decision)
-            with self._lock:
-                if len(self._recurring) >= ENTRY_MEMO_LIMIT:
-                    self._recurring = {}
-                self._recurring[key] = recurring
-        return recurring + _own(decision)
+            recurring = _recurring(d)
+        with self._lock:
+            if len(self._recurring) >= ENTRY_MEMO_LIMIT:
+                self._recurring, self._recurring_by_id = {}, {}
+            self._recurring[key] = recurring
+            self._recurring_by_id[ids] = (parts, recurring)  # the parts are held: their ids stay theirs
+        return recurring + _own(d)
 
     def stored(self, decision: decisions.Decision) -> StoredForm:
         """Return the form the trail keeps ``decision`` in: its header and links, and its trace by digest.

@@ -239,3 +239,30 @@ def test_violations_come_in_one_order_whatever_order_the_facts_came_in() -> None
         *sorted(("facts.professional_group", "facts.intent_to_harm", "facts.is_patient_safety_incident"),
                 key=lambda field: declared.index(field.removeprefix("facts."))),
     )}
+
+
+class TestCodesOnly:
+    """A request of declared codes only (the usual one) is checked per fact by one set lookup: still per fact."""
+
+    def test_a_request_of_codes_is_kept_as_sent(self, policy: Policy) -> None:
+        """Answers and enum codes come back as they were sent, in the order sent."""
+        facts = {"severity": "HIGH", "intent_to_harm": "NO", "stage": "UNKNOWN"}
+        clean = normalise_facts(policy, facts)
+        assert clean == facts
+        assert list(clean) == list(facts)
+        assert clean is not facts
+
+    def test_a_code_of_another_fact_is_refused(self, policy: Policy) -> None:
+        """Each value is checked against its own fact's codes, not against every code of the policy."""
+        assert only_violation(policy, {"intent_to_harm": "NO", "severity": "YES"}) == FieldViolation(
+            "facts.severity", "must be one of LOW, HIGH"
+        )
+
+    def test_an_unknown_answer_among_codes_is_unanswered(self, policy: Policy) -> None:
+        """UNKNOWN is a code of an answer, but it is not kept: the answer is left out."""
+        assert normalise_facts(policy, {"intent_to_harm": "UNKNOWN", "severity": "LOW"}) == {"severity": "LOW"}
+
+    def test_an_undeclared_fact_among_codes_is_refused(self, policy: Policy) -> None:
+        """A name no fact has is refused even when its value is a code of some fact."""
+        violation = only_violation(policy, {"intent_to_harm": "NO", "intent": "NO"})
+        assert violation.field == "facts.intent"

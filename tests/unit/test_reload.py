@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -441,6 +442,29 @@ class TestCurrentByDate:
         assert evaluator.registry.get(NAME).version == "1.0.0"
         Day.today_is = date(2030, 1, 1)
         assert evaluator.registry.get(NAME).version == "2.0.0"
+
+    def test_an_evaluation_gets_the_new_current_version_from_local_midnight(
+        self, tmp_path: Path, evaluator: Evaluator, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The serving state remembers each day's current version, and only until the date changes."""
+        write_version(tmp_path, "1.0.0")
+        future = write_version(tmp_path, "2.0.0", threshold=10)
+        future.write_text(future.read_text().replace("'2020-01-01'", "'2030-01-01'"))
+        lock(tmp_path)
+        Reloader(evaluator, tmp_path).reload("startup")
+        clock = {"now": datetime(2029, 12, 31, 23, 59, 59).timestamp()}  # local time, as the date is
+
+        class Day(date):
+            @classmethod
+            def today(cls) -> date:
+                return datetime.fromtimestamp(clock["now"]).date()
+
+        monkeypatch.setattr("fairpath.policy.registry.date", Day)
+        monkeypatch.setattr("fairpath.serving.state.time", SimpleNamespace(time=lambda: clock["now"]))
+        assert evaluator.evaluate(NAME, EXPERIENCED).policy.version == "1.0.0"
+        assert evaluator.evaluate(NAME, EXPERIENCED).policy.version == "1.0.0"
+        clock["now"] += 2  # 00:00:01 on the day 2.0.0 takes effect
+        assert evaluator.evaluate(NAME, EXPERIENCED).policy.version == "2.0.0"
 
 
 class TestTriggers:

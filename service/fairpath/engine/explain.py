@@ -39,6 +39,10 @@ _MEMO_LIMIT = 20_000  # walks and overlay parts remembered per policy version be
 _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
+# An overlay part of a trace: the advice and check entries, then the advice and warnings they give.
+_Part = tuple[tuple[TraceEntry, ...], tuple[AdviceItem, ...], tuple[Warning, ...]]
+
+
 @dataclass(frozen=True)
 class _Path:
     """What the trace of one compiled path needs that depends only on the version, made with it.
@@ -86,8 +90,10 @@ class Explainer:
         self._memo: dict[tuple[object, ...], TraceEntry] = {}
         # (path, its read values...) -> (walk entries, missing facts).
         self._walks: dict[tuple[object, ...], tuple[tuple[TraceEntry, ...], tuple[MissingFact, ...]]] = {}
-        # (outcome, fired overlays, overlay fact values...) -> the advice and check entries.
-        self._overlay_parts: dict[tuple[object, ...], tuple[TraceEntry, ...]] = {}
+        # (outcome, fired overlays, overlay fact values...) -> the advice and check entries, the
+        # advice and the warnings.
+        self._overlay_parts: dict[tuple[object, ...], _Part] = {}
+        # Fired overlays -> the advice and warnings: the same objects in every part with that set.
         self._fired_results: dict[frozenset[str], tuple[tuple[AdviceItem, ...], tuple[Warning, ...]]] = {}
         overlays: tuple[AdviceRule | CheckRule, ...] = (*policy.advice, *policy.checks)
         reads = dict.fromkeys(name for rule in overlays for name in rule.reads)
@@ -156,20 +162,21 @@ class Explainer:
         part = self._overlay_parts.get(part_key)
         if part is None:
             self._make_room()
-            part = self._overlay_parts[part_key] = self._overlays({**facts, **path.outcome}, fired)
-        results = self._fired_results.get(fired)
-        if results is None:
-            results = self._fired_results[fired] = self._results(fired)
+            results = self._fired_results.get(fired)
+            if results is None:
+                results = self._fired_results[fired] = self._results(fired)
+            part = self._overlay_parts[part_key] = (self._overlays({**facts, **path.outcome}, fired), *results)
         entries, missing = walk
+        overlays, advice, warnings = part
         return Decision(
             decision_id=_ids.new(),
             policy=self._ref,
             status=path.status,
             pathway=path.pathway,
             missing_facts=missing,
-            advice=results[0],
-            trace=entries + part,
-            warnings=results[1],
+            advice=advice,
+            trace=entries + overlays,
+            warnings=warnings,
             evaluated_at=datetime.now(UTC),
             engine_name=outcome.engine_name,
             engine_version=outcome.engine_version,

@@ -108,9 +108,14 @@ class Evaluator:
             EngineError: durable_rules misbehaved.
 
         """
-        return self.decide(
-            policy, facts, version=version, subject=subject, request_id=request_id, alone=alone
-        ).decision
+        state = self._lease()
+        try:  # decide() without collecting the versions, which only a recorder needs
+            return self._decide(
+                state, policy, facts, version=version, subject=subject or _NO_SUBJECT, request_id=request_id,
+                alone=alone,
+            )[1]
+        finally:
+            state.leave()
 
     def decide(
         self,
@@ -141,14 +146,10 @@ class Evaluator:
         """
         state = self._lease()
         try:
-            served = state.version(policy, version)
-            if alone or not served.policy.requires:
-                decision = served.decide(self._engine, facts, subject=subject or _NO_SUBJECT, request_id=request_id)
-            else:
-                # Through the state: a chained version decides what it requires first, on this same state.
-                decision = state.decide(
-                    self._engine, served, facts, subject=subject or _NO_SUBJECT, request_id=request_id
-                )
+            served, decision = self._decide(
+                state, policy, facts, version=version, subject=subject or _NO_SUBJECT, request_id=request_id,
+                alone=alone,
+            )
             if not decision.requires:
                 return Evaluated(decision, (served,))
             # A chained decision: the versions that made the decisions it required, from this same state.
@@ -156,6 +157,17 @@ class Evaluator:
             return Evaluated(decision, versions)
         finally:
             state.leave()
+
+    def _decide(
+        self, state: ServingState, policy: str, facts: Mapping[str, object], *, version: str, subject: Subject,
+        request_id: str, alone: bool,
+    ) -> tuple[ServedVersion, Decision]:
+        """The version asked for on the leased ``state``, and its decision."""
+        served = state.version(policy, version)
+        if alone or not served.policy.requires:
+            return served, served.decide(self._engine, facts, subject=subject, request_id=request_id)
+        # Through the state: a chained version decides what it requires first, on this same state.
+        return served, state.decide(self._engine, served, facts, subject=subject, request_id=request_id)
 
     def _lease(self) -> ServingState:
         while True:
