@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fairpath.audit import DecisionFilter, DecisionStore, NewOutcome, chain, open_store
+from fairpath.audit import DecisionFilter, DecisionStore, NewDecision, NewOutcome, chain, open_store
 from fairpath.audit.codec import JSON_DOCUMENT, WIRE_RECORD
 from fairpath.audit.migrations import MIGRATIONS, POSTGRES, SQLITE, migrate
 from fairpath.audit.postgres import PostgresSession
@@ -190,3 +190,18 @@ def _copy_rows(source: Raw, target: Raw) -> None:
             target(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(row))})", row)  # noqa: S608
     ((sequence, head),) = source("SELECT sequence, hash FROM chain_head", ())
     target("UPDATE chain_head SET sequence = ?, hash = ?", [sequence, head])
+
+
+def test_records_appended_together_in_one_transaction_read_back_byte_for_byte(
+    evaluator: Evaluator, store: DecisionStore, raw: Raw
+) -> None:
+    """A group commit writes several records (and new entries) per statement: each reads back as appended."""
+    made = [evaluator.evaluate(GUIDE, facts) for facts in (SUBSTANCE, SYSTEM, INCOMPLETE)]
+    store.append_decisions([NewDecision(decision, {}, (), 1) for decision in made])
+
+    stored = [store.get_decision(decision.decision_id).decision for decision in made]
+    rows = raw("SELECT format FROM decisions ORDER BY sequence", ())
+
+    assert stored == made
+    assert rows == [(WIRE_RECORD,)] * 3
+    assert store.verify_chain().intact
