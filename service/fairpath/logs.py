@@ -52,7 +52,9 @@ def configure(
     """Route structlog and stdlib logging to one handler on ``stream``.
 
     Safe to call again (the previous fairpath handler is replaced); leaves other
-    handlers on the root logger, such as pytest's, alone.
+    handlers on the root logger, such as pytest's, alone: they still see stdlib records (grpcio,
+    durable_rules), but structlog's own events go straight to this handler's stream, not through
+    the root logger (that round trip was two thirds of an access-log line).
 
     Args:
         level: Lowest level written, e.g. ``"info"``.

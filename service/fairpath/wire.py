@@ -10,7 +10,11 @@ it required) followed by its trace entries' encodings. The explainer hands out
 the same :class:`~fairpath.decisions.TraceEntry` objects for the same rule
 outcome and values, so a :class:`DecisionWire` encodes each entry once and
 remembers it by identity; one lives with each served policy version
-(:class:`fairpath.serving.state.ServedVersion`), so it goes when the version goes.
+(:class:`fairpath.serving.state.ServedVersion`), so it goes when the version goes, and
+encodes both ``Evaluate``'s reply and the record of it. Three more are not a version's, and
+are bounded like every other: ``EvaluateIncident``'s replies (the service's), records read
+back for the review API (the decision service's; read back, one entry is one object), and the
+store's own, for a decision appended without its version's.
 
 :func:`decision_to_proto` parses those bytes into a message for callers that
 need one (records, incidents); ``Evaluate`` sends them as they are.
@@ -50,6 +54,8 @@ _KIND = {
 
 #: Entries a :class:`DecisionWire` remembers before starting afresh (a version's distinct entries are far fewer).
 ENTRY_MEMO_LIMIT = 50_000
+#: Distinct headers' shared parts it remembers (a version has one per outcome, advice and warnings met).
+RECURRING_MEMO_LIMIT = 4_096
 
 
 def field_key(descriptor: Descriptor, name: str) -> bytes:
@@ -123,7 +129,7 @@ class DecisionWire:
 
     Each trace entry object is encoded once and remembered by identity (the entry is held
     too, so its id cannot be reused while remembered), and the fields decisions share by
-    value; at most :data:`ENTRY_MEMO_LIMIT` of each.
+    value; at most :data:`ENTRY_MEMO_LIMIT` entries and :data:`RECURRING_MEMO_LIMIT` headers' parts.
     """
 
     def __init__(self) -> None:
@@ -157,12 +163,14 @@ class DecisionWire:
         key = _recurring_key(d)
         recurring = self._recurring.get(key)
         if recurring is None:
+            # Remembered by identity only when new by value too: records read back bring new objects
+            # every time, which the value table answers; remembering each would grow without end.
             recurring = _recurring(d)
-        with self._lock:
-            if len(self._recurring) >= ENTRY_MEMO_LIMIT:
-                self._recurring, self._recurring_by_id = {}, {}
-            self._recurring[key] = recurring
-            self._recurring_by_id[ids] = (parts, recurring)  # the parts are held: their ids stay theirs
+            with self._lock:
+                if len(self._recurring) >= RECURRING_MEMO_LIMIT:
+                    self._recurring, self._recurring_by_id = {}, {}
+                self._recurring[key] = recurring
+                self._recurring_by_id[ids] = (parts, recurring)  # the parts are held: their ids stay theirs
         return recurring + _own(d)
 
     def stored(self, decision: decisions.Decision) -> StoredForm:
@@ -183,7 +191,8 @@ class DecisionWire:
         cached = self._entries.get(id(entry))
         if cached is not None and cached[0] is entry:
             return cached[1]
-        body = trace_entry_to_proto(entry).SerializeToString()
+        # Deterministic: map entries (facts_seen) sorted, so equal entries are equal bytes in every process.
+        body = trace_entry_to_proto(entry).SerializeToString(deterministic=True)
         encoded = EncodedEntry(length_delimited(_TRACE_KEY, body), body, entry_digest(body))
         with self._lock:
             if len(self._entries) >= ENTRY_MEMO_LIMIT:
@@ -267,7 +276,7 @@ def required_header(link: decisions.RequiredDecision) -> bytes:
     """Return a ``RequiredDecision`` link's fields but the decision itself, encoded."""
     return pb.RequiredDecision(
         policy=link.policy, version=link.version, facts=dict(link.facts), decision_id=link.decision_id
-    ).SerializeToString()
+    ).SerializeToString(deterministic=True)
 
 
 def trace_entry_to_proto(entry: decisions.TraceEntry) -> pb.TraceEntry:

@@ -53,6 +53,7 @@ from fairpath.decisions import (
     Warning,
 )
 from fairpath.policy.conditions import Value
+from fairpath.wire import DIGEST_HEX
 
 #: Record format 1: a JSON document, trace entries as JSON (every record written before schema version 5).
 JSON_DOCUMENT = 1
@@ -60,8 +61,7 @@ JSON_DOCUMENT = 1
 WIRE_RECORD = 2
 #: The format new records are written in.
 RECORD_FORMAT = WIRE_RECORD
-#: Hex digits of sha256 kept in an entry digest: 128 bits, beyond any collision or second preimage.
-DIGEST_HEX = 32
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _CACHE_LIMIT = 20_000  # encoded trace entries remembered before starting afresh

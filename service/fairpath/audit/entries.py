@@ -55,7 +55,7 @@ class TraceEntries:
         missing = list(dict.fromkeys(digest for digest in digests if digest not in result))
         if missing:
             found = {
-                str(digest): decode_entry(str(text)) if body is None else trace_entry_from_body(bytes(body))
+                str(digest): decode_entry(str(text)) if body is None else trace_entry_from_body(_bytes(body))
                 for digest, text, body in queries.trace_entries(session, missing)
             }
             if len(found) < len(missing):
@@ -68,3 +68,10 @@ class TraceEntries:
             self.mark_stored(found)
             result.update(found)
         return result
+
+
+def _bytes(body: object) -> bytes:
+    """An entry's stored bytes; anything else was edited in (TypeError: the caller's reading() names it)."""
+    if not isinstance(body, bytes | memoryview):
+        raise TypeError("a trace entry's body is bytes")
+    return bytes(body)

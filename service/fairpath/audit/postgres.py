@@ -172,14 +172,19 @@ def _statements(sql: str, rows: Sequence[Sequence[object]]) -> Iterator[tuple[An
             yield sql, tuple(row)
         return
     columns = list(zip(*rows, strict=True))
-    arrays = ", ".join(f"%b::{_ARRAY_TYPES.get(type(column[0]), 'text')}[]" for column in columns)
+    arrays = ", ".join(f"%b::{_array_type(column[0])}[]" for column in columns)
     # Only the store's own constant statement and placeholders go into the text; values are bound.
     statement = f"{sql[:values.start()]}SELECT * FROM unnest({arrays}){sql[values.end():]}"  # noqa: S608
     yield statement, tuple(map(list, columns))
 
 
-# The array type of a column by its values' Python type (records and trace entries of format 2 are bytes).
-_ARRAY_TYPES = {int: "bigint", bytes: "bytea"}
+def _array_type(value: object) -> str:
+    """The PostgreSQL array element type of a column whose first value is ``value``."""
+    if isinstance(value, int):  # bool and IntEnum included: the integer columns
+        return "bigint"
+    if isinstance(value, bytes):  # records and trace entries of record format 2
+        return "bytea"
+    return "text"
 
 # An arbitrary constant naming fairpath's migration lock among the database's advisory locks.
 _MIGRATION_LOCK = 0x6661697270617468  # "fairpath"

@@ -19,22 +19,21 @@ from google.protobuf.message import DecodeError
 
 from fairpath.audit import chain
 from fairpath.audit.codec import (
-    DIGEST_HEX,
     JSON_DOCUMENT,
     WIRE_RECORD,
     decode_decision,
-    entry_digest,
     from_micros,
     to_micros,
     trace_digests,
 )
+from fairpath.audit.codec import entry_digest as json_digest
 from fairpath.audit.records import DecisionFilter, DecisionSummary, OutcomeRecord, StoredDecision
 from fairpath.audit.requests import RecordedRequest
 from fairpath.audit.sessions import Row, Session
 from fairpath.decisions import RuleResult, Status, TraceEntry
 from fairpath.errors import CorruptRecordError
 from fairpath.v1.decision_pb2 import Decision, DecisionStatus
-from fairpath.wire import decision_from_record, trace_entry_from_body
+from fairpath.wire import DIGEST_HEX, decision_from_record, trace_entry_from_body
 from fairpath.wire import entry_digest as wire_digest
 
 #: Decodes the trace entries of the given digests (see :class:`fairpath.audit.entries.TraceEntries`).
@@ -50,9 +49,10 @@ INSERT_EQUALITY = "INSERT INTO decision_equality (decision_id, equality_group, s
 INSERT_SENSITIVE = "INSERT INTO decision_sensitive_facts (decision_id, facts, salt) VALUES (?, ?, ?)"
 # Another process may have stored the same entry a moment ago: identical content, so nothing to do.
 #: Inserting trace entries, by record format: the entry's JSON (1) or its bytes (2).
+#: (Only placeholders in VALUES, constants bound too: PostgreSQL batches such a statement as one over arrays.)
 INSERT_ENTRIES = {
     JSON_DOCUMENT: "INSERT INTO trace_entries (digest, entry) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING",
-    WIRE_RECORD: "INSERT INTO trace_entries (digest, entry, body) VALUES (?, '', ?) ON CONFLICT (digest) DO NOTHING",
+    WIRE_RECORD: "INSERT INTO trace_entries (digest, body, entry) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING",
 }
 
 
@@ -102,9 +102,11 @@ INSERT_DECISIONS = {
     ),
     WIRE_RECORD: (
         f"INSERT INTO decisions (sequence, {', '.join(chain.DECISION_COLUMNS_2)}, previous_hash, hash,"
-        f" request_digest, format, document) VALUES ({marks(len(chain.DECISION_COLUMNS_2) + 4)}, {WIRE_RECORD}, '')"
+        f" request_digest, format, document) VALUES ({marks(len(chain.DECISION_COLUMNS_2) + 6)})"
     ),
 }
+#: What each format's decision row ends with, after the request digest: its format and empty document.
+ROW_TAIL: dict[int, tuple[object, ...]] = {JSON_DOCUMENT: (), WIRE_RECORD: (WIRE_RECORD, "")}
 INSERT_OUTCOME = (
     f"INSERT INTO outcomes (sequence, {', '.join(chain.OUTCOME_COLUMNS)}, previous_hash, hash)"
     f" VALUES ({marks(len(chain.OUTCOME_COLUMNS) + 3)})"
@@ -464,8 +466,12 @@ class StoredEntries:
             self.problems[digest] = f"trace entry {digest} is missing"
         for stored, entry, body in trace_entries(session, wanted):
             digest = str(stored)
+            if body is not None and not isinstance(body, bytes | memoryview):
+                # Only an edit puts text or a number in the column (never bytes() of a number: n zeros).
+                self.problems[digest] = f"trace entry {digest} cannot be read"
+                continue
             encoded = None if body is None else bytes(body)
-            if (entry_digest(str(entry)) if encoded is None else wire_digest(encoded)) != digest:
+            if (json_digest(str(entry)) if encoded is None else wire_digest(encoded)) != digest:
                 self.problems[digest] = f"trace entry {digest} was changed after it was written"
                 continue
             try:

@@ -45,7 +45,15 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from fairpath.audit import chain, queries, requests
-from fairpath.audit.codec import RECORD_FORMAT, WIRE_RECORD, DecisionEncoder, dumps, from_micros, to_micros
+from fairpath.audit.codec import (
+    JSON_DOCUMENT,
+    RECORD_FORMAT,
+    WIRE_RECORD,
+    DecisionEncoder,
+    dumps,
+    from_micros,
+    to_micros,
+)
 from fairpath.audit.entries import TraceEntries
 from fairpath.audit.migrations import apply_migrations
 from fairpath.audit.records import (
@@ -93,7 +101,7 @@ _Done = tuple[list["list[StoredDecision | str] | FairpathError"], dict[str, str 
 class _Rows:
     """Rows staged for one append (or for one group of it, until the group is known to be kept)."""
 
-    rows: list[Sequence[object]] = field(default_factory=list)
+    rows: dict[int, list[Sequence[object]]] = field(default_factory=dict)  # by record format
     rules: list[Sequence[object]] = field(default_factory=list)
     equality: list[Sequence[object]] = field(default_factory=list)
     sensitive: list[Sequence[object]] = field(default_factory=list)
@@ -106,7 +114,8 @@ class _Rows:
 
     def extend(self, other: _Rows) -> None:
         """Add ``other``'s rows after these."""
-        self.rows += other.rows
+        for layout, rows in other.rows.items():
+            self.rows.setdefault(layout, []).extend(rows)
         self.rules += other.rules
         self.equality += other.equality
         self.sensitive += other.sensitive
@@ -118,6 +127,7 @@ class _Pending:
     """One decision encoded for the database, waiting for its place in the chain."""
 
     item: NewDecision
+    layout: int  # its record format, which is its link's layout
     values: tuple[str | int | bytes, ...]  # the hashed columns of its record format
     entries: Mapping[str, str | bytes]  # digest -> each trace entry the record refers to, encoded
     fired: tuple[str, ...]
@@ -225,8 +235,8 @@ class SqlStore:
                 results.append(outcome)
             # Entries first: a decision row never refers to an entry that is not there.
             writes: list[tuple[str, Sequence[Sequence[object]]]] = [
-                (queries.INSERT_ENTRIES[self.record_format], self._entries.unstored(batch.entries)),
-                (queries.INSERT_DECISIONS[self.record_format], batch.rows),
+                *_entry_writes(self._entries.unstored(batch.entries)),
+                *((queries.INSERT_DECISIONS[layout], rows) for layout, rows in batch.rows.items()),
                 (queries.INSERT_RULE, batch.rules), (queries.INSERT_EQUALITY, batch.equality),
                 (queries.INSERT_SENSITIVE, batch.sensitive),
             ]
@@ -270,8 +280,10 @@ class SqlStore:
             if d.request_id:
                 staged.recorded[key] = requests.recorded(p.item, p.request_digest)
             sequence += 1
-            digest = chain.link_hash(sequence, head, chain.DECISION, p.values, self.record_format)
-            staged.rows.append((sequence, *p.values, head, digest, p.request_digest))
+            digest = chain.link_hash(sequence, head, chain.DECISION, p.values, p.layout)
+            staged.rows.setdefault(p.layout, []).append(
+                (sequence, *p.values, head, digest, p.request_digest, *queries.ROW_TAIL[p.layout])
+            )
             staged.rules += [(rule_id, sequence) for rule_id in p.fired]
             if p.equality:
                 staged.equality.append((d.decision_id, p.equality[1], p.equality[0]))
@@ -374,7 +386,8 @@ class SqlStore:
         sensitive = (chain.new_salt(), dumps(dict(item.sensitive_facts))) if item.sensitive_facts else None
         fired = tuple(dict.fromkeys(d.fired))
         entries: Mapping[str, str | bytes]
-        if self.record_format == WIRE_RECORD:
+        layout = self.record_format  # read once: the values, the link and the statement must agree
+        if layout == WIRE_RECORD:
             # The version's own wire: the entries' bytes are those its replies were made of.
             stored = (item.wire or self._wire).stored(d)
             record: tuple[str | bytes, ...] = (stored.record, stored.trace)
@@ -382,7 +395,7 @@ class SqlStore:
         else:
             encoded = self._encoder.encode(d)
             record, entries = (encoded.document,), encoded.entries
-        # In the order of chain.DECISION_LINKS[self.record_format].
+        # In the order of chain.DECISION_LINKS[layout].
         values: tuple[str | int | bytes, ...] = (
             d.decision_id, d.request_id, d.caller, to_micros(d.evaluated_at),
             d.policy.name, d.policy.version, d.policy.digest, d.status.value,
@@ -393,7 +406,7 @@ class SqlStore:
             chain.commitment(*equality) if equality else "",
             chain.commitment(*sensitive) if sensitive else "",
         )
-        return _Pending(item, values, entries, fired, equality, sensitive, requests.request_digest(item))
+        return _Pending(item, layout, values, entries, fired, equality, sensitive, requests.request_digest(item))
 
     # --- reading -------------------------------------------------------------------
 
@@ -665,6 +678,15 @@ def record_size(pending: _Pending) -> int:
     if chars * 4 <= MAX_RECORD_BYTES:
         return chars
     return sum(len(value if isinstance(value, bytes) else value.encode("utf-8")) for value in values)
+
+
+def _entry_writes(unstored: Sequence[tuple[str, str | bytes]]) -> list[tuple[str, Sequence[Sequence[object]]]]:
+    """The inserts of new trace entries: as JSON (record format 1) or as bytes (format 2), by what each is."""
+    as_json = [(digest, entry) for digest, entry in unstored if isinstance(entry, str)]
+    as_bytes = [(digest, entry, "") for digest, entry in unstored if isinstance(entry, bytes)]
+    return [
+        (queries.INSERT_ENTRIES[JSON_DOCUMENT], as_json), (queries.INSERT_ENTRIES[WIRE_RECORD], as_bytes)
+    ]
 
 
 def _stored(item: NewDecision, sequence: int, digest: str, previous: str) -> StoredDecision:

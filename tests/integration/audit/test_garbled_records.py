@@ -156,6 +156,24 @@ def test_trace_entry_bytes_that_are_not_an_entry_break_the_record_referring_to_t
     assert f"trace entry {digest} cannot be read" in report.problem
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)  # PostgreSQL's bytea holds only bytes
+@pytest.mark.parametrize("record_format", [WIRE_RECORD])
+@pytest.mark.parametrize("body", ["'text, not bytes'", "-1", "9223372036854775807"], ids=["text", "negative", "huge"])
+def test_a_trace_entry_body_that_is_not_bytes_is_reported_not_raised(
+    store: DecisionStore, trail: list[str], raw: Raw, body: str
+) -> None:
+    """Text or a number put in an entry's bytes column (SQLite keeps any type): reported, never raised."""
+    digest = _first_digest(raw, WIRE_RECORD)
+    raw(f"UPDATE trace_entries SET body = {body} WHERE digest = ?", [digest])  # noqa: S608
+
+    report = store.verify_chain()
+
+    assert (report.intact, report.first_broken_sequence) == (False, 1)
+    assert f"trace entry {digest} cannot be read" in report.problem
+    with pytest.raises(CorruptRecordError, match=r"^a trace entry of records"):
+        store.get_decision(trail[0])
+
+
 def test_a_salt_that_is_not_hex_breaks_its_record(store: DecisionStore, trail: list[str], raw: Raw) -> None:
     """A side row's salt is outside the hashed columns: garbled, it fails its commitment instead of raising."""
     raw("UPDATE decision_equality SET salt = 'not hex' WHERE decision_id = ?", [trail[1]])

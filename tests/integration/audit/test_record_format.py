@@ -21,7 +21,7 @@ from fairpath.audit.sql import SqlStore
 from fairpath.audit.sqlite import SqliteSession, path_of
 from fairpath.recording import DecisionRecorder
 from fairpath.serving.evaluator import Evaluator
-from fairpath.v1.decision_pb2 import Decision
+from fairpath.v1.decision_pb2 import Decision, TraceEntry
 from fairpath.wire import entry_digest, field_key, length_delimited
 
 from tests.integration.audit.conftest import (
@@ -74,6 +74,11 @@ def test_a_masked_record_keeps_the_reply_header_and_masks_only_its_entries(
     masked = [body for body in bodies if b"***" in body]
     assert masked
     assert len(shared) + len(masked) == len(bodies)
+    # No stored entry shows a sensitive answer: every sensitive fact it saw is the mask.
+    sensitive = {"safeguarding_concern", "intent_to_harm", "substance_abuse_indicated",
+                 "physical_ill_health_indicated", "mental_ill_health_indicated"}.intersection(SUBSTANCE)
+    seen = [(name, value) for body in bodies for name, value in TraceEntry.FromString(body).facts_seen.items()]
+    assert {value.string_value for name, value in seen if name in sensitive} == {"***"}
     seen = {value for entry in stored.decision.trace for value in entry.facts_seen.values()}
     assert "***" in seen
     assert stored.decision.pathway == recommended.decision.pathway
