@@ -39,6 +39,7 @@ against an administrator who rewrites the tail too.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
@@ -126,6 +127,52 @@ class Link:
     layout: int = LINK_FORMAT
 
 
+@dataclass(frozen=True)
+class Walked:
+    """How far a walk over part of the chain got (see :func:`walk`).
+
+    Attributes:
+        checked: Links walked, the broken one included.
+        next_sequence: The sequence the next link must have.
+        last_hash: The hash the next link must name as its ``previous_hash``.
+        first_sequence: The sequence of the first link walked (0 when none was walked).
+        first_previous: The ``previous_hash`` the first link walked names ("" when none was walked):
+            a walk started in the middle checks it against the part before, once that is walked.
+        broken: The first link that does not check out, or None.
+
+    """
+
+    checked: int
+    next_sequence: int
+    last_hash: str
+    first_sequence: int = 0
+    first_previous: str = ""
+    broken: ChainReport | None = None
+
+
+def walk(links: Iterable[Link], start: int = 1, previous: str | None = GENESIS) -> Walked:
+    """Walk ``links`` in sequence order from ``start``; stop at the first that does not check out.
+
+    ``previous`` is the hash the first link must name; None takes whatever it names (a walk of the
+    chain's second part, whose first link the caller checks against the first part).
+    """
+    expected, checked, first = start, 0, None
+    last = previous or ""
+    for link in links:
+        if first is None:
+            first = link
+        checked += 1
+        problem = _problem(link, expected, link.previous_hash if previous is None and link is first else last)
+        if problem:
+            # A missing record is the first broken link, so report the sequence that was expected.
+            report = ChainReport(False, checked, expected, problem)
+            return Walked(checked, expected, last, first.sequence, first.previous_hash, report)
+        expected, last = link.sequence + 1, link.hash
+    if first is None:
+        return Walked(0, expected, last)
+    return Walked(checked, expected, last, first.sequence, first.previous_hash)
+
+
 def verify(links: Iterable[Link], head_sequence: int, head_hash: str) -> ChainReport:
     """Walk ``links`` in sequence order and report the first one that does not check out.
 
@@ -135,15 +182,29 @@ def verify(links: Iterable[Link], head_sequence: int, head_hash: str) -> ChainRe
         head_hash: The chain head's last hash (:data:`GENESIS` for an empty trail).
 
     """
-    expected, previous, checked = 1, GENESIS, 0
-    for link in links:
-        checked += 1
-        problem = _problem(link, expected, previous)
-        if problem:
-            # A missing record is the first broken link, so report the sequence that was expected.
-            return ChainReport(False, checked, expected, problem)
-        expected, previous = link.sequence + 1, link.hash
-    last = expected - 1
+    walked = walk(links)
+    return walked.broken or close(walked, head_sequence, head_hash)
+
+
+def join(first: Walked, second: Walked) -> Walked:
+    """Return the walk of two parts of the chain, ``second`` walked from where ``first`` was to end."""
+    if first.broken is not None or not second.checked:
+        return first
+    # The link across the parts, checked as a walk of the whole would check it: its sequence first
+    # (a missing record: the second walk reported it), then the hash it names, then its own hash.
+    if second.first_sequence == first.next_sequence and second.first_previous != first.last_hash:
+        report = ChainReport(False, first.checked + 1, first.next_sequence, _unlinked(first.next_sequence))
+        return dataclasses.replace(first, checked=first.checked + 1, broken=report)
+    broken = second.broken
+    if broken is not None:
+        broken = dataclasses.replace(broken, records_checked=first.checked + broken.records_checked)
+    return Walked(first.checked + second.checked, second.next_sequence, second.last_hash, first.first_sequence,
+                  first.first_previous, broken)
+
+
+def close(walked: Walked, head_sequence: int, head_hash: str) -> ChainReport:
+    """Return the report of a whole walk that found nothing broken, checking the chain head against it."""
+    checked, last, previous = walked.checked, walked.next_sequence - 1, walked.last_hash
     if head_sequence != last:
         return ChainReport(
             False, checked, last + 1,
@@ -158,7 +219,7 @@ def _problem(link: Link, expected: int, previous: str) -> str:
     if link.sequence != expected:
         return f"record {expected} is missing (the next record found is {link.sequence})"
     if link.previous_hash != previous:
-        return f"record {link.sequence} does not link to record {link.sequence - 1}: previous_hash differs"
+        return _unlinked(link.sequence)
     if link_hash(link.sequence, link.previous_hash, link.kind, link.values, link.layout) != link.hash:
         return f"{link.kind} record {link.sequence} was changed after it was written: its hash does not match"
     for side in link.side:
@@ -167,6 +228,10 @@ def _problem(link: Link, expected: int, previous: str) -> str:
     if link.problem:
         return f"record {link.sequence}: {link.problem}"
     return ""
+
+
+def _unlinked(sequence: int) -> str:
+    return f"record {sequence} does not link to record {sequence - 1}: previous_hash differs"
 
 
 def _commits(side: SideValue) -> bool:

@@ -40,11 +40,15 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from fairpath.audit import chain, queries, requests
+import structlog
+
+from fairpath.audit import chain, halves, queries, requests
 from fairpath.audit.codec import (
     JSON_DOCUMENT,
     RECORD_FORMAT,
@@ -77,6 +81,8 @@ from fairpath.errors import (
     StoreUnavailableError,
 )
 from fairpath.wire import DecisionWire
+
+_log = structlog.get_logger(__name__)
 
 #: Fewest characters of a decision id that ``get_decision`` looks up as a prefix, and an id's full length.
 MIN_ID_PREFIX, ID_LENGTH = 8, 36
@@ -153,6 +159,9 @@ class SqlStore:
     def __init__(self, dialect: str, connect: Callable[[], Session], *, description: str) -> None:
         self.dialect = dialect
         self.description = description
+        #: Walks the second half of a long chain in another process (:mod:`fairpath.audit.halves`);
+        #: None walks the whole chain here. :func:`fairpath.audit.store.open_store` sets it.
+        self.walk_elsewhere: halves.Starter | None = None
         self._connect = connect
         #: The record format new decisions are written in (:mod:`fairpath.audit.codec`). Format 1 stays
         #: writable so that tests can make the trail an older fairpath wrote.
@@ -567,36 +576,40 @@ class SqlStore:
 
     # --- verifying -----------------------------------------------------------------
 
-    def verify_chain(self, *, chunk: int = 2000) -> ChainReport:
+    def verify_chain(self, *, chunk: int = 2000, parallel_from: int = halves.PARALLEL_FROM) -> ChainReport:
         """Walk the whole chain, from one consistent snapshot, and report the first broken record.
 
         Besides each link, what queries read outside the hashed columns is checked against them:
         each decision's ``decision_rules`` rows against the rules fired in its trace, its indexed
-        columns against its document (:func:`fairpath.audit.queries.links`). The earliest record
-        with either kind of problem is reported, so every record before it is intact.
+        columns against its record (:func:`fairpath.audit.queries.links`). The earliest record
+        with either kind of problem is reported, so every record before it is intact. From
+        ``parallel_from`` records on, a child process walks the second half
+        (:mod:`fairpath.audit.halves`); the report is the one a single walk would give.
         """
 
         def walk(session: Session) -> ChainReport:
             session.begin_snapshot()
             try:
                 head = _head(session)
-                entries = queries.StoredEntries()  # read as the records refer to them, a chunk at a time
                 top = session.query(
                     "SELECT (SELECT COALESCE(MAX(sequence), 0) FROM decisions),"
                     " (SELECT COALESCE(MAX(sequence), 0) FROM outcomes)"
                 )[0]
                 # Walk as far as any record goes, so records beyond the head are checked too; and no
                 # further: a head moved far past them (the service role can move it forward) would
-                # otherwise have verify read empty ranges for hours. chain.verify reports that head.
+                # otherwise have verify read empty ranges for hours. chain.close reports that head.
                 last = max(map(int, top))
+                elsewhere = self.walk_elsewhere
+                split = last // 2 + 1 if elsewhere and last >= max(parallel_from, 2) else last + 1
+                second = elsewhere(split, last, chunk) if elsewhere and split <= last else None
                 inconsistent: dict[int, str] = {}
-                links = (
-                    link
-                    for start in range(1, last + 1, chunk)
-                    for link in queries.links(session, start, start + chunk, entries, inconsistent)
-                )
+                walked = chain.walk(_links(session, 1, split, chunk, inconsistent))
+                if second is not None:
+                    part = self._second_half(second, split, last, chunk)
+                    walked = chain.join(walked, part.walked)
+                    inconsistent.update(part.inconsistent)
                 # An unreadable head is checked against nothing: the records are walked, then it is reported.
-                report = chain.verify(links, *(head or (last, _hash_of(session, last))))
+                report = walked.broken or chain.close(walked, *(head or (last, _hash_of(session, last))))
                 if report.intact and not head:
                     report = ChainReport(False, report.records_checked, last + 1, "the chain head cannot be read")
                 # What a filter reads disagreeing with the chain is reported too, whichever comes first:
@@ -610,6 +623,35 @@ class SqlStore:
                 session.rollback()
 
         return self._pool.read(walk)
+
+    def walk_part(self, first: int, last: int, *, chunk: int = 2000) -> halves.HalfWalk:
+        """Walk records ``first`` to ``last`` from a snapshot of their own (the second half of a verify)."""
+
+        def walk(session: Session) -> halves.HalfWalk:
+            session.begin_snapshot()
+            try:
+                inconsistent: dict[int, str] = {}
+                walked = chain.walk(_links(session, first, last + 1, chunk, inconsistent), first, None)
+                broken = walked.broken.first_broken_sequence if walked.broken else last + 1
+                earlier = [s for s in inconsistent if s < broken]
+                return halves.HalfWalk(walked, {min(earlier): inconsistent[min(earlier)]} if earlier else {})
+            finally:
+                session.rollback()
+
+        return self._pool.read(walk)
+
+    def _second_half(
+        self, started: tuple[ProcessPoolExecutor, Future[halves.HalfWalk]], first: int, last: int, chunk: int
+    ) -> halves.HalfWalk:
+        """The child's walk of the second half; walked here instead should the child fail."""
+        pool, future = started
+        try:
+            return future.result()
+        except (OSError, BrokenProcessPool) as error:
+            _log.warning("verify_child_failed", error=type(error).__name__, first=first, last=last)
+            return self.walk_part(first, last, chunk=chunk)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def chain_head(self) -> tuple[int, str]:
         """Return the chain head: the last sequence and its hash ((0, GENESIS) for an empty trail).
@@ -648,6 +690,13 @@ class SqlStore:
                 self._writer.close()
                 self._writer = None
         self._pool.close()
+
+
+def _links(session: Session, first: int, end: int, chunk: int, inconsistent: dict[int, str]) -> Iterator[chain.Link]:
+    """Every link with ``first <= sequence < end``, a chunk at a time, read as the walk gets to them."""
+    entries = queries.StoredEntries()  # read as the records refer to them, a chunk at a time
+    for start in range(first, end, chunk):
+        yield from queries.links(session, start, min(start + chunk, end), entries, inconsistent)
 
 
 def _head(session: Session) -> tuple[int, str] | None:

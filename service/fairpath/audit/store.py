@@ -14,10 +14,12 @@ facts and equality group, no trace decoding).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from fairpath.audit import halves
 from fairpath.audit.migrations import POSTGRES, SQLITE, Migration, apply_migrations
 from fairpath.audit.records import (
     ChainReport,
@@ -29,6 +31,7 @@ from fairpath.audit.records import (
     StoredDecision,
 )
 from fairpath.audit.sessions import Session
+from fairpath.audit.sql import SqlStore
 from fairpath.config import SQLITE_PREFIX, STORE_SCHEMES
 from fairpath.errors import FairpathError, StoreError
 
@@ -144,13 +147,29 @@ def open_store(url: str) -> DecisionStore:
 
     """
     check_url(url)
+    store: SqlStore
     if url.startswith(SQLITE_PREFIX):
         from fairpath.audit.sqlite import SqliteStore  # noqa: PLC0415 - only the backend in use is loaded
 
-        return SqliteStore(url)
-    from fairpath.audit.postgres import PostgresStore  # noqa: PLC0415
+        store = SqliteStore(url)
+        url = f"sqlite:///{store.path.resolve()}"  # the child's working directory may differ
+    else:
+        from fairpath.audit.postgres import PostgresStore  # noqa: PLC0415
 
-    return PostgresStore(url)
+        store = PostgresStore(url)
+    # A long chain's second half is verified in a child process that opens the store by its URL.
+    store.walk_elsewhere = functools.partial(halves.start, walk_part, url)
+    return store
+
+
+def walk_part(url: str, first: int, last: int, chunk: int) -> halves.HalfWalk:
+    """Walk records ``first`` to ``last`` of the store ``url`` (in a child process: verify's second half)."""
+    store = open_store(url)
+    try:
+        assert isinstance(store, SqlStore)
+        return store.walk_part(first, last, chunk=chunk)
+    finally:
+        store.close()
 
 
 def migrate_store(url: str) -> tuple[int, list[Migration]]:
