@@ -86,6 +86,26 @@ def raw_for(url: str) -> Raw:
     return run
 
 
+def copy_format_1_trail(source: Raw, target: Raw, *, request_digests: bool = True) -> None:
+    """Copy every row of a format-1 trail into an older schema, the columns it has.
+
+    Without ``request_digests``, as schema version 1 had them (no ``request_digest`` column).
+    """
+    digest = ", request_digest" if request_digests else ""
+    tables = {
+        "trace_entries": "digest, entry",
+        "decisions": f"sequence, {', '.join(chain.DECISION_COLUMNS)}, previous_hash, hash{digest}",
+        "decision_rules": "rule_id, sequence",
+        "decision_equality": "decision_id, equality_group, salt",
+        "decision_sensitive_facts": "decision_id, facts, salt",
+    }
+    for table, columns in tables.items():
+        for row in source(f"SELECT {columns} FROM {table}", ()):  # noqa: S608 - constant names
+            target(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(row))})", row)  # noqa: S608
+    ((sequence, head),) = source("SELECT sequence, hash FROM chain_head", ())
+    target("UPDATE chain_head SET sequence = ?, hash = ?", [sequence, head])
+
+
 @pytest.fixture
 def record_format() -> int:
     """The record format ``store`` writes new decisions in; a module overrides it to pin both formats."""

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fairpath.audit import DecisionFilter, DecisionStore, NewDecision, NewOutcome, chain, open_store
+from fairpath.audit import DecisionFilter, DecisionStore, NewDecision, NewOutcome, open_store
 from fairpath.audit.codec import JSON_DOCUMENT, WIRE_RECORD
 from fairpath.audit.migrations import MIGRATIONS, POSTGRES, SQLITE, migrate
 from fairpath.audit.postgres import PostgresSession
@@ -29,6 +29,7 @@ from tests.integration.audit.conftest import (
     INCOMPLETE,
     SUBSTANCE,
     Raw,
+    copy_format_1_trail,
     drop_append_only_triggers,
     raw_for,
 )
@@ -164,7 +165,7 @@ def test_a_schema_4_trail_migrates_in_place_and_stays_verifiable(
         assert migrate(session, dialect, MIGRATIONS[:4]) == 4
     finally:
         session.close()
-    _copy_rows(raw_for(source_url), raw)
+    copy_format_1_trail(raw_for(source_url), raw)
 
     store = open_store(store_url)  # applies migration 5
     try:
@@ -179,22 +180,6 @@ def test_a_schema_4_trail_migrates_in_place_and_stays_verifiable(
         assert store.get_decision(new.decision_id).decision.pathway == old[0].pathway
     finally:
         store.close()
-
-
-def _copy_rows(source: Raw, target: Raw) -> None:
-    """Copy every row of a format-1 trail into a schema-4 database, the columns schema 4 has."""
-    tables = {
-        "trace_entries": "digest, entry",
-        "decisions": f"sequence, {', '.join(chain.DECISION_COLUMNS)}, previous_hash, hash, request_digest",
-        "decision_rules": "rule_id, sequence",
-        "decision_equality": "decision_id, equality_group, salt",
-        "decision_sensitive_facts": "decision_id, facts, salt",
-    }
-    for table, columns in tables.items():
-        for row in source(f"SELECT {columns} FROM {table}", ()):  # noqa: S608 - constant names
-            target(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(row))})", row)  # noqa: S608
-    ((sequence, head),) = source("SELECT sequence, hash FROM chain_head", ())
-    target("UPDATE chain_head SET sequence = ?, hash = ?", [sequence, head])
 
 
 def test_records_appended_together_in_one_transaction_read_back_byte_for_byte(

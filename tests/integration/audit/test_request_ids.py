@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from fairpath.api.auth import hash_token
-from fairpath.audit import DecisionFilter, DecisionStore, NewDecision, chain, open_store
+from fairpath.audit import DecisionFilter, DecisionStore, NewDecision, open_store
 from fairpath.audit.codec import JSON_DOCUMENT
 from fairpath.audit.migrations import MIGRATIONS, POSTGRES, SQLITE, migrate
 from fairpath.audit.postgres import PostgresSession
@@ -25,7 +25,7 @@ from fairpath.serving.evaluator import Evaluator
 from fairpath_client import FairpathClient
 from fairpath_client import RequestIdReusedError as ClientRequestIdReusedError
 
-from tests.integration.audit.conftest import GUIDE, INCOMPLETE, SUBSTANCE, Raw, raw_for
+from tests.integration.audit.conftest import GUIDE, INCOMPLETE, SUBSTANCE, Raw, copy_format_1_trail, raw_for
 from tests.support.servers import serving
 
 # Two staff members, whose cases two different systems send under the same request id.
@@ -126,7 +126,7 @@ def test_records_from_before_request_digests_read_verify_and_refuse_repeats(
         migrate(session, dialect, MIGRATIONS[:1])
     finally:
         session.close()
-    _copy_v1_rows(raw_for(source_url), raw)
+    copy_format_1_trail(raw_for(source_url), raw, request_digests=False)
 
     store = open_store(store_url)
     try:
@@ -137,23 +137,6 @@ def test_records_from_before_request_digests_read_verify_and_refuse_repeats(
             DecisionRecorder(evaluator, store).evaluate(GUIDE, SUBSTANCE, request_id="old", caller="t:a")
     finally:
         store.close()
-
-
-def _copy_v1_rows(source: Raw, target: Raw) -> None:
-    """Copy every row of a trail into a version-1 schema, column by column as version 1 had them."""
-    tables = {
-        "trace_entries": "digest, entry",
-        "decisions": f"sequence, {', '.join(chain.DECISION_COLUMNS)}, previous_hash, hash",
-        "decision_rules": "rule_id, sequence",
-        "decision_equality": "decision_id, equality_group, salt",
-        "decision_sensitive_facts": "decision_id, facts, salt",
-    }
-    for table, columns in tables.items():
-        for row in source(f"SELECT {columns} FROM {table}", ()):  # noqa: S608 - constant names
-            marks = ", ".join("?" * len(row))
-            target(f"INSERT INTO {table} ({columns}) VALUES ({marks})", row)  # noqa: S608
-    ((sequence, head),) = source("SELECT sequence, hash FROM chain_head", ())
-    target("UPDATE chain_head SET sequence = ?, hash = ?", [sequence, head])
 
 
 # --- through a real server, two callers identified by bearer tokens -----------------------------
