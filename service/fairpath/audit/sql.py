@@ -599,9 +599,14 @@ class SqlStore:
                 # further: a head moved far past them (the service role can move it forward) would
                 # otherwise have verify read empty ranges for hours. chain.close reports that head.
                 last = max(map(int, top))
-                elsewhere = self.walk_elsewhere
-                split = last // 2 + 1 if elsewhere and last >= max(parallel_from, 2) else last + 1
-                second = elsewhere(split, last, chunk) if elsewhere and split <= last else None
+                split, second = last + 1, None
+                if self.walk_elsewhere is not None and last >= max(parallel_from, 2):
+                    split = last // 2 + 1
+                    try:
+                        second = self.walk_elsewhere(split, last, chunk)
+                    except (OSError, BrokenProcessPool) as error:  # no child: the whole walk is this process's
+                        _log.warning("verify_child_failed", error=type(error).__name__, first=split, last=last)
+                        split = last + 1
                 inconsistent: dict[int, str] = {}
                 walked = chain.walk(_links(session, 1, split, chunk, inconsistent))
                 if second is not None:

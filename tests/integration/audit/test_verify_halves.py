@@ -147,6 +147,24 @@ def test_a_child_that_cannot_start_leaves_the_walk_to_this_process(
     assert [e["event"] for e in logged] == ["verify_child_failed"]
 
 
+def test_a_child_that_cannot_be_started_leaves_the_whole_walk_to_this_process(
+    store: DecisionStore, trail: list[str], raw: Raw
+) -> None:
+    """The fork server cannot start a process at all: verify walks everything here and says so."""
+    assert isinstance(store, SqlStore)
+    _edit_fired(3)(raw)
+
+    def refused(first: int, last: int, chunk: int) -> tuple[ProcessPoolExecutor, Future[HalfWalk]]:
+        raise OSError("no more processes")
+
+    store.walk_elsewhere = refused
+    with capture_logs() as logged:
+        report = store.verify_chain(parallel_from=2)
+
+    assert (report.intact, report.first_broken_sequence) == (False, 3)
+    assert [e["event"] for e in logged] == ["verify_child_failed"]
+
+
 def _counting_child_walks(store: DecisionStore) -> list[tuple[int, int]]:
     """Record each (first, last) the store hands to a child process, still handing it over."""
     assert isinstance(store, SqlStore)
